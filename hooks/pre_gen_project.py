@@ -1,0 +1,76 @@
+"""Refuse answers that would generate a broken app, with a one-line reason each."""
+
+import keyword
+import re
+import sys
+
+# tojson makes each answer a valid string literal, whatever quotes it holds.
+ANSWERS = {
+    "app_name": {{ cookiecutter.app_name | tojson }},
+    "app_title": {{ cookiecutter.app_title | tojson }},
+    "model_name": {{ cookiecutter.model_name | tojson }},
+    "target": {{ cookiecutter.target | tojson }},
+    "problem_type": {{ cookiecutter.problem_type | tojson }},
+    "data_source": {{ cookiecutter.data_source | tojson }},
+    "gcp_project": {{ cookiecutter.gcp_project | tojson }},
+    "bigquery_dataset": {{ cookiecutter.bigquery_dataset | tojson }},
+    "github_org": {{ cookiecutter.github_org | tojson }},
+    "python_version": {{ cookiecutter.python_version | tojson }},
+}
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+# Google's rules: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter.
+GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+BIGQUERY_DATASET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1000}$")
+GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+PYTHON_VERSION = re.compile(r"^3\.(\d+)$")
+
+
+def problems(answers: dict[str, str]) -> list[str]:
+    found = []
+    app_name = answers["app_name"]
+    if not IDENTIFIER.match(app_name) or keyword.iskeyword(app_name):
+        found.append(
+            f"app_name {app_name!r} must be a lowercase Python identifier "
+            "(letters, digits and _, starting with a letter), e.g. bookkeeping_retrain"
+        )
+    if not answers["target"].strip():
+        found.append("target must name the column to predict, e.g. Account_Name")
+    if not answers["app_title"].strip():
+        found.append("app_title must not be empty: it is the web page's title")
+    if not MODEL_NAME.match(answers["model_name"]):
+        found.append(
+            f"model_name {answers['model_name']!r} must start with a letter or digit and hold only "
+            "letters, digits, '_', '.' and '-'"
+        )
+    if answers["problem_type"] not in ("classification", "regression"):
+        found.append(f"problem_type {answers['problem_type']!r} must be classification or regression")
+    gcp_project = answers["gcp_project"]
+    if answers["data_source"] == "bigquery" and not gcp_project:
+        found.append("data_source bigquery needs a gcp_project (the Google Cloud project that holds the datasets)")
+    if gcp_project and not GCP_PROJECT.match(gcp_project):
+        found.append(
+            f"gcp_project {gcp_project!r} is not a Google Cloud project id "
+            "(6-30 lowercase letters, digits and hyphens, starting with a letter)"
+        )
+    if not BIGQUERY_DATASET.match(answers["bigquery_dataset"]):
+        found.append(
+            f"bigquery_dataset {answers['bigquery_dataset']!r} may hold only letters, digits and _ "
+            "and must not start with a digit"
+        )
+    if not GITHUB_OWNER.match(answers["github_org"]):
+        found.append(f"github_org {answers['github_org']!r} is not a GitHub user or organisation name")
+    version = PYTHON_VERSION.match(answers["python_version"])
+    if not version or int(version.group(1)) < 11:
+        found.append(f"python_version {answers['python_version']!r} must be 3.11 or newer, written like 3.12")
+    return found
+
+
+if __name__ == "__main__":
+    reasons = problems(ANSWERS)
+    if reasons:
+        # cookiecutter shows only that the hook failed; the reasons are what the person needs to read.
+        for reason in reasons:
+            print(f"ERROR: {reason}", file=sys.stderr)
+        sys.exit(1)

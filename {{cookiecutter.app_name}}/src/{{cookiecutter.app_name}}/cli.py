@@ -1,0 +1,135 @@
+"""The commands a person runs from the app folder: local_retrain.py and the scripts in local/ call these.
+
+Exit codes: 0 done (for a retrain: the challenger was promoted), 3 a retrain kept the champion,
+2 something to fix first (missing table, bad data or config: the message says what), 1 a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .config import ConfigError, load_settings
+from .datastore import DataStoreError, infer_schema, open_datastore, read_csv
+from .pipeline import RetrainError, RetrainReport, retrain
+from .registry import ModelVersion, RegistryError, open_registry
+
+EXIT_OK, EXIT_CRASH, EXIT_FIX_FIRST, EXIT_KEPT_CHAMPION = 0, 1, 2, 3
+DEFAULT_SCHEMA_CSV = "data/dataset_1.csv"
+
+
+def run(command: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse, run, and turn the errors a person can act on into a message and exit code 2."""
+    parser.add_argument(
+        "--environment", help="environment to work on (default: the selected one, else integration)", default=None
+    )
+    args = parser.parse_args(argv)
+    try:
+        return command(args)
+    except (ConfigError, DataStoreError, RetrainError, RegistryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FIX_FIRST
+
+
+def leaderboard(versions: Sequence[ModelVersion]) -> str:
+    rows = [
+        [
+            f"v{v.version}",
+            "" if v.score is None else f"{v.score:.4f}",
+            v.score_type,
+            "" if v.champion_score is None else f"{v.champion_score:.4f}",
+            "passed" if v.passed else "failed",
+            v.training_rows,
+            v.environment,
+            v.created.strftime("%Y/%m/%d %H:%M:%S"),
+            v.created_by,
+            ", ".join(v.serving),
+        ]
+        for v in versions
+    ]
+    headers = ["version", "score", "score_type", "champion score", "gate", "train rows", "trained in", "created",
+               "created_by", "serving"]  # fmt: skip
+    return tabulate(rows, headers=headers, tablefmt="grid")
+
+
+def describe(report: RetrainReport) -> str:
+    outcome = (
+        f"Promoted v{report.challenger_version} to [{report.environment}]."
+        if report.promoted
+        else f"Kept v{report.serving_version} in [{report.environment}]; v{report.challenger_version} is registered as failed."
+        if report.serving_version is not None
+        else f"No model serves [{report.environment}]; v{report.challenger_version} is registered as failed."
+    )
+    seconds = ", ".join(f"{stage} {value:.1f}s" for stage, value in report.seconds.items())
+    return (
+        f"{outcome}\n"
+        f"  why: {report.reason}\n"
+        f"  scored on the same {report.test_rows} held-out rows; trained on {report.training_rows} rows; "
+        f"{report.models_tried} models tried ({report.search_stopped_because})\n"
+        f"  time: {seconds}"
+    )
+
+
+def retrain_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Fetch the environment's data, train a challenger, score it and the champion on the same "
+        "held-out rows, and promote the challenger only if it is better.",
+        epilog="Exit codes: 0 promoted, 3 kept the champion, 2 something to fix first (the message says what).",
+    )
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        print(f"Retraining [{settings.app.model_name}] in environment [{settings.environment}]")
+        last_stage = None
+
+        def progress(stage: str, fraction: float) -> None:
+            nonlocal last_stage
+            if stage != last_stage:
+                print(f"  {fraction:4.0%}  {stage}", flush=True)
+                last_stage = stage
+
+        report = retrain(settings=settings, progress=progress)
+        print(describe(report))
+        print(f"\nModel versions of [{settings.app.model_name}]:")
+        print(leaderboard(open_registry(settings).versions()))
+        return EXIT_OK if report.promoted else EXIT_KEPT_CHAMPION
+
+    return run(command, parser, argv)
+
+
+def create_database_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Create the environment's table (if missing) with a CSV's columns.")
+    parser.add_argument("--schema-from", default=DEFAULT_SCHEMA_CSV, help=f"CSV whose columns and types the table takes (default {DEFAULT_SCHEMA_CSV})")
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        store = open_datastore(settings)
+        schema = infer_schema(read_csv(args.schema_from))
+        if settings.app.target not in schema:
+            raise DataStoreError(f"{args.schema_from} has no target column {settings.app.target!r}: {list(schema)}")
+        if store.create(schema):
+            print(f"Created {store} with columns:")
+            print(tabulate(schema.items(), headers=["column", "type"]))
+        else:
+            print(f"Found {store} ({store.count()} rows); left it as it is.")
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def upload_data_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check a CSV against the environment's table and append all its rows, or none.")
+    parser.add_argument("csv", type=Path, help="CSV with the table's columns, including the target")
+
+    def command(args: argparse.Namespace) -> int:
+        store = open_datastore(load_settings(args.environment))
+        before = store.count()
+        added = store.append(read_csv(args.csv))
+        print(f"Appended {added} rows from {args.csv} to {store}: {before} -> {store.count()} rows.")
+        return EXIT_OK
+
+    return run(command, parser, argv)

@@ -1,0 +1,198 @@
+"""App config, environment config and the environment variables that override them.
+
+App config (config/app_config.yml) travels with the code. Environment config
+(config/environment_<name>.yml) stays with an environment. Secrets and locations come from
+environment variables, so the same files work on a laptop and in a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_ENVIRONMENT = "integration"
+SELECTED_ENVIRONMENT_FILE = ".selected_environment"  # per checkout, gitignored
+ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+CLASSIFICATION_SCORES = ("f1_weighted", "f1_macro", "accuracy", "roc_auc")
+REGRESSION_SCORES = ("rmse", "mae", "r2")
+
+
+class ConfigError(ValueError):
+    """A config file or environment variable holds something the app cannot use."""
+
+
+@dataclass(frozen=True)
+class FeatureOverrides:
+    """Columns whose role a person has decided; every other column's role is inferred."""
+
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    datetime: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    model_name: str
+    target: str
+    problem_type: str = "classification"
+    log_level: int = 20
+    api_key: str = "changeme"
+    app_title: str = "Model Retraining App"
+    logo_image_url: str = "static/images/logo.svg"
+    data_source: str = "duckdb"
+    table_name: str = "data"
+    bigquery: dict[str, Any] = field(default_factory=dict)
+    number_of_train_workers: int = 2
+    max_minutes_to_train: float = 5
+    max_models_with_no_score_change: int = 12
+    score_type: str = "f1_weighted"
+    min_score: float | None = None
+    min_improvement: float = 0.0
+    test_fraction: float = 0.2
+    time_column: str | None = None
+    random_seed: int = 42
+    features: FeatureOverrides = field(default_factory=FeatureOverrides)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "app config") -> AppConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+        missing = [name for name in ("model_name", "target") if not raw.get(name)]
+        if missing:
+            raise ConfigError(f"{source}: {missing} must be set")
+        values = dict(raw)
+        features = values.pop("features", None) or {}
+        bad_roles = sorted(set(features) - {f.name for f in fields(FeatureOverrides)})
+        if bad_roles:
+            raise ConfigError(f"{source}: features has unknown role(s) {bad_roles}")
+        values["features"] = FeatureOverrides(**{role: tuple(cols or ()) for role, cols in features.items()})
+        values["bigquery"] = values.get("bigquery") or {}
+        config = cls(**values)
+        config.validate(source)
+        return config
+
+    def validate(self, source: str) -> None:
+        def fail(message: str) -> None:
+            raise ConfigError(f"{source}: {message}")
+
+        if self.problem_type not in ("classification", "regression"):
+            fail(f"problem_type {self.problem_type!r} must be classification or regression")
+        allowed = CLASSIFICATION_SCORES if self.problem_type == "classification" else REGRESSION_SCORES
+        if self.score_type not in allowed:
+            fail(f"score_type {self.score_type!r} does not fit {self.problem_type}; use one of {list(allowed)}")
+        if self.data_source not in ("duckdb", "bigquery"):
+            fail(f"data_source {self.data_source!r} must be duckdb or bigquery")
+        if not 0 < self.test_fraction < 1:
+            fail(f"test_fraction {self.test_fraction} must be between 0 and 1")
+        if self.number_of_train_workers < 1 or self.max_models_with_no_score_change < 1:
+            fail("number_of_train_workers and max_models_with_no_score_change must be at least 1")
+        if self.max_minutes_to_train <= 0:
+            fail("max_minutes_to_train must be more than 0")
+        if self.min_improvement < 0:
+            fail("min_improvement must not be negative")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one process needs to know about the app and the environment it works on."""
+
+    root: Path
+    environment: str
+    app: AppConfig
+    environment_config: dict[str, Any]
+    state_dir: Path
+    duckdb_path: Path
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    api_key: str
+    redis_url: str | None
+
+    @property
+    def is_local(self) -> bool:
+        """True on a laptop (the embedded default), where the placeholder API key is tolerated."""
+        return os.environ.get("APP_DEPLOYED", "").lower() not in ("1", "true", "yes")
+
+
+def find_app_root(start: Path | None = None) -> Path:
+    """The folder holding config/app_config.yml: APP_ROOT, else the nearest above the working folder."""
+    if os.environ.get("APP_ROOT"):
+        return Path(os.environ["APP_ROOT"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "config" / "app_config.yml").is_file():
+            return folder
+    # An editable install: src/<package>/config.py sits two folders below the app.
+    package_root = Path(__file__).resolve().parents[2]
+    if (package_root / "config" / "app_config.yml").is_file():
+        return package_root
+    raise ConfigError(f"no config/app_config.yml in {here} or above it; run from the app folder or set APP_ROOT")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path.name} is not valid YAML: {error}") from error
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path.name} must hold a mapping of keys to values")
+    return content
+
+
+def load_app_config(root: Path) -> AppConfig:
+    path = root / "config" / "app_config.yml"
+    return AppConfig.from_dict(read_yaml(path), source=str(path.relative_to(root)))
+
+
+def check_environment_name(name: str) -> str:
+    if not ENVIRONMENT_NAME.match(name):
+        raise ConfigError(
+            f"environment name {name!r} must start with a lowercase letter and hold only lowercase letters, "
+            "digits, '_' and '-' (at most 40 characters)"
+        )
+    return name
+
+
+def selected_environment(root: Path) -> str:
+    """APP_ENVIRONMENT, else the environment selected in this checkout, else integration."""
+    if os.environ.get("APP_ENVIRONMENT"):
+        return check_environment_name(os.environ["APP_ENVIRONMENT"])
+    selected = root / SELECTED_ENVIRONMENT_FILE
+    if selected.is_file() and selected.read_text().strip():
+        return check_environment_name(selected.read_text().strip())
+    return DEFAULT_ENVIRONMENT
+
+
+def load_environment_config(root: Path, environment: str) -> dict[str, Any]:
+    path = root / "config" / f"environment_{environment}.yml"
+    return read_yaml(path) if path.is_file() else {}
+
+
+def load_settings(environment: str | None = None, root: Path | None = None) -> Settings:
+    root = root or find_app_root()
+    environment = check_environment_name(environment) if environment else selected_environment(root)
+    app = load_app_config(root)
+    state_dir = Path(os.environ.get("APP_STATE_DIR") or root / ".app_state").resolve()
+    return Settings(
+        root=root,
+        environment=environment,
+        app=app,
+        environment_config=load_environment_config(root, environment),
+        state_dir=state_dir,
+        duckdb_path=Path(os.environ.get("DUCKDB_PATH") or state_dir / "data.duckdb"),
+        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}",
+        mlflow_artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT") or (state_dir / "mlartifacts").as_uri(),
+        api_key=os.environ.get("API_KEY") or app.api_key,
+        redis_url=os.environ.get("REDIS_URL") or None,
+    )

@@ -1,0 +1,148 @@
+"""The embedded default: one DuckDB file, one table per environment.
+
+A DuckDB file can be open in only one process at a time, and the web app, the worker and the
+CLI all use it, so every operation opens a connection, does its work and closes it at once,
+retrying with jitter while another process holds the file.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, conform
+
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "float": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+LOGICAL_TYPES = {
+    **{duckdb_type: logical for logical, duckdb_type in DUCKDB_TYPES.items()},
+    "INTEGER": "integer",
+    "SMALLINT": "integer",
+    "TINYINT": "integer",
+    "HUGEINT": "integer",
+    "FLOAT": "float",
+    "REAL": "float",
+    "TIMESTAMP WITH TIME ZONE": "timestamp",
+}
+LOCK_WAIT_SECONDS = 30.0
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class DuckDBStore:
+    def __init__(self, path: Path, table_name: str, environment: str, required: Iterable[str] = ()):
+        self.path = Path(path)
+        self.table_name = table_name
+        self.environment = environment
+        self.required = tuple(required)
+        self.table = f"{table_name}_{environment}"
+
+    def __repr__(self) -> str:
+        return f"DuckDB table {self.table} in {self.path}"
+
+    @contextmanager
+    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                connection = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() > deadline:
+                    raise DataStoreError(
+                        f"{self.path} stayed locked by another process for {LOCK_WAIT_SECONDS:.0f} s: {error}"
+                    ) from error
+                time.sleep(random.uniform(0.01, 0.1))
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def _schema(self, connection: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+        rows = connection.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [self.table],
+        ).fetchall()
+        if not rows:
+            return None
+        return {name: LOGICAL_TYPES.get(data_type, "string") for name, data_type in rows}
+
+    def _require_schema(self, connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        schema = self._schema(connection)
+        if schema is None:
+            raise TableMissingError(
+                f"table {self.table} does not exist in {self.path}. Create it and load the first data with:\n"
+                f"  python local/create_database.py --environment {self.environment}\n"
+                f"  python local/upload_data.py data/dataset_1.csv --environment {self.environment}"
+            )
+        return schema
+
+    def exists(self) -> bool:
+        with self._connection() as connection:
+            return self._schema(connection) is not None
+
+    def schema(self) -> dict[str, str]:
+        with self._connection() as connection:
+            return self._require_schema(connection)
+
+    def create(self, schema: Schema) -> bool:
+        """Create the table if it is missing; True if it was created."""
+        columns = ", ".join(f"{quote(name)} {DUCKDB_TYPES[kind]}" for name, kind in schema.items())
+        with self._connection() as connection:
+            if self._schema(connection) is not None:
+                return False
+            connection.execute(f"CREATE TABLE {quote(self.table)} ({columns})")
+            return True
+
+    def read(self) -> pd.DataFrame:
+        with self._connection() as connection:
+            self._require_schema(connection)
+            return connection.execute(f"SELECT * FROM {quote(self.table)}").df()
+
+    def count(self) -> int:
+        with self._connection() as connection:
+            self._require_schema(connection)
+            return connection.execute(f"SELECT count(*) FROM {quote(self.table)}").fetchone()[0]
+
+    def append(self, frame: pd.DataFrame) -> int:
+        """Check the frame against the table, then add all its rows in one transaction, or none."""
+        with self._connection() as connection:
+            rows = conform(frame, self._require_schema(connection), required=self.required)
+            connection.begin()
+            try:
+                connection.register("incoming_rows", rows)
+                connection.execute(f"INSERT INTO {quote(self.table)} BY NAME SELECT * FROM incoming_rows")
+                connection.commit()
+            except duckdb.Error as error:
+                connection.rollback()
+                raise SchemaMismatchError(f"the rows could not be added to {self.table}: {error}") from error
+            finally:
+                connection.unregister("incoming_rows")
+        return len(rows)
+
+    def clone(self, to_environment: str) -> DuckDBStore:
+        """A full, independent copy of this environment's table for another environment."""
+        target = DuckDBStore(self.path, self.table_name, to_environment, self.required)
+        with self._connection() as connection:
+            self._require_schema(connection)
+            if target._schema(connection) is not None:
+                raise DataStoreError(f"table {target.table} already exists; delete that environment first")
+            connection.execute(f"CREATE TABLE {quote(target.table)} AS SELECT * FROM {quote(self.table)}")
+        return target

@@ -1,0 +1,146 @@
+"""Column types shared by every backend, and the checks an upload must pass before anything is written.
+
+Types are logical (string, integer, float, boolean, date, timestamp) so that DuckDB and BigQuery
+tables described by the same schema accept exactly the same frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+LOGICAL_TYPES = ("string", "integer", "float", "boolean", "date", "timestamp")
+Schema = Mapping[str, str]  # column -> logical type, in table order
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "0"}
+SHOWN_EXAMPLES = 3
+
+
+class DataStoreError(Exception):
+    """Something about the data store that a person can act on; nothing was changed."""
+
+
+class TableMissingError(DataStoreError):
+    """The environment's table does not exist yet."""
+
+
+class SchemaMismatchError(DataStoreError):
+    """A frame does not fit the table: wrong columns, unreadable values or missing required values."""
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV as text columns: types are decided by the table's schema, never guessed twice."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataStoreError(f"{path} does not exist")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise DataStoreError(f"{path.name} is not a readable CSV file: {error}") from error
+
+
+def infer_schema(frame: pd.DataFrame) -> dict[str, str]:
+    """The narrowest logical type that reads every value of each column."""
+    return {str(column): _infer_type(frame[column]) for column in frame.columns}
+
+
+def _infer_type(column: pd.Series) -> str:
+    values = column.dropna()
+    if pd.api.types.is_bool_dtype(column):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(column):
+        return "integer"
+    if pd.api.types.is_float_dtype(column):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "timestamp"
+    if values.empty:
+        return "string"
+    text = values.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        return "integer" if text.str.fullmatch(r"[-+]?\d+").all() else "float"
+    if text.str.lower().isin(TRUE_WORDS | FALSE_WORDS).all() and text.str.lower().isin({"true", "false"}).any():
+        return "boolean"
+    if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all() and pd.to_datetime(text, errors="coerce").notna().all():
+        return "date"
+    if text.str.match(r"\d{4}-\d{2}-\d{2}[ T]\d").all() and pd.to_datetime(text, errors="coerce", format="ISO8601").notna().all():
+        return "timestamp"
+    return "string"
+
+
+def conform(frame: pd.DataFrame, schema: Schema, required: Iterable[str] = ()) -> pd.DataFrame:
+    """The frame with the table's columns, order and types; SchemaMismatchError naming every problem if it can't be.
+
+    `required` columns must hold a value in every row (the target: a row without one teaches nothing).
+    """
+    expected, got = list(schema), [str(column) for column in frame.columns]
+    problems = []
+    missing = [column for column in expected if column not in got]
+    unexpected = [column for column in got if column not in schema]
+    duplicated = sorted({column for column in got if got.count(column) > 1})
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    if unexpected:
+        problems.append(f"unexpected column(s) {unexpected}")
+    if duplicated:
+        problems.append(f"duplicated column(s) {duplicated}")
+    if problems:
+        raise SchemaMismatchError(f"{'; '.join(problems)}. Expected columns {expected}, got {got}.")
+    if frame.empty:
+        raise SchemaMismatchError("the data has no rows")
+
+    frame = frame.set_axis(got, axis=1)
+    converted = {}
+    for column, logical_type in schema.items():
+        values, unreadable = _convert(frame[column], logical_type)
+        if unreadable.any():
+            examples = frame[column][unreadable].astype(str).unique()[:SHOWN_EXAMPLES].tolist()
+            rows = (frame.index[unreadable][:SHOWN_EXAMPLES] + 1).tolist()
+            problems.append(
+                f"column {column!r} expects {logical_type} but {int(unreadable.sum())} value(s) are not, "
+                f"e.g. {examples} (data rows {rows})"
+            )
+        converted[column] = values
+    for column in required:
+        empty = converted[column].isna() if column in converted else pd.Series(dtype=bool)
+        if empty.any():
+            rows = (frame.index[empty.to_numpy()][:SHOWN_EXAMPLES] + 1).tolist()
+            problems.append(f"column {column!r} must have a value in every row; {int(empty.sum())} are empty (data rows {rows})")
+    if problems:
+        raise SchemaMismatchError("; ".join(problems) + ". Nothing was added.")
+    return pd.DataFrame(converted).reset_index(drop=True)
+
+
+def _convert(column: pd.Series, logical_type: str) -> tuple[pd.Series, pd.Series]:
+    """The column as `logical_type`, and a mask of the values that could not be read as it."""
+    present = column.notna()
+    if logical_type == "string":
+        return column.astype("string"), pd.Series(False, index=column.index)
+    if logical_type in ("integer", "float"):
+        numbers = pd.to_numeric(column, errors="coerce")
+        unreadable = present & numbers.isna()
+        if logical_type == "integer":
+            fractional = numbers.notna() & (numbers != numbers.round())
+            unreadable |= fractional
+            numbers = numbers.where(~fractional).astype("Int64")
+        return numbers.astype("Float64") if logical_type == "float" else numbers, unreadable
+    if logical_type == "boolean":
+        words = column.astype("string").str.strip().str.lower()
+        values = pd.Series(pd.NA, index=column.index, dtype="boolean")
+        values[words.isin(TRUE_WORDS).fillna(False)] = True
+        values[words.isin(FALSE_WORDS).fillna(False)] = False
+        if pd.api.types.is_bool_dtype(column):
+            values = column.astype("boolean")
+        return values, present & values.isna()
+    if logical_type in ("date", "timestamp"):
+        moments = pd.to_datetime(column, errors="coerce", format="ISO8601")
+        unreadable = present & moments.isna()
+        if logical_type == "date":
+            unreadable |= moments.notna() & (moments != moments.dt.normalize())
+            moments = moments.dt.normalize()
+        return moments, unreadable
+    raise DataStoreError(f"unknown column type {logical_type!r}; expected one of {LOGICAL_TYPES}")

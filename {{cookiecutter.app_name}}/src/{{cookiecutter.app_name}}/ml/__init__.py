@@ -1,0 +1,21 @@
+"""Features, training and scoring. Pure: DataFrames in, a fitted scikit-learn pipeline out.
+
+Knows nothing of Flask, Celery, MLflow or BigQuery.
+"""
+
+from .features import ColumnRoles, build_preprocessor, infer_roles
+from .metrics import greater_is_better, score
+from .training import SearchBudget, TrainedModel, split_features, stratify_by, train_model
+
+__all__ = [
+    "ColumnRoles",
+    "SearchBudget",
+    "TrainedModel",
+    "build_preprocessor",
+    "greater_is_better",
+    "infer_roles",
+    "score",
+    "split_features",
+    "stratify_by",
+    "train_model",
+]

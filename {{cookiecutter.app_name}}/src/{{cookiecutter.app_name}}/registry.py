@@ -1,0 +1,160 @@
+"""Model versions, their scores and lineage, and which version each environment serves.
+
+Backed by the MLflow model registry: every trained model is a registered version carrying its
+scores and lineage as tags, and each environment is an alias naming the version it serves, so
+promotion and rollback are one alias move.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no look-ups of a telemetry host from laptops or CI
+
+import mlflow  # noqa: E402  (after the telemetry switch)
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+# The cloudpickle warning is about loading artifacts from strangers; these are the app's own.
+logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
+logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # we pass pip_requirements ourselves
+
+MODEL_ARTIFACT = "model"
+
+
+class RegistryError(Exception):
+    """The registry could not be reached or does not hold what was asked for."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: int
+    score: float | None
+    score_type: str
+    champion_score: float | None
+    passed: bool
+    environment: str
+    training_rows: int | None
+    data_hash: str
+    split_seed: int | None
+    git_sha: str
+    created_by: str
+    created: datetime
+    params: dict[str, Any] = field(default_factory=dict)
+    serving: tuple[str, ...] = ()  # environments whose alias names this version
+
+    @classmethod
+    def from_mlflow(cls, version, serving: tuple[str, ...]) -> ModelVersion:
+        tags = version.tags
+
+        def number(key: str, kind=float):
+            return kind(tags[key]) if tags.get(key) not in (None, "", "None") else None
+
+        return cls(
+            version=int(version.version),
+            score=number("score"),
+            score_type=tags.get("score_type", ""),
+            champion_score=number("champion_score"),
+            passed=tags.get("passed") == "true",
+            environment=tags.get("environment", ""),
+            training_rows=number("training_rows", int),
+            data_hash=tags.get("data_hash", ""),
+            split_seed=number("split_seed", int),
+            git_sha=tags.get("git_sha", ""),
+            created_by=tags.get("created_by", ""),
+            created=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
+            params=json.loads(tags.get("params", "{}")),
+            serving=serving,
+        )
+
+
+class ModelRegistry:
+    def __init__(self, tracking_uri: str, artifact_root: str, model_name: str):
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self.model_name = model_name
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def _experiment_id(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.model_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        # An explicit artifact location: otherwise MLflow writes to ./mlruns of whatever folder it runs in.
+        location = f"{self.artifact_root.rstrip('/')}/{self.model_name}"
+        return self.client.create_experiment(self.model_name, artifact_location=location)
+
+    def aliases(self) -> dict[str, int]:
+        """environment -> the version it serves."""
+        try:
+            model = self.client.get_registered_model(self.model_name)
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
+        return {alias: int(version) for alias, version in model.aliases.items()}
+
+    def champion_version(self, environment: str) -> int | None:
+        return self.aliases().get(environment)
+
+    def _use_globally(self) -> None:
+        # MLflow's logging and loading functions read the process-wide URIs, not the client's.
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+
+    def load(self, version: int):
+        self._use_globally()
+        return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+
+    def register(self, model, tags: dict[str, Any], params: dict[str, Any], metrics: dict[str, float]) -> int:
+        """Log `model` in a run of its own and register it as a new version carrying `tags`."""
+        self._use_globally()
+        with mlflow.start_run(experiment_id=self._experiment_id()) as run:
+            mlflow.log_params(params)
+            mlflow.log_metrics({key: value for key, value in metrics.items() if value is not None})
+            mlflow.set_tags({key: str(value) for key, value in tags.items()})
+            logged = mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                serialization_format="cloudpickle",
+                # Listing requirements saves MLflow seconds of guessing them from the environment.
+                pip_requirements=["scikit-learn", "lightgbm", "pandas", "numpy", "cloudpickle"],
+            )
+        self._create_registered_model()
+        version = self.client.create_model_version(
+            self.model_name,
+            source=logged.model_uri,
+            run_id=run.info.run_id,
+            model_id=logged.model_id,
+            tags={key: str(value) for key, value in {**tags, "params": json.dumps(params)}.items()},
+        )
+        return int(version.version)
+
+    def _create_registered_model(self) -> None:
+        try:
+            self.client.create_registered_model(self.model_name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    def set_alias(self, environment: str, version: int) -> None:
+        self.client.set_registered_model_alias(self.model_name, environment, str(version))
+
+    def versions(self) -> list[ModelVersion]:
+        """Every version, newest first, each with the environments it serves."""
+        serving: dict[int, list[str]] = {}
+        for environment, version in self.aliases().items():
+            serving.setdefault(version, []).append(environment)
+        found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        versions = [ModelVersion.from_mlflow(v, tuple(sorted(serving.get(int(v.version), [])))) for v in found]
+        return sorted(versions, key=lambda v: v.version, reverse=True)
+
+
+def open_registry(settings) -> ModelRegistry:
+    return ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.app.model_name)
