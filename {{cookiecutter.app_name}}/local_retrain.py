@@ -1,6 +1,6 @@
 """Retrain the model on the selected environment's data and promote it if it beats the champion.
 
-    python local_retrain.py [--environment NAME]
+python local_retrain.py [--environment NAME]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Create the environment's table, with the columns and types of a CSV (default data/dataset_1.csv).
 
-    python local/create_database.py [--environment NAME] [--schema-from CSV]
+python local/create_database.py [--environment NAME] [--schema-from CSV]
 """
 
 import sys

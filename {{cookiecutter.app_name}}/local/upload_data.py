@@ -1,6 +1,6 @@
 """Append a CSV's rows to the environment's table, after checking every row against the table.
 
-    python local/upload_data.py CSV [--environment NAME]
+python local/upload_data.py CSV [--environment NAME]
 """
 
 import sys

@@ -22,7 +22,9 @@ EXIT_OK, EXIT_CRASH, EXIT_FIX_FIRST, EXIT_KEPT_CHAMPION = 0, 1, 2, 3
 DEFAULT_SCHEMA_CSV = "data/dataset_1.csv"
 
 
-def run(command: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+def run(
+    command: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> int:
     """Parse, run, and turn the errors a person can act on into a message and exit code 2."""
     parser.add_argument(
         "--environment", help="environment to work on (default: the selected one, else integration)", default=None
@@ -57,12 +59,13 @@ def leaderboard(versions: Sequence[ModelVersion]) -> str:
 
 
 def describe(report: RetrainReport) -> str:
+    failed = f"v{report.challenger_version} is registered as failed."
     outcome = (
         f"Promoted v{report.challenger_version} to [{report.environment}]."
         if report.promoted
-        else f"Kept v{report.serving_version} in [{report.environment}]; v{report.challenger_version} is registered as failed."
+        else f"Kept v{report.serving_version} in [{report.environment}]; {failed}"
         if report.serving_version is not None
-        else f"No model serves [{report.environment}]; v{report.challenger_version} is registered as failed."
+        else f"No model serves [{report.environment}]; {failed}"
     )
     seconds = ", ".join(f"{stage} {value:.1f}s" for stage, value in report.seconds.items())
     return (
@@ -103,7 +106,11 @@ def retrain_command(argv: Sequence[str] | None = None) -> int:
 
 def create_database_command(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Create the environment's table (if missing) with a CSV's columns.")
-    parser.add_argument("--schema-from", default=DEFAULT_SCHEMA_CSV, help=f"CSV whose columns and types the table takes (default {DEFAULT_SCHEMA_CSV})")
+    parser.add_argument(
+        "--schema-from",
+        default=DEFAULT_SCHEMA_CSV,
+        help=f"CSV whose columns and types the table takes (default {DEFAULT_SCHEMA_CSV})",
+    )
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
@@ -122,7 +129,9 @@ def create_database_command(argv: Sequence[str] | None = None) -> int:
 
 
 def upload_data_command(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check a CSV against the environment's table and append all its rows, or none.")
+    parser = argparse.ArgumentParser(
+        description="Check a CSV against the environment's table and append all its rows, or none."
+    )
     parser.add_argument("csv", type=Path, help="CSV with the table's columns, including the target")
 
     def command(args: argparse.Namespace) -> int:

@@ -57,7 +57,8 @@ def decide(
     if improvement <= 0 or improvement < min_improvement:
         return Decision(
             False,
-            f"{score_type} {challenger:.4f} vs champion {champion:.4f}: not better by min_improvement {min_improvement}",
+            f"{score_type} {challenger:.4f} vs champion {champion:.4f}: not better by min_improvement "
+            f"{min_improvement}",
         )
     return Decision(True, f"{score_type} {challenger:.4f} beats champion {champion:.4f} by {improvement:.4f}")
 
@@ -204,7 +205,9 @@ def retrain(
                 report.champion_score = score(champion, test_features, test_truth, app.score_type)
             except Exception as error:  # noqa: BLE001  a champion that cannot score today's rows cannot block a fix
                 champion_problem = f"champion v{report.champion_version} could not score the test rows ({error}), so "
-        decision = decide(report.challenger_score, report.champion_score, app.score_type, app.min_score, app.min_improvement)
+        decision = decide(
+            report.challenger_score, report.champion_score, app.score_type, app.min_score, app.min_improvement
+        )
         report.passed, report.reason = decision.passed, champion_problem + decision.reason
 
     with stage("register"):

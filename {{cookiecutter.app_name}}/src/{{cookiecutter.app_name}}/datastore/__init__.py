@@ -12,13 +12,14 @@ from typing import Protocol
 import pandas as pd
 
 from ..config import Settings
-from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, infer_schema, read_csv
+from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, conform, infer_schema, read_csv
 
 __all__ = [
     "DataStore",
     "DataStoreError",
     "SchemaMismatchError",
     "TableMissingError",
+    "conform",
     "infer_schema",
     "open_datastore",
     "read_csv",

@@ -77,7 +77,8 @@ class DuckDBStore:
 
     def _schema(self, connection: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
         rows = connection.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
             [self.table],
         ).fetchall()
         if not rows:

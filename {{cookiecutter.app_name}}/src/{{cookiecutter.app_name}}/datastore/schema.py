@@ -67,7 +67,10 @@ def _infer_type(column: pd.Series) -> str:
         return "boolean"
     if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all() and pd.to_datetime(text, errors="coerce").notna().all():
         return "date"
-    if text.str.match(r"\d{4}-\d{2}-\d{2}[ T]\d").all() and pd.to_datetime(text, errors="coerce", format="ISO8601").notna().all():
+    if (
+        text.str.match(r"\d{4}-\d{2}-\d{2}[ T]\d").all()
+        and pd.to_datetime(text, errors="coerce", format="ISO8601").notna().all()
+    ):
         return "timestamp"
     return "string"
 
@@ -102,14 +105,16 @@ def conform(frame: pd.DataFrame, schema: Schema, required: Iterable[str] = ()) -
             rows = (frame.index[unreadable][:SHOWN_EXAMPLES] + 1).tolist()
             problems.append(
                 f"column {column!r} expects {logical_type} but {int(unreadable.sum())} value(s) are not, "
-                f"e.g. {examples} (data rows {rows})"
+                f"e.g. {examples} (rows {rows})"
             )
         converted[column] = values
     for column in required:
         empty = converted[column].isna() if column in converted else pd.Series(dtype=bool)
         if empty.any():
             rows = (frame.index[empty.to_numpy()][:SHOWN_EXAMPLES] + 1).tolist()
-            problems.append(f"column {column!r} must have a value in every row; {int(empty.sum())} are empty (data rows {rows})")
+            problems.append(
+                f"column {column!r} must have a value in every row; {int(empty.sum())} are empty (rows {rows})"
+            )
     if problems:
         raise SchemaMismatchError("; ".join(problems) + ". Nothing was added.")
     return pd.DataFrame(converted).reset_index(drop=True)

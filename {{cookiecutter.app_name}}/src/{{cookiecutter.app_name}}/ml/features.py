@@ -84,7 +84,7 @@ def date_parts(values: pd.DataFrame) -> np.ndarray:
     parts = []
     for column in pd.DataFrame(values).columns:
         moments = pd.to_datetime(values[column], errors="coerce")
-        parts += [moments.dt.month, moments.dt.day, moments.dt.dayofweek, moments.dt.dayofyear]
+        parts += [moments.dt.month, moments.dt.day, moments.dt.day_of_week, moments.dt.day_of_year]
     return pd.concat(parts, axis=1).astype("float64").to_numpy()
 
 

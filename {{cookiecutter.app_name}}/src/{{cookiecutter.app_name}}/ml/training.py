@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ import optuna
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder
 
 from .features import ColumnRoles, build_preprocessor, infer_roles
 from .metrics import greater_is_better, score
@@ -39,9 +40,6 @@ DEFAULT_PARAMS = {
 }
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but its eval_y path skips the label encoding
-# that classifiers with text labels need; eval_set still does it.
-warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated", module="lightgbm")
 logger = logging.getLogger(__name__)
 
 
@@ -96,14 +94,20 @@ def train_model(
     )
     preprocessor = build_preprocessor(roles).fit(fit_x)
     fit_matrix, valid_matrix = preprocessor.transform(fit_x), preprocessor.transform(valid_x)
-    threads = max(1, (os.cpu_count() or 1) // budget.workers)
+    if problem_type == "classification":
+        # Integer labels for the search: LightGBM's eval_y does not encode text labels itself.
+        # Scores are the same on codes; the final refit below learns the real labels.
+        encoder = LabelEncoder().fit(truth)
+        fit_y, valid_y = encoder.transform(fit_y), encoder.transform(valid_y)
+    threads = (os.cpu_count() or 1) if budget.workers == 1 else 1
 
     def evaluate(params: dict[str, Any]) -> tuple[float, int]:
         estimator = make_estimator(problem_type, params, seed, threads, MAX_TREES)
         estimator.fit(
             fit_matrix,
             fit_y,
-            eval_set=[(valid_matrix, valid_y)],
+            eval_X=(valid_matrix,),
+            eval_y=(valid_y,),
             callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
         )
         return score(estimator, valid_matrix, valid_y, score_type), max(1, estimator.best_iteration_ or MAX_TREES)
@@ -112,12 +116,15 @@ def train_model(
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial(DEFAULT_PARAMS)
     best: tuple[float, dict[str, Any], int] | None = None
-    since_better, history, stopped_because = 0, [], "max trials"
-    with ThreadPoolExecutor(max_workers=budget.workers) as pool:
+    since_better, history, stopped_because, done = 0, [], "max trials", 0.0
+    # One worker trains in this thread: LightGBM's OpenMP team must live in one thread only, since idle teams
+    # left behind in other threads spin and slowed later fits tenfold here. Several workers train one thread each.
+    with ThreadPoolExecutor(max_workers=budget.workers) if budget.workers > 1 else nullcontext() as pool:
+        run_batch = pool.map if pool else map
         while len(history) < budget.max_trials:
             trials = [study.ask() for _ in range(min(budget.workers, budget.max_trials - len(history)))]
             params = [suggest(trial) for trial in trials]
-            for trial, trial_params, (value, trees) in zip(trials, params, pool.map(evaluate, params), strict=True):
+            for trial, trial_params, (value, trees) in zip(trials, params, run_batch(evaluate, params), strict=True):
                 study.tell(trial, value)
                 history.append(value)
                 if best is None or (value > best[0] if direction == "maximize" else value < best[0]):
@@ -125,8 +132,10 @@ def train_model(
                 else:
                     since_better += 1
             elapsed = time.monotonic() - started
+            # Whichever limit is nearer says how far the search has got; never let the bar go back.
+            done = min(1.0, max(done, since_better / budget.patience, elapsed / budget.max_seconds))
             if progress:
-                progress(min(1.0, max(since_better / budget.patience, elapsed / budget.max_seconds)))
+                progress(done)
             if since_better >= budget.patience:
                 stopped_because = f"no better score in {budget.patience} models"
                 break
@@ -142,7 +151,13 @@ def train_model(
             ("model", make_estimator(problem_type, params, seed, os.cpu_count() or 1, trees)),
         ]
     ).fit(features, truth)
-    logger.info("search stopped (%s) after %d models; best validation %s %.4f", stopped_because, len(history), score_type, validation_score)
+    logger.info(
+        "search stopped (%s) after %d models; best validation %s %.4f",
+        stopped_because,
+        len(history),
+        score_type,
+        validation_score,
+    )
     return TrainedModel(
         model=model,
         roles=roles,
