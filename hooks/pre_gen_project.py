@@ -30,7 +30,8 @@ PYTHON_VERSION = re.compile(r"^3\.(\d+)$")
 def problems(answers: dict[str, str]) -> list[str]:
     found = []
     app_name = answers["app_name"]
-    if not IDENTIFIER.match(app_name) or keyword.iskeyword(app_name):
+    app_name_ok = bool(IDENTIFIER.match(app_name)) and not keyword.iskeyword(app_name)
+    if not app_name_ok:
         found.append(
             f"app_name {app_name!r} must be a lowercase Python identifier "
             "(letters, digits and _, starting with a letter), e.g. bookkeeping_retrain"
@@ -54,7 +55,8 @@ def problems(answers: dict[str, str]) -> list[str]:
             f"gcp_project {gcp_project!r} is not a Google Cloud project id "
             "(6-30 lowercase letters, digits and hyphens, starting with a letter)"
         )
-    if not BIGQUERY_DATASET.match(answers["bigquery_dataset"]):
+    # The dataset name defaults to the app name: one bad answer, one reason.
+    if not BIGQUERY_DATASET.match(answers["bigquery_dataset"]) and (app_name_ok or answers["bigquery_dataset"] != app_name):
         found.append(
             f"bigquery_dataset {answers['bigquery_dataset']!r} may hold only letters, digits and _ "
             "and must not start with a digit"

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from {{ cookiecutter.app_name }}.ml import score, split_features
+from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash, split_holdout
 
 from .conftest import APP_ROOT, demo_rows
@@ -48,7 +48,10 @@ def test_a_better_challenger_replaces_the_champion(settings, store, registry):
 
     assert report.champion_version == 1 and report.challenger_version == 2
     assert report.promoted, report.reason
-    assert report.challenger_score > report.champion_score
+    if greater_is_better(settings.app.score_type):
+        assert report.challenger_score > report.champion_score
+    else:
+        assert report.challenger_score < report.champion_score
     assert registry.champion_version("integration") == 2
 
 

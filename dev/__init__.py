@@ -1,0 +1,1 @@
+"""Tools for working on the template itself: demo data, the demo, app venvs, formatting, benchmarks."""

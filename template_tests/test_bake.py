@@ -1,0 +1,96 @@
+"""Baking: every supported combination of answers gives a complete, clean app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import VARIANTS
+
+EXPECTED_FILES = {
+    ".cookiecutter.json",
+    ".gitignore",
+    "README.md",
+    "pyproject.toml",
+    "requirements.txt",
+    "local_retrain.py",
+    "config/app_config.yml",
+    "config/environment_integration.yml",
+    "config/environment_uat.yml",
+    "config/environment_production.yml",
+    "data/dataset_1.csv",
+    "data/dataset_2.csv",
+    "local/create_database.py",
+    "local/upload_data.py",
+    "src/{app}/__init__.py",
+    "src/{app}/config.py",
+    "src/{app}/cli.py",
+    "src/{app}/pipeline.py",
+    "src/{app}/registry.py",
+    "src/{app}/datastore/__init__.py",
+    "src/{app}/datastore/schema.py",
+    "src/{app}/datastore/duckdb_store.py",
+    "src/{app}/ml/__init__.py",
+    "src/{app}/ml/features.py",
+    "src/{app}/ml/metrics.py",
+    "src/{app}/ml/training.py",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/test_datastore.py",
+    "tests/test_ml.py",
+    "tests/test_pipeline.py",
+}
+
+
+def files_of(app: Path) -> set[str]:
+    return {str(path.relative_to(app)) for path in app.rglob("*") if path.is_file() and ".git" not in path.parts}
+
+
+def test_default_bake_has_the_expected_files_and_a_git_repository(bake):
+    app = bake()
+
+    assert app.name == "bookkeeping_retrain"
+    assert files_of(app) == {path.format(app="bookkeeping_retrain") for path in EXPECTED_FILES}
+    assert (app / ".git").is_dir()
+
+
+def test_the_answers_are_recorded_for_replay(bake):
+    app = bake(app_name="invoice_sorter", target="Category")
+
+    recorded = json.loads((app / ".cookiecutter.json").read_text())["cookiecutter"]
+
+    assert recorded["app_name"] == "invoice_sorter" and recorded["target"] == "Category"
+    assert "_output_dir" not in recorded  # where it was baked means nothing elsewhere
+
+
+def test_answers_reach_the_config(bake):
+    app = bake(app_name="invoice_sorter", model_name="invoices", target="Category", app_title="Invoice Sorter")
+
+    config = (app / "config" / "app_config.yml").read_text()
+
+    assert "model_name: 'invoices'" in config and "target: 'Category'" in config
+    assert "app_title: 'Invoice Sorter'" in config
+    assert (app / "src" / "invoice_sorter" / "pipeline.py").is_file()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_renders_completely_and_is_ruff_clean(bake, variant):
+    app = bake(**VARIANTS[variant])
+
+    for path in app.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.suffix != ".csv":
+            text = path.read_text()
+            assert "{{" not in text and "{%" not in text, f"unrendered template syntax in {path.relative_to(app)}"
+    for command in (["check"], ["format", "--check"]):
+        linted = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=app, capture_output=True, text=True)
+        assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_the_score_type_fits_the_problem_type(bake):
+    regression = (bake(problem_type="regression", target="Amount") / "config" / "app_config.yml").read_text()
+
+    assert "score_type: rmse" in regression

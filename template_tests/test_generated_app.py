@@ -1,0 +1,62 @@
+"""The generated app is the product: install it in its own venv and run its own tests and journey."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from .conftest import run_in_app
+
+READ_REGISTRY = """
+import json
+from {app}.config import load_settings
+from {app}.registry import open_registry
+registry = open_registry(load_settings())
+print(json.dumps({{
+    "aliases": registry.aliases(),
+    "versions": {{v.version: {{"passed": v.passed, "score": v.score, "champion_score": v.champion_score}}
+                 for v in registry.versions()}},
+}}))
+"""
+
+
+def app_env(tmp_path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "APP_ENVIRONMENT")}
+    return {**env, "APP_STATE_DIR": str(tmp_path / "state")}
+
+
+@pytest.mark.parametrize(
+    "answers", [{}, {"problem_type": "regression", "target": "Amount"}], ids=["classification", "regression"]
+)
+def test_the_app_passes_its_own_unit_tests(bake, tmp_path, answers):
+    app = bake(**answers)
+
+    finished = run_in_app(app, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", env=app_env(tmp_path))
+
+    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
+    assert " passed" in finished.stdout and " failed" not in finished.stdout
+
+
+def test_local_retrain_promotes_v1_then_v2_after_corrected_data_arrives(bake, tmp_path):
+    app = bake()
+    env = app_env(tmp_path)
+
+    def run(*args: str) -> str:
+        finished = run_in_app(app, *args, env=env)
+        assert finished.returncode == 0, f"{args}: {finished.stdout[-3000:]}{finished.stderr[-3000:]}"
+        return finished.stdout
+
+    run("local/create_database.py")
+    run("local/upload_data.py", "data/dataset_1.csv")
+    first = run("local_retrain.py")
+    run("local/upload_data.py", "data/dataset_2.csv")
+    second = run("local_retrain.py")
+
+    assert "Promoted v1 to [integration]" in first
+    assert "Promoted v2 to [integration]" in second and "beats champion" in second
+    registry = json.loads(run("-c", READ_REGISTRY.format(app=app.name)))
+    assert registry["aliases"] == {"integration": 2}
+    v2 = registry["versions"]["2"]
+    assert v2["passed"] and v2["score"] > v2["champion_score"]
