@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
-from {{ cookiecutter.app_name }}.datastore import DataStore, infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
 from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
 
 APP_ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +45,9 @@ def registry(settings: Settings) -> ModelRegistry:
 def demo_rows(file_name: str, rows: int) -> pd.DataFrame:
     """The first `rows` rows of a demo CSV, as text: what an upload looks like."""
     return read_csv(DATA / file_name).head(rows)
+
+
+def typed_demo_rows(rows: int) -> pd.DataFrame:
+    """The first `rows` rows of dataset_1.csv with the types the table gives them."""
+    raw = demo_rows("dataset_1.csv", rows)
+    return conform(raw, infer_schema(raw))

@@ -1,16 +1,10 @@
 import pytest
 
-from {{ cookiecutter.app_name }}.datastore import conform, infer_schema
 from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, train_model
 
-from .conftest import demo_rows
+from .conftest import typed_demo_rows
 
 pytestmark = pytest.mark.unit
-
-
-def typed_demo_rows(rows: int):
-    raw = demo_rows("dataset_1.csv", rows)
-    return conform(raw, infer_schema(raw))
 
 
 def test_column_roles_are_inferred_from_the_values(settings):
@@ -46,3 +40,28 @@ def test_training_is_deterministic_for_a_seed_and_data(settings):
     assert first.history == second.history
     features = frame.drop(columns=[app.target])
     assert (first.model.predict(features) == second.model.predict(features)).all()
+
+
+def test_binary_classification_learns_two_labels_and_scores_roc_auc():
+    frame = typed_demo_rows(600)
+    large = frame["Amount"] > frame["Amount"].median()
+    # Whether a payment is large, from what was bought and from whom (the amounts themselves are hidden).
+    binary = frame.assign(Size=large.map({True: "large", False: "small"})).drop(columns=["Amount", "VAT"])
+
+    trained = train_model(binary, "Size", "classification", "roc_auc", SearchBudget(60, patience=2, workers=1), seed=1)
+
+    assert sorted(trained.model.classes_) == ["large", "small"]
+    assert trained.validation_score > 0.7
+
+
+def test_the_search_stops_at_its_time_budget_and_still_gives_a_model(settings):
+    app = settings.app
+    frame = typed_demo_rows(400)
+
+    trained = train_model(
+        frame, app.target, app.problem_type, app.score_type, SearchBudget(max_seconds=0.001, patience=50), seed=3
+    )
+
+    assert trained.stopped_because.startswith("time budget")
+    assert trained.trials == 1
+    assert len(trained.model.predict(frame.drop(columns=[app.target]))) == len(frame)

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pytest
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash, split_holdout
 
-from .conftest import APP_ROOT, demo_rows
+from .conftest import APP_ROOT, demo_rows, typed_demo_rows
 
 pytestmark = pytest.mark.unit
 
@@ -89,6 +90,32 @@ def test_champion_and_challenger_are_scored_on_the_same_held_out_rows(settings, 
     features, truth = split_features(test, settings.app.target)
     assert score(registry.load(1), features, truth, settings.app.score_type) == pytest.approx(report.champion_score)
     assert score(registry.load(2), features, truth, settings.app.score_type) == pytest.approx(report.challenger_score)
+
+
+def test_the_holdout_is_the_newest_rows_when_a_time_column_is_set(settings):
+    frame = typed_demo_rows(1000)
+
+    train, test = split_holdout(frame, settings)
+
+    assert len(test) == math.ceil(len(frame) * settings.app.test_fraction)
+    assert test[settings.app.time_column].min() >= train[settings.app.time_column].max()
+
+
+def test_without_a_time_column_the_holdout_is_a_seeded_sample(settings):
+    frame = typed_demo_rows(1000)
+    by_seed = {
+        seed: dataclasses.replace(settings, app=dataclasses.replace(settings.app, time_column=None, random_seed=seed))
+        for seed in (1, 2)
+    }
+
+    first, again, other = (split_holdout(frame, by_seed[seed])[1] for seed in (1, 1, 2))
+
+    assert first.index.equals(again.index)
+    assert not first.index.equals(other.index)
+    if settings.app.problem_type == "classification":  # stratified: every class keeps its share, give or take a row
+        expected = frame[settings.app.target].value_counts(normalize=True) * len(first)
+        counts = first[settings.app.target].value_counts().reindex(expected.index, fill_value=0)
+        assert ((counts - expected).abs() <= 1).all()
 
 
 def test_retraining_an_environment_leaves_the_others_alone(settings, store, registry):

@@ -18,7 +18,7 @@ from .datastore import DataStoreError, infer_schema, open_datastore, read_csv
 from .pipeline import RetrainError, RetrainReport, retrain
 from .registry import ModelVersion, RegistryError, open_registry
 
-EXIT_OK, EXIT_CRASH, EXIT_FIX_FIRST, EXIT_KEPT_CHAMPION = 0, 1, 2, 3
+EXIT_OK, EXIT_FIX_FIRST, EXIT_KEPT_CHAMPION = 0, 2, 3  # and 1, Python's own, for a crash
 DEFAULT_SCHEMA_CSV = "data/dataset_1.csv"
 
 
@@ -59,14 +59,17 @@ def leaderboard(versions: Sequence[ModelVersion]) -> str:
 
 
 def describe(report: RetrainReport) -> str:
-    failed = f"v{report.challenger_version} is registered as failed."
-    outcome = (
-        f"Promoted v{report.challenger_version} to [{report.environment}]."
-        if report.promoted
-        else f"Kept v{report.serving_version} in [{report.environment}]; {failed}"
-        if report.serving_version is not None
-        else f"No model serves [{report.environment}]; {failed}"
-    )
+    if report.promoted:
+        outcome = f"Promoted v{report.challenger_version} to [{report.environment}]."
+    else:
+        serving = report.serving_version
+        kept = (
+            f"Kept v{serving} in [{report.environment}]"
+            if serving is not None
+            else f"No model serves [{report.environment}]"
+        )
+        status = "passed the gate but was not promoted" if report.passed else "is registered as failed"
+        outcome = f"{kept}; v{report.challenger_version} {status}."
     seconds = ", ".join(f"{stage} {value:.1f}s" for stage, value in report.seconds.items())
     return (
         f"{outcome}\n"

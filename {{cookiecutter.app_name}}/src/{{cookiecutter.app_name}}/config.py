@@ -117,11 +117,6 @@ class Settings:
     api_key: str
     redis_url: str | None
 
-    @property
-    def is_local(self) -> bool:
-        """True on a laptop (the embedded default), where the placeholder API key is tolerated."""
-        return os.environ.get("APP_DEPLOYED", "").lower() not in ("1", "true", "yes")
-
 
 def find_app_root(start: Path | None = None) -> Path:
     """The folder holding config/app_config.yml: APP_ROOT, else the nearest above the working folder."""

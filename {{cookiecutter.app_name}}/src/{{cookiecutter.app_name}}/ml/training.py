@@ -74,6 +74,26 @@ def stratify_by(truth: pd.Series, problem_type: str) -> pd.Series | None:
     return None
 
 
+def validation_split(
+    features: pd.DataFrame, truth: pd.Series, problem_type: str, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """Rows to fit on and rows to early-stop and compare settings on.
+
+    A class seen only once stays in the fitting rows: the model cannot be checked on a label it never learnt.
+    """
+    single = pd.Series(False, index=truth.index)
+    if problem_type == "classification":
+        single = truth.map(truth.value_counts()) < 2
+    fit_x, valid_x, fit_y, valid_y = train_test_split(
+        features[~single],
+        truth[~single],
+        test_size=VALIDATION_FRACTION,
+        random_state=seed,
+        stratify=stratify_by(truth[~single], problem_type),
+    )
+    return pd.concat([fit_x, features[single]]), valid_x, pd.concat([fit_y, truth[single]]), valid_y
+
+
 def train_model(
     frame: pd.DataFrame,
     target: str,
@@ -89,9 +109,7 @@ def train_model(
     # so callers can pass rows exactly as they are stored or uploaded.
     features, truth = split_features(frame, target)
     roles = infer_roles(frame, target, feature_overrides)
-    fit_x, valid_x, fit_y, valid_y = train_test_split(
-        features, truth, test_size=VALIDATION_FRACTION, random_state=seed, stratify=stratify_by(truth, problem_type)
-    )
+    fit_x, valid_x, fit_y, valid_y = validation_split(features, truth, problem_type, seed)
     preprocessor = build_preprocessor(roles).fit(fit_x)
     fit_matrix, valid_matrix = preprocessor.transform(fit_x), preprocessor.transform(valid_x)
     if problem_type == "classification":
@@ -100,6 +118,7 @@ def train_model(
         encoder = LabelEncoder().fit(truth)
         fit_y, valid_y = encoder.transform(fit_y), encoder.transform(valid_y)
     threads = (os.cpu_count() or 1) if budget.workers == 1 else 1
+    deadline = started + budget.max_seconds
 
     def evaluate(params: dict[str, Any]) -> tuple[float, int]:
         estimator = make_estimator(problem_type, params, seed, threads, MAX_TREES)
@@ -108,7 +127,7 @@ def train_model(
             fit_y,
             eval_X=(valid_matrix,),
             eval_y=(valid_y,),
-            callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+            callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False), stop_at(deadline)],
         )
         return score(estimator, valid_matrix, valid_y, score_type), max(1, estimator.best_iteration_ or MAX_TREES)
 
@@ -168,6 +187,20 @@ def train_model(
         stopped_because=stopped_because,
         history=history,
     )
+
+
+def stop_at(deadline: float) -> Callable:
+    """A LightGBM callback that ends training at the deadline, keeping the trees grown so far.
+
+    Without it one slow model on a large table could overrun the whole search budget.
+    """
+
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        if time.monotonic() > deadline:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    callback.order = 40  # after early stopping has had its say on this iteration
+    return callback
 
 
 def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
