@@ -18,6 +18,7 @@ EXPECTED_FILES = {
     "pyproject.toml",
     "requirements.txt",
     "local_retrain.py",
+    "uwsgi.ini",
     "config/app_config.yml",
     "config/environment_integration.yml",
     "config/environment_uat.yml",
@@ -26,23 +27,49 @@ EXPECTED_FILES = {
     "data/dataset_2.csv",
     "local/create_database.py",
     "local/upload_data.py",
+    "local/run_server.py",
+    "local/online_learning.py",
+    "local/retrain_in_cloud.py",
     "src/{app}/__init__.py",
     "src/{app}/config.py",
     "src/{app}/cli.py",
     "src/{app}/pipeline.py",
     "src/{app}/registry.py",
+    "src/{app}/serving.py",
+    "src/{app}/serve.py",
+    "src/{app}/main.py",
+    "src/{app}/client.py",
+    "src/{app}/embedded_redis.py",
+    "src/{app}/local_stack.py",
+    "src/{app}/api/__init__.py",
+    "src/{app}/api/auth.py",
+    "src/{app}/api/endpoints.py",
+    "src/{app}/api/uploads.py",
+    "src/{app}/ui/__init__.py",
+    "src/{app}/ui/templates/index.html",
+    "src/{app}/ui/templates/unauthorised.html",
+    "src/{app}/ui/static/app.css",
+    "src/{app}/ui/static/app.js",
+    "src/{app}/ui/static/images/logo.svg",
+    "src/{app}/worker/__init__.py",
+    "src/{app}/worker/celery_app.py",
+    "src/{app}/worker/queue.py",
+    "src/{app}/worker/tasks.py",
     "src/{app}/datastore/__init__.py",
     "src/{app}/datastore/schema.py",
     "src/{app}/datastore/duckdb_store.py",
     "src/{app}/ml/__init__.py",
     "src/{app}/ml/features.py",
     "src/{app}/ml/metrics.py",
+    "src/{app}/ml/prediction.py",
     "src/{app}/ml/training.py",
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/test_datastore.py",
     "tests/test_ml.py",
     "tests/test_pipeline.py",
+    "tests/test_api.py",
+    "tests/test_integration.py",
 }
 
 
@@ -82,7 +109,8 @@ def test_every_variant_renders_completely_and_is_ruff_clean(bake, variant):
     app = bake(**VARIANTS[variant])
 
     for path in app.rglob("*"):
-        if path.is_file() and ".git" not in path.parts and path.suffix != ".csv":
+        # Flask's own Jinja templates are meant to keep their {{ }}.
+        if path.is_file() and ".git" not in path.parts and path.suffix != ".csv" and "templates" not in path.parts:
             text = path.read_text()
             assert "{{" not in text and "{%" not in text, f"unrendered template syntax in {path.relative_to(app)}"
     for command in (["check"], ["format", "--check"]):

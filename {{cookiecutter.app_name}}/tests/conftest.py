@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import redis
 
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis
+from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 DATA = APP_ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis started for this test session, or TEST_REDIS_URL (tests empty it: never point it at live data)."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    with embedded_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -51,3 +66,25 @@ def typed_demo_rows(rows: int) -> pd.DataFrame:
     """The first `rows` rows of dataset_1.csv with the types the table gives them."""
     raw = demo_rows("dataset_1.csv", rows)
     return conform(raw, infer_schema(raw))
+
+
+@pytest.fixture
+def trained(settings: Settings, store: DataStore) -> int:
+    """The integration environment with 600 rows of the first period and a model (v1) serving them."""
+    store.append(demo_rows("dataset_1.csv", 600))
+    return retrain(settings=settings).challenger_version
+
+
+@pytest.fixture
+def web_settings(settings: Settings, redis_url: str) -> Settings:
+    """Settings for the web app: an empty Redis database of its own, a known key, and no refresh delay."""
+    redis.Redis.from_url(redis_url).flushdb()
+    app = dataclasses.replace(settings.app, model_refresh_seconds=0.001)
+    return dataclasses.replace(settings, app=app, redis_url=redis_url, api_key="test-key")
+
+
+@pytest.fixture
+def client(web_settings: Settings):
+    from {{ cookiecutter.app_name }}.api import create_app
+
+    return create_app(web_settings).test_client()

@@ -60,6 +60,13 @@ class AppConfig:
     time_column: str | None = None
     random_seed: int = 42
     features: FeatureOverrides = field(default_factory=FeatureOverrides)
+    # Serving and the worker
+    model_refresh_seconds: float = 10
+    retrain_schedule: str | None = None
+    retrain_time_limit_minutes: float = 30
+    max_upload_mb: float = 100
+    processes: int = 2
+    threads: int = 4
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "app config") -> AppConfig:
@@ -100,6 +107,25 @@ class AppConfig:
             fail("max_minutes_to_train must be more than 0")
         if self.min_improvement < 0:
             fail("min_improvement must not be negative")
+        if self.retrain_schedule is not None:
+            check_cron(self.retrain_schedule, fail)
+        if min(self.model_refresh_seconds, self.retrain_time_limit_minutes, self.max_upload_mb) <= 0:
+            fail("model_refresh_seconds, retrain_time_limit_minutes and max_upload_mb must be more than 0")
+        if self.processes < 1 or self.threads < 1:
+            fail("processes and threads must be at least 1")
+
+
+def check_cron(expression: str, fail) -> None:
+    fields_ = expression.split()
+    if len(fields_) != 5:
+        fail(f"retrain_schedule {expression!r} must be a cron expression of 5 fields, e.g. '0 3 * * *' (03:00 daily)")
+    from celery.schedules import crontab  # only needed when a schedule is set
+
+    try:
+        minute, hour, day_of_month, month_of_year, day_of_week = fields_
+        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except ValueError as error:
+        fail(f"retrain_schedule {expression!r} is not a valid cron expression: {error}")
 
 
 @dataclass(frozen=True)

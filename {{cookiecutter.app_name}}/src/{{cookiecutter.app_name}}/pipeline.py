@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import math
 import os
 import subprocess
@@ -161,7 +162,10 @@ def retrain(
         report.seconds[name] = round(time.monotonic() - started, 3)
 
     with stage("read"):
-        frame, report.data_hash = canonical_order(open_datastore(settings).read())
+        store = open_datastore(settings)
+        frame, report.data_hash = canonical_order(store.read())
+        # What a prediction request must look like: the table's columns and types, less the target.
+        input_schema = {column: kind for column, kind in store.schema().items() if column != app.target}
     if app.target not in frame.columns:
         raise RetrainError(f"the data has no target column {app.target!r}; its columns are {list(frame.columns)}")
     if len(frame) < MIN_TRAINING_ROWS:
@@ -229,6 +233,7 @@ def retrain(
                 "created_by": created_by(),
                 "validation_score": report.validation_score,
                 "models_tried": report.models_tried,
+                "input_schema": json.dumps(input_schema),
             },
             params=trained.params,
             metrics={"score": report.challenger_score, "champion_score": report.champion_score},

@@ -48,6 +48,7 @@ class ModelVersion:
     created_by: str
     created: datetime
     params: dict[str, Any] = field(default_factory=dict)
+    input_schema: dict[str, str] = field(default_factory=dict)  # column -> type a prediction request must have
     serving: tuple[str, ...] = ()  # environments whose alias names this version
 
     @classmethod
@@ -71,6 +72,7 @@ class ModelVersion:
             created_by=tags.get("created_by", ""),
             created=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
             params=json.loads(tags.get("params", "{}")),
+            input_schema=json.loads(tags.get("input_schema", "{}")),
             serving=serving,
         )
 
@@ -145,6 +147,11 @@ class ModelRegistry:
 
     def set_alias(self, environment: str, version: int) -> None:
         self.client.set_registered_model_alias(self.model_name, environment, str(version))
+
+    def version(self, version: int) -> ModelVersion:
+        found = self.client.get_model_version(self.model_name, str(version))
+        serving = tuple(sorted(env for env, served in self.aliases().items() if served == version))
+        return ModelVersion.from_mlflow(found, serving)
 
     def versions(self) -> list[ModelVersion]:
         """Every version, newest first, each with the environments it serves."""

@@ -12,16 +12,28 @@ from typing import Protocol
 import pandas as pd
 
 from ..config import Settings
-from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, conform, infer_schema, read_csv
+from .schema import (
+    DataStoreError,
+    Schema,
+    SchemaMismatchError,
+    TableMissingError,
+    UnreadableFileError,
+    conform,
+    infer_schema,
+    parse_csv,
+    read_csv,
+)
 
 __all__ = [
     "DataStore",
     "DataStoreError",
     "SchemaMismatchError",
     "TableMissingError",
+    "UnreadableFileError",
     "conform",
     "infer_schema",
     "open_datastore",
+    "parse_csv",
     "read_csv",
 ]
 

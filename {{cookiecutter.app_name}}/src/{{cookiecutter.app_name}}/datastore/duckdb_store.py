@@ -125,7 +125,10 @@ class DuckDBStore:
     def append(self, frame: pd.DataFrame) -> int:
         """Check the frame against the table, then add all its rows in one transaction, or none."""
         with self._connection() as connection:
-            rows = conform(frame, self._require_schema(connection), required=self.required)
+            try:
+                rows = conform(frame, self._require_schema(connection), required=self.required)
+            except SchemaMismatchError as error:
+                raise SchemaMismatchError(f"{error} Nothing was added to {self.table}.") from error
             connection.begin()
             try:
                 connection.register("incoming_rows", rows)

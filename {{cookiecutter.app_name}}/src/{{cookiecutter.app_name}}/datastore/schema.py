@@ -6,9 +6,11 @@ tables described by the same schema accept exactly the same frames.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 LOGICAL_TYPES = ("string", "integer", "float", "boolean", "date", "timestamp")
@@ -31,15 +33,37 @@ class SchemaMismatchError(DataStoreError):
     """A frame does not fit the table: wrong columns, unreadable values or missing required values."""
 
 
+class UnreadableFileError(DataStoreError):
+    """A file that is not UTF-8 CSV with a header and at least one row."""
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """A CSV as text columns: types are decided by the table's schema, never guessed twice."""
+    """A CSV file as text columns: types are decided by the table's schema, never guessed twice."""
     path = Path(path)
     if not path.is_file():
         raise DataStoreError(f"{path} does not exist")
+    return parse_csv(path.read_bytes(), path.name)
+
+
+def parse_csv(content: bytes, name: str = "the file") -> pd.DataFrame:
+    """CSV bytes (an upload, a file) as text columns, or an UnreadableFileError saying what is wrong with them."""
+    if not content.strip():
+        raise UnreadableFileError(f"{name} is empty; expected a CSV file with a header row and data rows")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DataStoreError(f"{path.name} is not a readable CSV file: {error}") from error
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(
+            f"{name} is not UTF-8 text (byte {error.start} cannot be read); save it as CSV UTF-8 and try again"
+        ) from error
+    if "\x00" in text:
+        raise UnreadableFileError(f"{name} holds binary data, not CSV text")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise UnreadableFileError(f"{name} is not a readable CSV file: {error}") from error
+    if frame.empty:
+        raise UnreadableFileError(f"{name} has a header but no data rows")
+    return frame
 
 
 def infer_schema(frame: pd.DataFrame) -> dict[str, str]:
@@ -75,15 +99,18 @@ def _infer_type(column: pd.Series) -> str:
     return "string"
 
 
-def conform(frame: pd.DataFrame, schema: Schema, required: Iterable[str] = ()) -> pd.DataFrame:
-    """The frame with the table's columns, order and types; SchemaMismatchError naming every problem if it can't be.
+def conform(
+    frame: pd.DataFrame, schema: Schema, required: Iterable[str] = (), ignore_extra: bool = False
+) -> pd.DataFrame:
+    """The frame with the schema's columns, order and types; SchemaMismatchError naming every problem if it can't be.
 
     `required` columns must hold a value in every row (the target: a row without one teaches nothing).
+    Columns the schema does not have are an error, or dropped with `ignore_extra`.
     """
     expected, got = list(schema), [str(column) for column in frame.columns]
     problems = []
     missing = [column for column in expected if column not in got]
-    unexpected = [column for column in got if column not in schema]
+    unexpected = [] if ignore_extra else [column for column in got if column not in schema]
     duplicated = sorted({column for column in got if got.count(column) > 1})
     if missing:
         problems.append(f"missing column(s) {missing}")
@@ -102,22 +129,27 @@ def conform(frame: pd.DataFrame, schema: Schema, required: Iterable[str] = ()) -
         values, unreadable = _convert(frame[column], logical_type)
         if unreadable.any():
             examples = frame[column][unreadable].astype(str).unique()[:SHOWN_EXAMPLES].tolist()
-            rows = (frame.index[unreadable][:SHOWN_EXAMPLES] + 1).tolist()
+            rows = first_rows(unreadable)
             problems.append(
                 f"column {column!r} expects {logical_type} but {int(unreadable.sum())} value(s) are not, "
                 f"e.g. {examples} (rows {rows})"
             )
         converted[column] = values
     for column in required:
-        empty = converted[column].isna() if column in converted else pd.Series(dtype=bool)
+        empty = converted[column].isna()
         if empty.any():
-            rows = (frame.index[empty.to_numpy()][:SHOWN_EXAMPLES] + 1).tolist()
+            rows = first_rows(empty)
             problems.append(
                 f"column {column!r} must have a value in every row; {int(empty.sum())} are empty (rows {rows})"
             )
     if problems:
-        raise SchemaMismatchError("; ".join(problems) + ". Nothing was added.")
+        raise SchemaMismatchError("; ".join(problems) + ".")
     return pd.DataFrame(converted).reset_index(drop=True)
+
+
+def first_rows(mask: pd.Series) -> list[int]:
+    """Data row numbers (1 = the first row after the header) where `mask` holds, the first few."""
+    return (np.flatnonzero(mask.to_numpy()) + 1)[:SHOWN_EXAMPLES].tolist()
 
 
 def _convert(column: pd.Series, logical_type: str) -> tuple[pd.Series, pd.Series]:

@@ -5,6 +5,7 @@ Knows nothing of Flask, Celery, MLflow or BigQuery.
 
 from .features import ColumnRoles, build_preprocessor, infer_roles
 from .metrics import greater_is_better, score
+from .prediction import predict_table, used_columns
 from .training import SearchBudget, TrainedModel, split_features, stratify_by, train_model
 
 __all__ = [
@@ -14,8 +15,10 @@ __all__ = [
     "build_preprocessor",
     "greater_is_better",
     "infer_roles",
+    "predict_table",
     "score",
     "split_features",
     "stratify_by",
     "train_model",
+    "used_columns",
 ]

@@ -1,0 +1,81 @@
+"""The web app: the HTTP API and the page, served by uWSGI (see main.py and uwsgi.ini)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import redis
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ..config import ConfigError, Settings, load_settings
+from ..registry import ModelRegistry, open_registry
+from ..serving import Champion
+from ..worker.celery_app import make_celery
+from ..worker.queue import RetrainQueue
+
+PLACEHOLDER_KEY = "changeme"
+
+
+class QueueUnavailable(Exception):
+    """No Redis to put retrains on."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: ModelRegistry
+    champion: Champion
+    _queue: RetrainQueue | None = field(default=None, repr=False)
+
+    def retrain_queue(self) -> RetrainQueue:
+        if self._queue is None:
+            if not self.settings.redis_url:
+                raise QueueUnavailable("REDIS_URL is not set; start the app with local/run_server.py, or set it")
+            self._queue = RetrainQueue(
+                make_celery(self.settings),
+                redis.Redis.from_url(self.settings.redis_url),
+                self.settings.app.retrain_time_limit_minutes * 60,
+            )
+        try:
+            self._queue.redis.ping()
+        except redis.RedisError as problem:
+            raise QueueUnavailable(f"the Redis at REDIS_URL cannot be reached: {problem}") from problem
+        return self._queue
+
+
+def is_deployed() -> bool:
+    """In a cluster (Kubernetes sets KUBERNETES_SERVICE_HOST in every pod) or told so with APP_DEPLOYED=true."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) or os.environ.get("APP_DEPLOYED", "").lower() == "true"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    if settings.api_key == PLACEHOLDER_KEY and is_deployed():
+        raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
+    logging.basicConfig(level=settings.environment_config.get("log_level", settings.app.log_level))
+
+    from ..ui import ui  # the page depends on the API, not the other way round
+    from .endpoints import api
+
+    app = Flask(__name__)
+    app.config.update(API_KEY=settings.api_key, MAX_CONTENT_LENGTH=int(settings.app.max_upload_mb * 1024 * 1024))
+    registry = open_registry(settings)
+    app.extensions["retrain_app"] = Services(
+        settings, registry, Champion(registry, settings.environment, settings.app.model_refresh_seconds)
+    )
+    app.register_blueprint(api)
+    app.register_blueprint(ui)
+
+    @app.errorhandler(QueueUnavailable)
+    def queue_unavailable(problem: QueueUnavailable):
+        return jsonify(error=f"retraining is unavailable: {problem}"), 503
+
+    @app.errorhandler(HTTPException)
+    def http_error(problem: HTTPException):
+        messages = {413: f"the upload is larger than max_upload_mb ({settings.app.max_upload_mb:g} MB)"}
+        return jsonify(error=messages.get(problem.code, problem.description)), problem.code
+
+    return app

@@ -1,0 +1,132 @@
+"""The HTTP API: health, predict, train, retrain, jobs and models."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ..datastore import DataStoreError, SchemaMismatchError, TableMissingError, open_datastore
+from ..ml import predict_table
+from .auth import require_api_key
+from .uploads import BadRequest, json_records, model_input, predictions_csv, uploaded_csv
+
+api = Blueprint("api", __name__)
+
+
+def services():
+    return current_app.extensions["retrain_app"]
+
+
+def error(message: str, status: int):
+    return jsonify(error=message), status
+
+
+@api.errorhandler(BadRequest)
+def bad_request(problem: BadRequest):
+    return error(str(problem), 400)
+
+
+@api.get("/health")
+def health():
+    """For load balancers and Kubernetes probes: no key needed, and no model needed to be healthy."""
+    served = services().champion.current()
+    return {"status": "ok", "environment": services().settings.environment, "model_version": served and served.version}
+
+
+@api.post("/predict")
+@require_api_key
+def predict():
+    served = services().champion.current()
+    if served is None:
+        environment = services().settings.environment
+        return error(f"no model serves {environment} yet: train a model first (upload a CSV to /train)", 409)
+    target = services().settings.app.target
+    if request.files:
+        uploaded, file_name = uploaded_csv(request.files)
+        table = predict_table(served.model, model_input(uploaded, served.input_schema), target)
+        return Response(
+            predictions_csv(uploaded, table),
+            mimetype="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="predictions_{file_name}"',
+                "X-Model-Version": str(served.version),
+            },
+        )
+    table = predict_table(
+        served.model, model_input(json_records(request.get_json(silent=True)), served.input_schema), target
+    )
+    predicted = f"predicted_{target}"
+    predictions = [
+        {
+            predicted: row[predicted],
+            **(
+                {
+                    "probabilities": {
+                        name.removeprefix("probability_"): value for name, value in row.items() if name != predicted
+                    }
+                }
+                if len(row) > 1
+                else {}
+            ),
+        }
+        for row in table.to_dict(orient="records")
+    ]
+    return {"model_version": served.version, "predictions": predictions}
+
+
+@api.post("/train")
+@require_api_key
+def train():
+    """Append corrected rows to the environment's data, then queue a retrain that will see them."""
+    app_services = services()
+    target = app_services.settings.app.target
+    uploaded, file_name = uploaded_csv(request.files)
+    if target not in uploaded.columns:
+        raise BadRequest(
+            f"{file_name} has no {target!r} column: a training file must hold the correct {target} of every row. "
+            f"Its columns are {list(uploaded.columns)}"
+        )
+    queue = app_services.retrain_queue()  # before appending: rows are only added if a retrain can be queued
+    store = open_datastore(app_services.settings)
+    try:
+        schema = store.schema()
+        ignored = [column for column in uploaded.columns if column not in schema]
+        rows_added = store.append(uploaded.drop(columns=ignored))
+    except TableMissingError as problem:
+        return error(str(problem), 409)
+    except SchemaMismatchError as problem:
+        raise BadRequest(str(problem)) from problem
+    except DataStoreError as problem:
+        return error(str(problem), 503)
+    job_id, queued = queue.enqueue(app_services.settings.environment, reason=f"{rows_added} rows from {file_name}")
+    return {"job_id": job_id, "rows_added": rows_added, "ignored_columns": ignored, "newly_queued": queued}, 202
+
+
+@api.post("/retrain")
+@require_api_key
+def retrain():
+    job_id, queued = services().retrain_queue().enqueue(services().settings.environment, reason="requested")
+    return {"job_id": job_id, "newly_queued": queued}, 202
+
+
+@api.get("/jobs/<job_id>")
+@require_api_key
+def job(job_id: str):
+    status = services().retrain_queue().status(job_id)
+    if status is None:
+        return error(f"no job {job_id!r}: job ids come from POST /train or POST /retrain", 404)
+    return status
+
+
+@api.get("/models")
+@require_api_key
+def models():
+    registry = services().registry
+    versions = registry.versions()
+    return {
+        "model_name": registry.model_name,
+        "environment": services().settings.environment,
+        "serving": registry.aliases(),
+        "versions": [{**asdict(v), "created": v.created.isoformat(), "input_schema": None} for v in versions],
+    }

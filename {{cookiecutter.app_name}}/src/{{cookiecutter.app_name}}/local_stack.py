@@ -1,0 +1,97 @@
+"""The whole app on one machine: Redis (embedded unless REDIS_URL is set), a Celery worker, and uWSGI.
+
+Used by local/run_server.py and by the integration tests, so both run exactly what a deployment runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import requests
+
+from .config import Settings
+from .embedded_redis import embedded_redis
+from .serve import uwsgi_command
+
+READY_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class Stack:
+    url: str
+    redis_url: str
+    processes: dict[str, subprocess.Popen]
+
+    def stopped(self) -> list[str]:
+        return [name for name, process in self.processes.items() if process.poll() is not None]
+
+
+def celery_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "--app", f"{__package__}.worker.tasks", *args]
+
+
+@contextmanager
+def local_stack(settings: Settings, port: int, log_folder=None) -> Iterator[Stack]:
+    """Start everything, wait until the web app answers, yield; stop everything on the way out."""
+    with ExitStack() as stack:
+        redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir / "redis"))
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "APP_ENVIRONMENT": settings.environment,
+            "APP_ROOT": str(settings.root),
+            "APP_STATE_DIR": str(settings.state_dir),
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            "DUCKDB_PATH": str(settings.duckdb_path),
+            "API_KEY": settings.api_key,
+        }
+        commands = {
+            "worker": celery_command("worker", "--concurrency", "1", "--loglevel", "INFO", "--without-mingle",
+                                     "--without-gossip"),
+            "web": uwsgi_command(settings, port, host="127.0.0.1"),
+        }  # fmt: skip
+        if settings.app.retrain_schedule:
+            commands["beat"] = celery_command("beat", "--schedule", str(settings.state_dir / "celerybeat-schedule"))
+        processes: dict[str, subprocess.Popen] = {}
+        stack.callback(stop, processes)
+        for name, command in commands.items():
+            log = None if log_folder is None else stack.enter_context(open(log_folder / f"{name}.log", "wb"))
+            processes[name] = subprocess.Popen(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        running = Stack(f"http://127.0.0.1:{port}", redis_url, processes)
+        wait_until_ready(running)
+        yield running
+
+
+def wait_until_ready(stack: Stack) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while True:
+        if stack.stopped():
+            raise RuntimeError(f"{', '.join(stack.stopped())} stopped while starting")
+        try:
+            # The first answer can take a while: each web process imports the app and loads the model then.
+            if requests.get(f"{stack.url}/health", timeout=READY_TIMEOUT_SECONDS).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the web app did not answer {stack.url}/health within {READY_TIMEOUT_SECONDS} s")
+        time.sleep(0.2)
+
+
+def stop(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            # SIGINT: uWSGI in a venv re-executes itself badly on SIGTERM; Celery takes either for a warm stop.
+            process.send_signal(signal.SIGINT)
+    for process in processes.values():
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,30 @@
+"""The page: upload a CSV to predict, upload corrected rows to train, watch the retrain, see the versions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, make_response, render_template, request
+
+from ..api.auth import COOKIE, QUERY, key_is_valid, presented_key
+
+ui = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+
+
+@ui.get("/")
+def index():
+    if not key_is_valid(presented_key()):
+        return render_template("unauthorised.html"), 401
+    settings = current_app.extensions["retrain_app"].settings
+    page = render_template(
+        "index.html",
+        title=settings.app.app_title + settings.environment_config.get("app_title_extension", ""),
+        logo=settings.app.logo_image_url,
+        colour1=settings.environment_config.get("colour1", "slategray"),
+        colour2=settings.environment_config.get("colour2", "#ff8800"),
+        environment=settings.environment,
+        target=settings.app.target,
+    )
+    response = make_response(page)
+    if request.args.get(QUERY):
+        # Remember the key for this browser so the page keeps working without ?api_key= in the address.
+        response.set_cookie(COOKIE, request.args[QUERY], httponly=True, samesite="Strict", secure=request.is_secure)
+    return response

@@ -1,0 +1,39 @@
+"""The Celery app's settings. Broker and result backend are the Redis at REDIS_URL."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import crontab
+
+from ..config import ConfigError, Settings
+from . import SCHEDULED_RETRAIN_TASK
+
+
+def make_celery(settings: Settings) -> Celery:
+    if not settings.redis_url:
+        raise ConfigError("REDIS_URL is not set: the worker needs a Redis (local/run_server.py starts one for you)")
+    celery = Celery("{{ cookiecutter.app_name }}", broker=settings.redis_url, backend=settings.redis_url)
+    time_limit = settings.app.retrain_time_limit_minutes * 60
+    celery.conf.update(
+        # A retrain is acknowledged only once it has finished: a worker that dies mid-way hands it to another.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=time_limit,
+        task_soft_time_limit=max(1, time_limit - 30),
+        # A fresh child process per retrain: memory of a large training run is given back at once,
+        # and LightGBM's OpenMP threads never outlive the task that started them.
+        worker_max_tasks_per_child=1,
+        result_expires=7 * 24 * 3600,
+        broker_connection_retry_on_startup=True,
+    )
+    if settings.app.retrain_schedule:
+        minute, hour, day_of_month, month_of_year, day_of_week = settings.app.retrain_schedule.split()
+        celery.conf.beat_schedule = {
+            "scheduled-retrain": {
+                "task": SCHEDULED_RETRAIN_TASK,
+                "schedule": crontab(minute, hour, day_of_week, day_of_month, month_of_year),
+                "args": [settings.environment],
+            }
+        }
+    return celery

@@ -1,0 +1,91 @@
+"""Putting retrains on the queue, at most one running and one waiting per environment, and reading their state.
+
+A request that arrives while a retrain runs is queued once: if a retrain is already waiting, the request joins
+it (that run has not read the data yet, so it will see the new rows) instead of starting another.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import redis
+from celery import Celery
+
+from . import RETRAIN_TASK
+
+JOB_TTL_SECONDS = 7 * 24 * 3600
+# Delete a key only if it still holds our value: another run may have replaced it meanwhile.
+DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+STATES = {"PENDING": "queued", "RETRY": "queued", "RECEIVED": "queued", "STARTED": "running", "PROGRESS": "running",
+          "SUCCESS": "done", "FAILURE": "failed", "REVOKED": "failed"}  # fmt: skip
+
+
+def running_key(environment: str) -> str:
+    return f"retrain:{environment}:running"
+
+
+def waiting_key(environment: str) -> str:
+    return f"retrain:{environment}:waiting"
+
+
+def job_key(job_id: str) -> str:
+    return f"retrain:job:{job_id}"
+
+
+class RetrainQueue:
+    def __init__(self, celery: Celery, redis_client: redis.Redis, time_limit_seconds: float):
+        self.celery = celery
+        self.redis = redis_client
+        self.time_limit_seconds = time_limit_seconds
+        self._delete_if_equal = redis_client.register_script(DELETE_IF_EQUAL)
+
+    def enqueue(self, environment: str, reason: str) -> tuple[str, bool]:
+        """The id of the retrain that will see the data as it is now, and whether this call queued it."""
+        job_id = uuid.uuid4().hex
+        # The waiting marker expires in case a worker never picks the job up (say, the broker lost it).
+        if not self.redis.set(waiting_key(environment), job_id, nx=True, ex=int(self.time_limit_seconds * 3)):
+            waiting = self.redis.get(waiting_key(environment))
+            if waiting:
+                return waiting.decode(), False
+            return self.enqueue(environment, reason)  # it started in between: queue a new one
+        self.redis.hset(job_key(job_id), mapping={"environment": environment, "reason": reason, "queued": time.time()})
+        self.redis.expire(job_key(job_id), JOB_TTL_SECONDS)
+        try:
+            self.celery.send_task(RETRAIN_TASK, args=[environment], task_id=job_id)
+        except Exception:
+            self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
+            self.redis.delete(job_key(job_id))
+            raise
+        return job_id, True
+
+    def mark_started(self, environment: str, job_id: str) -> None:
+        """From now on a new request needs a new run: this one may already have read the data."""
+        self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        """What a client polls: state, stage, progress 0..1, message, and the report once done; None if unknown."""
+        job = self.redis.hgetall(job_key(job_id))
+        if not job:
+            return None
+        result = self.celery.AsyncResult(job_id)
+        state = STATES.get(result.state, result.state.lower())
+        status: dict[str, Any] = {
+            "job_id": job_id,
+            "environment": job[b"environment"].decode(),
+            "state": state,
+            "stage": None,
+            "progress": 0.0,
+            "message": "waiting for the worker" if state == "queued" else "",
+            "report": None,
+        }
+        if result.state == "PROGRESS" and isinstance(result.info, dict):
+            status.update(stage=result.info.get("stage"), progress=result.info.get("progress", 0.0))
+            status["message"] = f"{status['stage']}"
+        elif state == "done":
+            report = result.result
+            status.update(stage="done", progress=1.0, report=report, message=report.get("reason", ""))
+        elif state == "failed":
+            status.update(stage="failed", message=str(result.result))
+        return status

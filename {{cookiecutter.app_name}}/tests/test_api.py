@@ -1,0 +1,263 @@
+import dataclasses
+import io
+
+import pandas as pd
+import pytest
+import redis
+
+from {{ cookiecutter.app_name }}.api import create_app
+from {{ cookiecutter.app_name }}.config import ConfigError
+from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.registry import open_registry
+
+from .conftest import DATA, demo_rows
+
+pytestmark = pytest.mark.unit
+KEY = {"X-API-Key": "test-key"}
+
+
+def csv_upload(frame: pd.DataFrame, name: str = "rows.csv") -> dict:
+    return {"file": (io.BytesIO(frame.to_csv(index=False).encode()), name)}
+
+
+def raw_upload(content: bytes, name: str = "rows.csv") -> dict:
+    return {"file": (io.BytesIO(content), name)}
+
+
+def queued_anything(web_settings) -> bool:
+    return bool(redis.Redis.from_url(web_settings.redis_url).keys("retrain:*"))
+
+
+def test_health_needs_no_key_and_reports_the_served_version(client, trained, web_settings):
+    answer = client.get("/health")
+
+    assert answer.status_code == 200
+    assert answer.json == {"status": "ok", "environment": "integration", "model_version": trained}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/predict"), ("post", "/train"), ("post", "/retrain"), ("get", "/jobs/abc"), ("get", "/models")],
+)
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_every_endpoint_but_health_needs_the_key(client, method, path, key):
+    headers = {"X-API-Key": key} if key else {}
+
+    answer = getattr(client, method)(path, headers=headers)
+
+    assert answer.status_code == 401
+    assert "API key" in answer.json["error"]
+
+
+def test_the_key_is_accepted_as_header_or_query_parameter(client, trained):
+    assert client.get("/models", headers=KEY).status_code == 200
+    assert client.get("/models?api_key=test-key").status_code == 200
+
+
+def test_the_page_remembers_the_key_after_the_first_visit(client):
+    assert client.get("/").status_code == 401
+
+    first = client.get("/?api_key=test-key")
+    again = client.get("/")
+
+    assert first.status_code == 200 and b"Model versions" in first.data
+    assert again.status_code == 200
+
+
+def test_predicting_without_a_model_says_to_train_first(client, store):
+    answer = client.post("/predict", json={"records": [{"Description": "fuel"}]}, headers=KEY)
+
+    assert answer.status_code == 409
+    assert "train a model first" in answer.json["error"]
+
+
+def test_predict_json_records(client, trained, settings):
+    records = demo_rows("dataset_2.csv", 3).drop(columns=[settings.app.target]).to_dict(orient="records")
+
+    answer = client.post("/predict", json={"records": records}, headers=KEY)
+
+    assert answer.status_code == 200
+    assert answer.json["model_version"] == trained
+    predictions = answer.json["predictions"]
+    assert len(predictions) == 3
+    if settings.app.problem_type == "classification":
+        assert all(sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-3) for p in predictions)
+
+
+def test_predict_csv_returns_the_rows_with_predictions_and_echoes_extra_columns(client, trained, settings):
+    rows = demo_rows("dataset_2.csv", 25).drop(columns=[settings.app.target]).assign(Note="kept as sent")
+
+    answer = client.post("/predict", data=csv_upload(rows, "new.csv"), headers=KEY)
+
+    assert answer.status_code == 200
+    assert answer.headers["Content-Disposition"] == 'attachment; filename="predictions_new.csv"'
+    returned = pd.read_csv(io.BytesIO(answer.data), dtype=str)
+    assert len(returned) == 25
+    assert list(returned.columns[: len(rows.columns)]) == list(rows.columns)
+    assert (returned["Note"] == "kept as sent").all()
+    assert f"predicted_{settings.app.target}" in returned.columns
+
+
+def test_predictions_csv_neutralises_formulas_but_not_negative_numbers(client, trained, settings):
+    rows = demo_rows("dataset_2.csv", 2).drop(columns=[settings.app.target])
+    rows.loc[0, "Description"] = '=HYPERLINK("http://example.com","x")'
+    rows.loc[1, "Description"] = "@SUM(A1)"
+    rows.loc[1, "Amount"] = "-12.50"
+
+    answer = client.post("/predict", data=csv_upload(rows), headers=KEY)
+
+    returned = pd.read_csv(io.BytesIO(answer.data), dtype=str)
+    assert returned.loc[0, "Description"] == '\'=HYPERLINK("http://example.com","x")'
+    assert returned.loc[1, "Description"] == "'@SUM(A1)"
+    assert returned.loc[1, "Amount"] == "-12.50"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
+        ("Description,Supplier\ncaf\u00e9,Caf\u00e9 Nero\n".encode("latin-1"), "not UTF-8 text"),
+        (b"Date,Description,Supplier,Amount,VAT,Payment_Method\n", "header but no data rows"),
+        (b"Description\nfuel\n", "missing column(s)"),
+        (b'a,"b\n1,2\n', "not a readable CSV"),
+    ],
+    ids=["empty", "binary", "latin-1", "header-only", "missing-columns", "broken-quotes"],
+)
+def test_predict_refuses_unusable_files(client, trained, content, message):
+    answer = client.post("/predict", data=raw_upload(content), headers=KEY)
+
+    assert answer.status_code == 400
+    assert message in answer.json["error"]
+
+
+def test_predict_names_missing_columns_with_expected_and_got(client, trained):
+    answer = client.post("/predict", json={"records": [{"Description": "fuel", "Colour": "red"}]}, headers=KEY)
+
+    assert answer.status_code == 400
+    message = answer.json["error"]
+    assert "missing column(s) [" in message and "Expected columns [" in message and "'Colour'" in message
+
+
+def test_predict_refuses_text_in_a_numeric_column(client, trained, settings):
+    record = demo_rows("dataset_2.csv", 1).drop(columns=[settings.app.target]).to_dict(orient="records")[0]
+    feature = "VAT" if settings.app.target == "Amount" else "Amount"
+
+    answer = client.post("/predict", json={"records": [{**record, feature: "a lot"}]}, headers=KEY)
+
+    assert answer.status_code == 400
+    assert f"'{feature}' expects float" in answer.json["error"] and "a lot" in answer.json["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"rows": []}', '"records"'),
+        ('{"records": [1, "two"]}', "must be a JSON object"),
+    ],
+)
+def test_predict_refuses_bad_json(client, trained, body, message):
+    answer = client.post("/predict", data=body, content_type="application/json", headers=KEY)
+
+    assert answer.status_code == 400
+    assert message in answer.json["error"]
+
+
+def test_train_appends_the_rows_and_queues_one_retrain(client, store, trained, settings):
+    before = store.count()
+    rows = demo_rows("dataset_2.csv", 40).assign(Comment="ignored")
+
+    answer = client.post("/train", data=csv_upload(rows), headers=KEY)
+
+    assert answer.status_code == 202
+    assert answer.json["rows_added"] == 40 and answer.json["ignored_columns"] == ["Comment"]
+    assert store.count() == before + 40
+    job = client.get(f"/jobs/{answer.json['job_id']}", headers=KEY)
+    assert job.status_code == 200 and job.json["state"] == "queued"
+
+
+def test_a_retrain_requested_while_one_waits_joins_it(client, trained):
+    first = client.post("/retrain", headers=KEY)
+    second = client.post("/retrain", headers=KEY)
+
+    assert first.status_code == second.status_code == 202
+    assert second.json["job_id"] == first.json["job_id"]
+    assert first.json["newly_queued"] and not second.json["newly_queued"]
+
+
+@pytest.mark.parametrize("problem", ["no-target", "empty-target", "wrong-type", "missing-column"])
+def test_train_refuses_bad_rows_and_changes_nothing(client, store, trained, settings, web_settings, problem):
+    target = settings.app.target
+    rows = demo_rows("dataset_2.csv", 10)
+    feature = "VAT" if target == "Amount" else "Amount"
+    expected_message = {
+        "no-target": f"no '{target}' column",
+        "empty-target": f"'{target}' must have a value in every row",
+        "wrong-type": f"'{feature}' expects float",
+        "missing-column": "missing column(s) ['Supplier']",
+    }[problem]
+    if problem == "no-target":
+        rows = rows.drop(columns=[target])
+    elif problem == "empty-target":
+        rows.loc[4, target] = None
+    elif problem == "wrong-type":
+        rows.loc[2, feature] = "n/a"
+    else:
+        rows = rows.drop(columns=["Supplier"])
+    before = store.count()
+
+    answer = client.post("/train", data=csv_upload(rows), headers=KEY)
+
+    assert answer.status_code == 400
+    assert expected_message in answer.json["error"]
+    assert store.count() == before
+    assert not queued_anything(web_settings)
+
+
+def test_an_upload_over_the_size_limit_is_refused_with_413(web_settings, store, trained):
+    tiny = dataclasses.replace(web_settings, app=dataclasses.replace(web_settings.app, max_upload_mb=0.01))
+    client = create_app(tiny).test_client()
+    big = (DATA / "dataset_1.csv").read_bytes()
+    before = store.count()
+
+    answer = client.post("/train", data=raw_upload(big), headers=KEY)
+
+    assert answer.status_code == 413
+    assert "max_upload_mb" in answer.json["error"]
+    assert store.count() == before
+
+
+def test_an_unknown_job_is_404(client):
+    answer = client.get("/jobs/no-such-job", headers=KEY)
+
+    assert answer.status_code == 404
+    assert "no job 'no-such-job'" in answer.json["error"]
+
+
+def test_models_lists_versions_and_what_each_environment_serves(client, trained, settings):
+    answer = client.get("/models", headers=KEY)
+
+    assert answer.status_code == 200
+    assert answer.json["serving"] == {"integration": trained}
+    [version] = answer.json["versions"]
+    assert version["version"] == trained and version["passed"] and version["serving"] == ["integration"]
+
+
+def test_a_new_champion_is_served_without_a_restart(client, store, trained, settings):
+    record = demo_rows("dataset_2.csv", 1).drop(columns=[settings.app.target]).to_dict(orient="records")
+    assert client.post("/predict", json={"records": record}, headers=KEY).json["model_version"] == trained
+    store.append(demo_rows("dataset_2.csv", 200))
+    newer = retrain(settings=settings).challenger_version
+    open_registry(settings).set_alias("integration", newer)  # promoted, whatever the gate said
+
+    answer = client.post("/predict", json={"records": record}, headers=KEY)
+
+    assert answer.json["model_version"] == newer
+
+
+def test_the_app_refuses_to_start_deployed_with_the_placeholder_key(settings, monkeypatch):
+    monkeypatch.setenv("APP_DEPLOYED", "true")
+
+    with pytest.raises(ConfigError, match="changeme"):
+        create_app(settings)

@@ -1,0 +1,96 @@
+"""The whole app as deployed: uWSGI, a Celery worker process and Redis.
+
+Against APP_URL (and API_KEY) when set, e.g. a challenger environment in CI; otherwise the tests start the
+app on this machine with local_stack (an embedded Redis when REDIS_URL is unset) on a fresh environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.app_name }}.client import AppClient
+from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.datastore import infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.embedded_redis import free_port
+from {{ cookiecutter.app_name }}.local_stack import local_stack
+from {{ cookiecutter.app_name }}.pipeline import retrain
+
+from .conftest import APP_ROOT, DATA
+
+pytestmark = pytest.mark.integration
+SWAP_TIMEOUT_SECONDS = 60
+CONSISTENT_ANSWERS = 20
+
+
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory) -> AppClient:
+    if os.environ.get("APP_URL"):
+        yield AppClient(os.environ["APP_URL"], os.environ["API_KEY"])
+        return
+    state = tmp_path_factory.mktemp("state")
+    loaded = load_settings("integration", root=APP_ROOT)
+    settings = dataclasses.replace(
+        loaded,
+        state_dir=state,
+        duckdb_path=state / "data.duckdb",
+        mlflow_tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
+        mlflow_artifact_root=(state / "mlartifacts").as_uri(),
+        api_key="integration-key",
+        app=dataclasses.replace(loaded.app, model_refresh_seconds=1),
+    )
+    # A first model, as `local_retrain.py` would leave it.
+    store = open_datastore(settings)
+    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
+    store.append(read_csv(DATA / "dataset_1.csv"))
+    retrain(settings=settings)
+    with local_stack(settings, free_port(), log_folder=state) as stack:
+        yield AppClient(stack.url, settings.api_key)
+
+
+def test_predict_then_train_then_the_new_champion_answers(app_client):
+    target = load_settings(root=APP_ROOT).app.target
+    new_rows = read_csv(DATA / "dataset_2.csv")
+    before = app_client.health()["model_version"]
+    predictions = pd.read_csv(io.BytesIO(app_client.predict_csv(DATA / "dataset_2.csv")), dtype=str)
+    assert len(predictions) == len(new_rows) and f"predicted_{target}" in predictions.columns
+
+    # Keep predicting while the worker retrains and the app swaps models: no request may fail.
+    record = new_rows.drop(columns=[target]).head(1).to_dict(orient="records")
+    failures, versions_seen, stop = [], set(), threading.Event()
+
+    def keep_predicting() -> None:
+        while not stop.is_set():
+            try:
+                versions_seen.add(app_client.predict_records(record)["model_version"])
+            except Exception as error:  # noqa: BLE001  every failure is a finding
+                failures.append(error)
+
+    predictor = threading.Thread(target=keep_predicting)
+    predictor.start()
+    try:
+        queued = app_client.train(DATA / "dataset_2.csv")
+        assert queued["rows_added"] == len(new_rows)
+        job = app_client.follow(queued["job_id"], timeout=600)
+        assert job["state"] == "done", job["message"]
+        report = job["report"]
+        assert report["promoted"], report["reason"]
+        assert app_client.models()["serving"][report["environment"]] == report["challenger_version"]
+        # Every web process checks the alias on its own: wait until answers in a row all come from the new model.
+        deadline, in_a_row = time.monotonic() + SWAP_TIMEOUT_SECONDS, 0
+        while in_a_row < CONSISTENT_ANSWERS:
+            assert time.monotonic() < deadline, "the app did not start serving the new champion"
+            served = app_client.predict_records(record)["model_version"]
+            in_a_row = in_a_row + 1 if served == report["challenger_version"] else 0
+    finally:
+        stop.set()
+        predictor.join()
+
+    assert failures == []
+    assert report["challenger_version"] != before and {before, report["challenger_version"]} <= versions_seen
