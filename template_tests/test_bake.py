@@ -70,6 +70,7 @@ EXPECTED_FILES = {
     "tests/test_pipeline.py",
     "tests/test_api.py",
     "tests/test_integration.py",
+    "tests/test_browser.py",
 }
 
 

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 import redis
 
+from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
-from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis
+from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis, free_port
+from {{ cookiecutter.app_name }}.local_stack import local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
 
@@ -88,3 +90,30 @@ def client(web_settings: Settings):
     from {{ cookiecutter.app_name }}.api import create_app
 
     return create_app(web_settings).test_client()
+
+
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
+    """A client of the whole app: APP_URL (with API_KEY) when set, e.g. a challenger environment in CI;
+    otherwise the app started on this machine as a deployment runs it (uWSGI, a Celery worker, Redis) on a fresh
+    environment holding dataset_1 and a first model, one per test module so none sees another's retrains."""
+    if os.environ.get("APP_URL"):
+        yield AppClient(os.environ["APP_URL"], os.environ["API_KEY"])
+        return
+    state = tmp_path_factory.mktemp("state")
+    loaded = load_settings("integration", root=APP_ROOT)
+    settings = dataclasses.replace(
+        loaded,
+        state_dir=state,
+        duckdb_path=state / "data.duckdb",
+        mlflow_tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
+        mlflow_artifact_root=(state / "mlartifacts").as_uri(),
+        api_key="integration-key",
+        app=dataclasses.replace(loaded.app, model_refresh_seconds=1),
+    )
+    store = open_datastore(settings)
+    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
+    store.append(read_csv(DATA / "dataset_1.csv"))
+    retrain(settings=settings)
+    with local_stack(settings, free_port(), log_folder=state) as stack:
+        yield AppClient(stack.url, settings.api_key)

@@ -1,57 +1,22 @@
-"""The whole app as deployed: uWSGI, a Celery worker process and Redis.
-
-Against APP_URL (and API_KEY) when set, e.g. a challenger environment in CI; otherwise the tests start the
-app on this machine with local_stack (an embedded Redis when REDIS_URL is unset) on a fresh environment.
-"""
+"""The whole app as deployed: uWSGI, a Celery worker process and Redis (see the app_client fixture)."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import os
 import threading
 import time
 
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import load_settings
-from {{ cookiecutter.app_name }}.datastore import infer_schema, open_datastore, read_csv
-from {{ cookiecutter.app_name }}.embedded_redis import free_port
-from {{ cookiecutter.app_name }}.local_stack import local_stack
-from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.datastore import read_csv
 
 from .conftest import APP_ROOT, DATA
 
 pytestmark = pytest.mark.integration
 SWAP_TIMEOUT_SECONDS = 60
 CONSISTENT_ANSWERS = 20
-
-
-@pytest.fixture(scope="module")
-def app_client(tmp_path_factory) -> AppClient:
-    if os.environ.get("APP_URL"):
-        yield AppClient(os.environ["APP_URL"], os.environ["API_KEY"])
-        return
-    state = tmp_path_factory.mktemp("state")
-    loaded = load_settings("integration", root=APP_ROOT)
-    settings = dataclasses.replace(
-        loaded,
-        state_dir=state,
-        duckdb_path=state / "data.duckdb",
-        mlflow_tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-        mlflow_artifact_root=(state / "mlartifacts").as_uri(),
-        api_key="integration-key",
-        app=dataclasses.replace(loaded.app, model_refresh_seconds=1),
-    )
-    # A first model, as `local_retrain.py` would leave it.
-    store = open_datastore(settings)
-    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
-    store.append(read_csv(DATA / "dataset_1.csv"))
-    retrain(settings=settings)
-    with local_stack(settings, free_port(), log_folder=state) as stack:
-        yield AppClient(stack.url, settings.api_key)
 
 
 def test_predict_then_train_then_the_new_champion_answers(app_client):

@@ -19,6 +19,7 @@ class AppError(Exception):
 class AppClient:
     def __init__(self, url: str, api_key: str, timeout: float = 300):
         self.url = url.rstrip("/")
+        self.api_key = api_key
         self.headers = {"X-API-Key": api_key}
         self.timeout = timeout
 

@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ..ui import ui  # the page depends on the API, not the other way round
     from .endpoints import api
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page's blueprint serves /static
     app.config.update(API_KEY=settings.api_key, MAX_CONTENT_LENGTH=int(settings.app.max_upload_mb * 1024 * 1024))
     registry = open_registry(settings)
     app.extensions["retrain_app"] = Services(
