@@ -1,0 +1,52 @@
+import dataclasses
+
+import pytest
+import redis
+from celery.schedules import crontab
+
+from {{ cookiecutter.app_name }}.config import AppConfig, ConfigError
+from {{ cookiecutter.app_name }}.worker import SCHEDULED_RETRAIN_TASK
+from {{ cookiecutter.app_name }}.worker.celery_app import make_celery
+from {{ cookiecutter.app_name }}.worker.queue import RetrainQueue
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def queue(web_settings):
+    return RetrainQueue(make_celery(web_settings), redis.Redis.from_url(web_settings.redis_url), time_limit_seconds=60)
+
+
+def test_requests_while_one_retrain_waits_join_it_and_after_it_starts_queue_one_more(queue):
+    first, first_new = queue.enqueue("integration", reason="upload 1")
+    joined, joined_new = queue.enqueue("integration", reason="upload 2")
+
+    assert first_new and not joined_new and joined == first  # not duplicated
+    queue.mark_started("integration", first)  # the worker has begun reading the data
+    second, second_new = queue.enqueue("integration", reason="upload 3")
+
+    assert second_new and second != first  # not lost: rows added now need a run of their own
+    assert queue.status(first)["state"] == queue.status(second)["state"] == "queued"
+
+
+def test_each_environment_has_its_own_queue(queue):
+    integration, _ = queue.enqueue("integration", reason="upload")
+    uat, uat_new = queue.enqueue("uat", reason="upload")
+
+    assert uat_new and uat != integration
+    assert queue.status(uat)["environment"] == "uat"
+
+
+def test_a_retrain_schedule_becomes_a_beat_entry_for_the_environment(web_settings):
+    scheduled = dataclasses.replace(web_settings, app=dataclasses.replace(web_settings.app, retrain_schedule="30 2 * * 1"))
+
+    [entry] = make_celery(scheduled).conf.beat_schedule.values()
+
+    assert entry["task"] == SCHEDULED_RETRAIN_TASK and entry["args"] == ["integration"]
+    assert entry["schedule"] == crontab(minute="30", hour="2", day_of_week="1")
+
+
+@pytest.mark.parametrize("schedule", ["every day", "61 * * * *", "* * * *"])
+def test_a_bad_retrain_schedule_is_refused_with_the_reason(schedule):
+    with pytest.raises(ConfigError, match="retrain_schedule"):
+        AppConfig.from_dict({"model_name": "m", "target": "t", "retrain_schedule": schedule})
