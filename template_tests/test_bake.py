@@ -30,6 +30,7 @@ EXPECTED_FILES = {
     "local/run_server.py",
     "local/online_learning.py",
     "local/retrain_in_cloud.py",
+    "local/benchmark_serving.py",
     "src/{app}/__init__.py",
     "src/{app}/config.py",
     "src/{app}/cli.py",
@@ -71,6 +72,7 @@ EXPECTED_FILES = {
     "tests/test_api.py",
     "tests/test_integration.py",
     "tests/test_browser.py",
+    "tests/test_worker.py",
 }
 
 

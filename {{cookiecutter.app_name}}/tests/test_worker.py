@@ -38,7 +38,9 @@ def test_each_environment_has_its_own_queue(queue):
 
 
 def test_a_retrain_schedule_becomes_a_beat_entry_for_the_environment(web_settings):
-    scheduled = dataclasses.replace(web_settings, app=dataclasses.replace(web_settings.app, retrain_schedule="30 2 * * 1"))
+    scheduled = dataclasses.replace(
+        web_settings, app=dataclasses.replace(web_settings.app, retrain_schedule="30 2 * * 1")
+    )
 
     [entry] = make_celery(scheduled).conf.beat_schedule.values()
 

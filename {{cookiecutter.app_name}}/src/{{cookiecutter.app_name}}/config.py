@@ -65,8 +65,8 @@ class AppConfig:
     retrain_schedule: str | None = None
     retrain_time_limit_minutes: float = 30
     max_upload_mb: float = 100
-    processes: int = 2
-    threads: int = 4
+    processes: int = 4
+    threads: int = 1
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "app config") -> AppConfig:
