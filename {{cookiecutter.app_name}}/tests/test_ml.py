@@ -1,6 +1,6 @@
 import pytest
 
-from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, train_model
+from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, predict_table, train_model
 
 from .conftest import typed_demo_rows
 
@@ -65,3 +65,16 @@ def test_the_search_stops_at_its_time_budget_and_still_gives_a_model(settings):
     assert trained.stopped_because.startswith("time budget")
     assert trained.trials == 1
     assert len(trained.model.predict(frame.drop(columns=[app.target]))) == len(frame)
+
+
+def test_the_prediction_table_agrees_with_the_model(settings):
+    app = settings.app
+    frame = typed_demo_rows(400)
+    trained = train_model(frame, app.target, app.problem_type, app.score_type, SearchBudget(60, patience=2), seed=5)
+    features = frame.drop(columns=[app.target])
+
+    table = predict_table(trained.model, features, app.target)
+
+    assert (table[f"predicted_{app.target}"].to_numpy() == trained.model.predict(features)).all()
+    if app.problem_type == "classification":
+        assert len(table.columns) == 1 + len(trained.model.classes_)

@@ -14,9 +14,11 @@ def used_columns(model: Pipeline) -> list[str]:
 
 def predict_table(model: Pipeline, features: pd.DataFrame, target: str) -> pd.DataFrame:
     """One row per input row: `predicted_<target>`, then `probability_<class>` for each class if it has them."""
-    table = pd.DataFrame({f"predicted_{target}": model.predict(features)}, index=features.index)
-    if hasattr(model, "predict_proba"):
-        probabilities = model.predict_proba(features)
-        for position, label in enumerate(model.classes_):
-            table[f"probability_{label}"] = probabilities[:, position].round(6)
+    if not hasattr(model, "predict_proba"):
+        return pd.DataFrame({f"predicted_{target}": model.predict(features)}, index=features.index)
+    # The predicted class is the likeliest one: deriving it from the probabilities runs the preprocessing once.
+    probabilities = model.predict_proba(features)
+    table = pd.DataFrame({f"predicted_{target}": model.classes_[probabilities.argmax(axis=1)]}, index=features.index)
+    for position, label in enumerate(model.classes_):
+        table[f"probability_{label}"] = probabilities[:, position].round(6)
     return table
