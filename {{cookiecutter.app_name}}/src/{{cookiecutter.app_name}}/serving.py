@@ -55,9 +55,6 @@ class Champion:
             version = self.registry.champion_version(self.environment)
             if version is not None and (self._served is None or self._served.version != version):
                 model = self.registry.load(version)
-                # One thread per prediction: the web server runs requests in parallel processes already, and
-                # idle OpenMP threads would spin and take CPU from them.
-                model.named_steps["model"].set_params(n_jobs=1)
                 schema = self.registry.version(version).input_schema
                 self._served = ServedModel(version, model, {column: schema[column] for column in used_columns(model)})
                 logger.info("now serving %s v%s in %s", self.registry.model_name, version, self.environment)

@@ -6,11 +6,13 @@ import io
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv
 
 from ..datastore import SchemaMismatchError, UnreadableFileError, conform, parse_csv
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = r"^[=+\-@\t\r]"
 
 
 class BadRequest(ValueError):
@@ -47,19 +49,22 @@ def model_input(frame: pd.DataFrame, input_schema: dict[str, str]) -> pd.DataFra
         raise BadRequest(str(error)) from error
 
 
-def neutralise(value: object) -> object:
-    """Prefix a text cell a spreadsheet would run as a formula with a quote; numbers such as -12.5 stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        try:
-            float(value)
-        except ValueError:
-            return "'" + value
-    return value
+def neutralise(column: pd.Series) -> pd.Series:
+    """Prefix text cells a spreadsheet would run as a formula with a quote; numbers such as -12.5 stay numbers."""
+    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+        return column
+    text = column.astype("string")
+    formula = text.str.contains(FORMULA_START, regex=True, na=False)
+    if not formula.any():
+        return column
+    formula[formula] = pd.to_numeric(text[formula], errors="coerce").isna()
+    return column.where(~formula, "'" + text)
 
 
 def predictions_csv(uploaded: pd.DataFrame, predictions: pd.DataFrame) -> bytes:
     table = pd.concat([uploaded.reset_index(drop=True), predictions.reset_index(drop=True)], axis=1)
-    table = table.map(neutralise)
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False)
-    return buffer.getvalue().encode("utf-8")
+    table = table.apply(neutralise)
+    # Arrow's writer: several times faster than pandas' on a large table of probabilities.
+    buffer = io.BytesIO()
+    csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), buffer, csv.WriteOptions(quoting_style="needed"))
+    return buffer.getvalue()
