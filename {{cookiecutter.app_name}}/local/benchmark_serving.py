@@ -31,15 +31,7 @@ API_KEY = "benchmark-key"
 
 
 def fresh_settings(state: Path):
-    loaded = load_settings("integration")
-    return dataclasses.replace(
-        loaded,
-        state_dir=state,
-        duckdb_path=state / "data.duckdb",
-        mlflow_tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-        mlflow_artifact_root=(state / "mlartifacts").as_uri(),
-        api_key=API_KEY,
-    )
+    return dataclasses.replace(load_settings("integration").with_state_dir(state), api_key=API_KEY)
 
 
 def best_of(runs: int, work) -> float:

@@ -103,11 +103,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
     state = tmp_path_factory.mktemp("state")
     loaded = load_settings("integration", root=APP_ROOT)
     settings = dataclasses.replace(
-        loaded,
-        state_dir=state,
-        duckdb_path=state / "data.duckdb",
-        mlflow_tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-        mlflow_artifact_root=(state / "mlartifacts").as_uri(),
+        loaded.with_state_dir(state),
         api_key="integration-key",
         app=dataclasses.replace(loaded.app, model_refresh_seconds=1),
     )

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash, split_holdout
 
@@ -123,9 +124,19 @@ def test_retraining_an_environment_leaves_the_others_alone(settings, store, regi
     store.clone("uat")
     retrain(settings=settings)
 
-    retrain(environment="uat", settings=settings)
+    report = retrain(environment="uat", settings=settings)
 
     assert registry.aliases() == {"integration": 1, "uat": 2}
+    assert report.environment == "uat"
+    # The caller's settings carry over to the other environment: here, the tests' small training budget.
+    assert report.models_tried < load_settings("uat", root=APP_ROOT).app.max_models_with_no_score_change
+
+
+def test_settings_for_another_environment_keep_the_app_config_and_take_that_environments_config(settings):
+    uat = settings.for_environment("uat")
+
+    assert uat.environment == "uat" and uat.app is settings.app
+    assert uat.environment_config["app_title_extension"] == " - (uat)"
 
 
 @pytest.mark.parametrize(

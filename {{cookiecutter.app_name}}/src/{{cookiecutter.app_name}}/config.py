@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,26 @@ class Settings:
     api_key: str
     redis_url: str | None
 
+    def for_environment(self, environment: str) -> Settings:
+        """The same settings working on another environment (its own environment config, same app config)."""
+        check_environment_name(environment)
+        return replace(
+            self, environment=environment, environment_config=load_environment_config(self.root, environment)
+        )
+
+    def with_state_dir(self, state_dir: Path) -> Settings:
+        """The same settings with all local state (DuckDB file, MLflow registry and artifacts) in `state_dir`."""
+        return replace(self, state_dir=state_dir, **state_locations(state_dir))
+
+
+def state_locations(state_dir: Path) -> dict[str, Any]:
+    """Where the embedded default keeps its data and registry inside a state folder."""
+    return {
+        "duckdb_path": state_dir / "data.duckdb",
+        "mlflow_tracking_uri": f"sqlite:///{state_dir / 'mlflow.db'}",
+        "mlflow_artifact_root": (state_dir / "mlartifacts").as_uri(),
+    }
+
 
 def find_app_root(start: Path | None = None) -> Path:
     """The folder holding config/app_config.yml: APP_ROOT, else the nearest above the working folder."""
@@ -205,15 +225,16 @@ def load_settings(environment: str | None = None, root: Path | None = None) -> S
     environment = check_environment_name(environment) if environment else selected_environment(root)
     app = load_app_config(root)
     state_dir = Path(os.environ.get("APP_STATE_DIR") or root / ".app_state").resolve()
+    defaults = state_locations(state_dir)
     return Settings(
         root=root,
         environment=environment,
         app=app,
         environment_config=load_environment_config(root, environment),
         state_dir=state_dir,
-        duckdb_path=Path(os.environ.get("DUCKDB_PATH") or state_dir / "data.duckdb"),
-        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}",
-        mlflow_artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT") or (state_dir / "mlartifacts").as_uri(),
+        duckdb_path=Path(os.environ.get("DUCKDB_PATH") or defaults["duckdb_path"]),
+        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or defaults["mlflow_tracking_uri"],
+        mlflow_artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT") or defaults["mlflow_artifact_root"],
         api_key=os.environ.get("API_KEY") or app.api_key,
         redis_url=os.environ.get("REDIS_URL") or None,
     )

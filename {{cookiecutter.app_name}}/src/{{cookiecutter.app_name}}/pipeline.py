@@ -148,7 +148,7 @@ def retrain(
     """Train a challenger on the environment's data and promote it if it beats the champion on the same rows."""
     settings = settings or load_settings(environment)
     if environment and environment != settings.environment:
-        settings = load_settings(environment, settings.root)
+        settings = settings.for_environment(environment)
     app = settings.app
     registry = registry or open_registry(settings)
     report = RetrainReport(settings.environment, app.model_name, app.score_type)

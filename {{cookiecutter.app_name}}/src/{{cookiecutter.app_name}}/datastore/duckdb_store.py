@@ -95,10 +95,6 @@ class DuckDBStore:
             )
         return schema
 
-    def exists(self) -> bool:
-        with self._connection() as connection:
-            return self._schema(connection) is not None
-
     def schema(self) -> dict[str, str]:
         with self._connection() as connection:
             return self._require_schema(connection)
