@@ -18,6 +18,7 @@ import requests
 
 from .config import Settings
 from .embedded_redis import embedded_redis
+from .registry import open_registry
 from .serve import uwsgi_command
 
 READY_TIMEOUT_SECONDS = 60
@@ -40,6 +41,7 @@ def celery_command(*args: str) -> list[str]:
 @contextmanager
 def local_stack(settings: Settings, port: int, log_folder=None) -> Iterator[Stack]:
     """Start everything, wait until the web app answers, yield; stop everything on the way out."""
+    open_registry(settings).prepare()  # before the web processes and the worker all open it at once
     with ExitStack() as stack:
         redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir / "redis"))
         env = {

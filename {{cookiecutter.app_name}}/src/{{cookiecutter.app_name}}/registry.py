@@ -84,6 +84,12 @@ class ModelRegistry:
         self.model_name = model_name
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
+    def prepare(self) -> None:
+        """Create the registry's database if it is new. Do it in one process before starting several: processes
+        that each find a new SQLite database run MLflow's schema migrations at once, and all but one fail."""
+        self.client.search_experiments(max_results=1)  # the tracking store's tables
+        self.aliases()  # the model registry's
+
     def _experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.model_name)
         if experiment is not None:
