@@ -1,10 +1,11 @@
 """Run the whole app on this machine: the web app (uWSGI), a Celery worker, and Redis if REDIS_URL is unset.
 
     python local/run_server.py [--port 5001] [--environment NAME]
-Ctrl-C stops all of them.
+Ctrl-C stops all of them, and so does `kill` (SIGTERM) or closing the terminal (SIGHUP).
 """
 
 import argparse
+import signal
 import sys
 import time
 
@@ -12,7 +13,13 @@ from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.local_stack import local_stack
 
 
+def stop_like_ctrl_c(signal_number: int, frame) -> None:
+    raise KeyboardInterrupt  # unwinds through local_stack, which stops every process it started
+
+
 def main() -> int:
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, stop_like_ctrl_c)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--environment", default=None)
