@@ -1,5 +1,6 @@
 import dataclasses
 import io
+import json
 
 import pandas as pd
 import pytest
@@ -7,6 +8,7 @@ import redis
 
 from {{ cookiecutter.app_name }}.api import create_app
 from {{ cookiecutter.app_name }}.config import ConfigError
+from {{ cookiecutter.app_name }}.datastore import conform, infer_schema
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import open_registry
 
@@ -82,6 +84,22 @@ def test_predict_json_records(client, trained, settings):
     assert len(predictions) == 3
     if settings.app.problem_type == "classification":
         assert all(sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-3) for p in predictions)
+
+
+def test_json_and_csv_predictions_of_the_same_rows_agree(client, trained, settings):
+    target = settings.app.target
+    rows = demo_rows("dataset_2.csv", 40).drop(columns=[target])
+    records = json.loads(conform(rows, infer_schema(rows)).to_json(orient="records", date_format="iso"))
+
+    as_json = client.post("/predict", json={"records": records}, headers=KEY).json["predictions"]
+    as_csv = pd.read_csv(io.BytesIO(client.post("/predict", data=csv_upload(rows), headers=KEY).data))
+
+    assert [p[f"predicted_{target}"] for p in as_json] == pytest.approx(as_csv[f"predicted_{target}"].tolist())
+    if settings.app.problem_type == "classification":
+        for prediction, (_, row) in zip(as_json, as_csv.iterrows(), strict=True):
+            assert prediction["probabilities"] == {
+                label: row[f"probability_{label}"] for label in prediction["probabilities"]
+            }
 
 
 def test_predict_csv_returns_the_rows_with_predictions_and_echoes_extra_columns(client, trained, settings):

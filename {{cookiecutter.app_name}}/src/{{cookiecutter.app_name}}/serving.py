@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sklearn.pipeline import Pipeline
 
-from .ml import used_columns
+from .ml import RecordScorer, used_columns
 from .registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class ServedModel:
     version: int
     model: Pipeline
     input_schema: dict[str, str]  # the columns the model reads, and their types
+    scorer: RecordScorer | None  # the quick path for a few JSON records, when the model's parts allow it
 
 
 class Champion:
@@ -56,7 +57,8 @@ class Champion:
             if version is not None and (self._served is None or self._served.version != version):
                 model = self.registry.load(version)
                 schema = self.registry.version(version).input_schema
-                self._served = ServedModel(version, model, {column: schema[column] for column in used_columns(model)})
+                used = {column: schema[column] for column in used_columns(model)}
+                self._served = ServedModel(version, model, used, RecordScorer.compile(model, used))
                 logger.info("now serving %s v%s in %s", self.registry.model_name, version, self.environment)
             elif version is None:
                 self._served = None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import pandas as pd
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..datastore import DataStoreError, SchemaMismatchError, TableMissingError, open_datastore
-from ..ml import predict_table
+from ..ml import predict_scores, predict_table, prediction_records
 from .auth import require_api_key
 from .uploads import BadRequest, json_records, model_input, predictions_csv, uploaded_csv
 
@@ -42,7 +43,7 @@ def predict():
         environment = services().settings.environment
         return error(f"no model serves {environment} yet: train a model first (upload a CSV to /train)", 409)
     target = services().settings.app.target
-    if request.files:
+    if request.mimetype == "multipart/form-data":  # a CSV upload; anything else is read as JSON
         uploaded, file_name = uploaded_csv(request.files)
         table = predict_table(served.model, model_input(uploaded, served.input_schema), target)
         return Response(
@@ -53,26 +54,11 @@ def predict():
                 "X-Model-Version": str(served.version),
             },
         )
-    table = predict_table(
-        served.model, model_input(json_records(request.get_json(silent=True)), served.input_schema), target
-    )
-    predicted = f"predicted_{target}"
-    predictions = [
-        {
-            predicted: row[predicted],
-            **(
-                {
-                    "probabilities": {
-                        name.removeprefix("probability_"): value for name, value in row.items() if name != predicted
-                    }
-                }
-                if len(row) > 1
-                else {}
-            ),
-        }
-        for row in table.to_dict(orient="records")
-    ]
-    return {"model_version": served.version, "predictions": predictions}
+    records = json_records(request.get_json(silent=True))
+    scores = served.scorer.predict_scores(records) if served.scorer else None
+    if scores is None:  # the pipeline scores what the quick path declines, and words any error
+        scores = predict_scores(served.model, model_input(pd.DataFrame.from_records(records), served.input_schema))
+    return {"model_version": served.version, "predictions": prediction_records(served.model, scores, target)}
 
 
 @api.post("/train")

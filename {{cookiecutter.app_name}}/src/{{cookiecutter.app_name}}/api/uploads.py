@@ -29,7 +29,7 @@ def uploaded_csv(files, field: str = "file") -> tuple[pd.DataFrame, str]:
         raise BadRequest(str(error)) from error
 
 
-def json_records(body: Any) -> pd.DataFrame:
+def json_records(body: Any) -> list[dict[str, Any]]:
     if body is None:
         raise BadRequest('the body is not valid JSON; send {"records": [{"column": value, ...}, ...]}')
     records = body.get("records") if isinstance(body, dict) else None
@@ -38,7 +38,7 @@ def json_records(body: Any) -> pd.DataFrame:
     not_objects = [position for position, record in enumerate(records) if not isinstance(record, dict)]
     if not_objects:
         raise BadRequest(f"every record must be a JSON object of column: value; records {not_objects[:5]} are not")
-    return pd.DataFrame.from_records(records)
+    return records
 
 
 def model_input(frame: pd.DataFrame, input_schema: dict[str, str]) -> pd.DataFrame:

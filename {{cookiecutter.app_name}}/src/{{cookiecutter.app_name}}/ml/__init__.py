@@ -5,17 +5,21 @@ Knows nothing of Flask, Celery, MLflow or BigQuery.
 
 from .features import ColumnRoles, build_preprocessor, infer_roles
 from .metrics import greater_is_better, score
-from .prediction import predict_table, used_columns
+from .prediction import predict_scores, predict_table, prediction_records, used_columns
+from .record_scorer import RecordScorer
 from .training import SearchBudget, TrainedModel, split_features, stratify_by, train_model
 
 __all__ = [
     "ColumnRoles",
+    "RecordScorer",
     "SearchBudget",
     "TrainedModel",
     "build_preprocessor",
     "greater_is_better",
     "infer_roles",
+    "predict_scores",
     "predict_table",
+    "prediction_records",
     "score",
     "split_features",
     "stratify_by",

@@ -14,6 +14,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 ROLES = ("numeric", "categorical", "text", "datetime", "ignore")
 SAMPLE_ROWS = 5000  # enough to judge a column's role; keeps inference fast on large tables
+MISSING_CATEGORY = "(missing)"  # a category of its own: that a value is missing can tell something
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def as_text(values: pd.Series | pd.DataFrame) -> np.ndarray:
 
 
 def as_category_strings(values: pd.DataFrame) -> np.ndarray:
-    return np.asarray(pd.DataFrame(values).astype("string").fillna("(missing)"), dtype=object)
+    return np.asarray(pd.DataFrame(values).astype("string").fillna(MISSING_CATEGORY), dtype=object)
 
 
 def as_float(values: pd.DataFrame) -> np.ndarray:

@@ -1,7 +1,10 @@
-"""Predictions as a table: the predicted value, and for classification the probability of each class."""
+"""Predictions: the predicted value, and for classification the probability of each class."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -12,13 +15,34 @@ def used_columns(model: Pipeline) -> list[str]:
     return [column for name, _, columns in preprocessor.transformers_ if name != "remainder" for column in columns]
 
 
+def predict_scores(model: Pipeline, features: pd.DataFrame) -> np.ndarray:
+    """Class probabilities (a row per input row, a column per class) for a classifier; values for a regressor."""
+    return model.predict_proba(features) if hasattr(model, "predict_proba") else model.predict(features)
+
+
+def predicted_values(model: Pipeline, scores: np.ndarray) -> np.ndarray:
+    # The predicted class is the likeliest one: deriving it from the probabilities runs the preprocessing once.
+    return model.classes_[scores.argmax(axis=1)] if scores.ndim == 2 else scores
+
+
 def predict_table(model: Pipeline, features: pd.DataFrame, target: str) -> pd.DataFrame:
     """One row per input row: `predicted_<target>`, then `probability_<class>` for each class if it has them."""
-    if not hasattr(model, "predict_proba"):
-        return pd.DataFrame({f"predicted_{target}": model.predict(features)}, index=features.index)
-    # The predicted class is the likeliest one: deriving it from the probabilities runs the preprocessing once.
-    probabilities = model.predict_proba(features)
-    table = pd.DataFrame({f"predicted_{target}": model.classes_[probabilities.argmax(axis=1)]}, index=features.index)
-    for position, label in enumerate(model.classes_):
-        table[f"probability_{label}"] = probabilities[:, position].round(6)
+    scores = predict_scores(model, features)
+    table = pd.DataFrame({f"predicted_{target}": predicted_values(model, scores)}, index=features.index)
+    if scores.ndim == 2:
+        for position, label in enumerate(model.classes_):
+            table[f"probability_{label}"] = scores[:, position].round(6)
     return table
+
+
+def prediction_records(model: Pipeline, scores: np.ndarray, target: str) -> list[dict[str, Any]]:
+    """The predictions as JSON objects: `predicted_<target>`, and for classification `probabilities` by class."""
+    predicted = f"predicted_{target}"
+    values = predicted_values(model, scores).tolist()
+    if scores.ndim == 1:
+        return [{predicted: value} for value in values]
+    classes = model.classes_.tolist()
+    return [
+        {predicted: value, "probabilities": dict(zip(classes, row, strict=True))}
+        for value, row in zip(values, scores.round(6).tolist(), strict=True)
+    ]
