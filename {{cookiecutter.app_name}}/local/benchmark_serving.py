@@ -1,26 +1,31 @@
 """Measure serving: a 100k-row CSV through POST /predict under uWSGI against the same work in-process, and
-single-row latency and throughput at 32 concurrent clients.
+single-row JSON latency and throughput at 32 concurrent clients.
 
-    python local/benchmark_serving.py [--rows 100000] [--clients 32] [--requests 4000]
-Works in a temporary environment of its own (it trains a model on the demo data first); the load comes from
-this process, on the same machine as the app, with a new connection per request.
+    python local/benchmark_serving.py [--rows 100000] [--clients 32] [--seconds 10]
+Works in a temporary environment of its own (it trains a model on the demo data first). The load comes from this
+machine, a new connection per request: from wrk when it is installed (apt/brew install wrk), which leaves the
+cores to the app, otherwise from a Python client, which takes a share of them and so reports somewhat slower.
 """
 
 import argparse
+import asyncio
 import dataclasses
 import http.client
 import json
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
 from {{ cookiecutter.app_name }}.api.uploads import model_input, predictions_csv
 from {{ cookiecutter.app_name }}.config import load_settings
-from {{ cookiecutter.app_name }}.datastore import infer_schema, open_datastore, parse_csv, read_csv
+from {{ cookiecutter.app_name }}.datastore import conform, infer_schema, open_datastore, parse_csv, read_csv
 from {{ cookiecutter.app_name }}.embedded_redis import free_port
 from {{ cookiecutter.app_name }}.local_stack import local_stack
 from {{ cookiecutter.app_name }}.ml import predict_table
@@ -28,6 +33,12 @@ from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import open_registry
 
 API_KEY = "benchmark-key"
+WRK_SCRIPT = """
+local body = io.open(os.getenv("BENCHMARK_BODY")); wrk.body = body:read("*a"); body:close()
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = os.getenv("BENCHMARK_KEY")
+"""
 
 
 def fresh_settings(state: Path):
@@ -66,11 +77,67 @@ def multipart(csv: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def load_with_wrk(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, float, float]:
+    """requests/s, p50 and p99 in ms, from wrk."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "body.json").write_bytes(body)
+        (Path(folder) / "post.lua").write_text(WRK_SCRIPT)
+        report = subprocess.run(
+            ["wrk", "--threads", "2", "--connections", str(clients), "--duration", f"{seconds:g}s", "--latency",
+             "--script", str(Path(folder) / "post.lua"), f"http://127.0.0.1:{port}/predict"],
+            env={**os.environ, "BENCHMARK_BODY": str(Path(folder) / "body.json"), "BENCHMARK_KEY": API_KEY},
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    if failed:
+        raise RuntimeError(f"{failed.group(1)} requests failed:\n{report}")
+
+    def latency_ms(percentile: str) -> float:
+        number, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)$", report, re.MULTILINE).groups()
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))
+    return requests_per_second, latency_ms("50"), latency_ms("99")
+
+
+async def load_with_python(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, float, float]:
+    """requests/s, p50 and p99 in ms, from `clients` asyncio connections that never pause."""
+    request = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-API-Key: {API_KEY}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            response = await reader.read()  # to the end: the request asked the server to close
+            writer.close()
+            if not response.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"a request failed: {response[:300]!r}")
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000
+
+
+def load_single_rows(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, float, float]:
+    if shutil.which("wrk"):
+        return load_with_wrk(port, body, clients, seconds)
+    return asyncio.run(load_with_python(port, body, clients, seconds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         settings = fresh_settings(Path(folder))
@@ -99,23 +166,14 @@ def main() -> None:
             print(f"batch: in-process {local_seconds:.2f} s, POST /predict under uWSGI {served_seconds:.2f} s "
                   f"({served_seconds / local_seconds:.2f}x)")  # fmt: skip
 
-            record = json.dumps({"records": rows.head(1).to_dict(orient="records")}).encode()
-
-            def one_request(_) -> float:
-                started = time.perf_counter()
-                status, _ = post(port, "/predict", record, "application/json")
-                assert status == 200, status
-                return time.perf_counter() - started
-
-            with ThreadPoolExecutor(args.clients) as pool:
-                list(pool.map(one_request, range(args.clients * 4)))  # warm up every worker thread
-                started = time.perf_counter()
-                latencies = sorted(pool.map(one_request, range(args.requests)))
-                elapsed = time.perf_counter() - started
-            p50 = statistics.median(latencies) * 1000
-            p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-            print(f"single row, {args.clients} clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"{args.requests / elapsed:.0f} requests/s ({settings.app.processes} processes x "
+            # As a JSON client sends it: numbers as numbers, dates as ISO text.
+            typed = conform(rows.head(1), schema, ignore_extra=True)
+            record = json.dumps({"records": json.loads(typed.to_json(orient="records", date_format="iso"))}).encode()
+            load_single_rows(port, record, args.clients, seconds=2)  # warm every web process
+            requests_per_second, p50, p99 = load_single_rows(port, record, args.clients, args.seconds)
+            generator = "wrk" if shutil.which("wrk") else "a Python client (install wrk to leave the cores to the app)"
+            print(f"single row, {args.clients} clients from {generator}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                  f"{requests_per_second:.0f} requests/s ({settings.app.processes} processes x "
                   f"{settings.app.threads} threads)")  # fmt: skip
 
 

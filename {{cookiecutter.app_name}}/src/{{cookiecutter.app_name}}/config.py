@@ -65,7 +65,7 @@ class AppConfig:
     retrain_schedule: str | None = None
     retrain_time_limit_minutes: float = 30
     max_upload_mb: float = 100
-    processes: int = 4
+    processes: int = 2
     threads: int = 1
 
     @classmethod
