@@ -63,6 +63,7 @@ EXPECTED_FILES = {
     "src/{app}/ml/features.py",
     "src/{app}/ml/metrics.py",
     "src/{app}/ml/prediction.py",
+    "src/{app}/ml/record_scorer.py",
     "src/{app}/ml/training.py",
     "tests/__init__.py",
     "tests/conftest.py",
@@ -73,6 +74,8 @@ EXPECTED_FILES = {
     "tests/test_integration.py",
     "tests/test_browser.py",
     "tests/test_worker.py",
+    "tests/test_record_scorer.py",
+    "tests/test_run_server.py",
 }
 
 
