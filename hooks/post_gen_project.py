@@ -1,4 +1,7 @@
-"""Finish the generated app: prune what the answers did not choose, record the answers, git init."""
+"""Finish the generated app: record the answers, git init.
+
+Every app gets both data backends (DuckDB and BigQuery): switching is a line of config, not a new bake.
+"""
 
 import json
 import shutil
@@ -7,24 +10,6 @@ from pathlib import Path
 
 # tojson twice: the context as JSON text, then that text as a string literal.
 CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
-
-# Paths (relative to the app) that only make sense for one answer of an option.
-ONLY_FOR = {
-    ("data_source", "bigquery"): ["local/bigquery", "src/{{ cookiecutter.app_name }}/datastore/bigquery_store.py"],
-}
-
-
-def prune(app: Path) -> None:
-    for (option, value), paths in ONLY_FOR.items():
-        if CONTEXT[option] == value:
-            continue
-        for relative in paths:
-            path = app / relative
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-
 
 # Where this particular bake happened: meaningless on another machine.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout"}
@@ -45,7 +30,6 @@ def git_init(app: Path) -> None:
 
 if __name__ == "__main__":
     app = Path.cwd()
-    prune(app)
     record_answers(app)
     git_init(app)
     print(f"Created {app.name}. Next: cd {app.name} and follow README.md (Quick start).")

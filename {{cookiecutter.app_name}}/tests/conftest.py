@@ -1,9 +1,11 @@
-"""Fixtures that give each test its own real DuckDB file and MLflow registry, in a temporary folder."""
+"""Fixtures that give each test its own real data store (a DuckDB file, or a dataset on the BigQuery emulator)
+and MLflow registry, in a temporary folder."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from {{ cookiecutter.app_name }}.local_stack import local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
 
+from .bigquery_emulator import bigquery_emulator, python_3_13
+
 APP_ROOT = Path(__file__).resolve().parents[1]
 DATA = APP_ROOT / "data"
 
@@ -33,9 +37,33 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def bigquery_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """BIGQUERY_API_ENDPOINT when set (an emulator of your own), else an emulator started for this test session."""
+    if os.environ.get("BIGQUERY_API_ENDPOINT"):
+        yield os.environ["BIGQUERY_API_ENDPOINT"]
+        return
+    python = python_3_13()
+    if python is None:
+        pytest.skip("the BigQuery emulator needs Python 3.13: install it, or set BIGQUERY_EMULATOR_PYTHON to one")
+    with bigquery_emulator(python, tmp_path_factory.mktemp("bigquery")) as endpoint:
+        yield endpoint
+
+
+def on_bigquery(settings: Settings, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The same settings on the BigQuery emulator, in datasets no other test uses."""
+    monkeypatch.setenv("BIGQUERY_API_ENDPOINT", endpoint)
+    bigquery = {"project": "emulated-project", "dataset_name": f"test_{uuid.uuid4().hex[:12]}"}
+    return dataclasses.replace(
+        settings, app=dataclasses.replace(settings.app, data_source="bigquery", bigquery=bigquery)
+    )
+
+
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The app's own config on a fresh state folder, with a small training budget so tests stay quick."""
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Settings:
+    """The app's own config on a fresh state folder, with a small training budget so tests stay quick.
+
+    An app whose data_source is bigquery runs its tests on the BigQuery emulator."""
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT", "DUCKDB_PATH", "APP_ENVIRONMENT", "API_KEY"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("APP_STATE_DIR", str(tmp_path / "state"))
@@ -43,7 +71,16 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     small_budget = dataclasses.replace(
         loaded.app, number_of_train_workers=1, max_models_with_no_score_change=3, max_minutes_to_train=2
     )
-    return dataclasses.replace(loaded, app=small_budget)
+    settings = dataclasses.replace(loaded, app=small_budget)
+    if settings.app.data_source == "bigquery":
+        return on_bigquery(settings, request.getfixturevalue("bigquery_endpoint"), monkeypatch)
+    return settings
+
+
+@pytest.fixture
+def bigquery_settings(settings: Settings, bigquery_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The test's settings on the BigQuery emulator, whatever the app's data_source."""
+    return on_bigquery(settings, bigquery_endpoint, monkeypatch)
 
 
 @pytest.fixture

@@ -7,19 +7,26 @@ Exit codes: 0 done (for a retrain: the challenger was promoted), 3 a retrain kep
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import yaml
 from tabulate import tabulate
 
-from .config import ConfigError, load_settings
+from .config import ConfigError, Settings, load_settings
 from .datastore import DataStoreError, infer_schema, open_datastore, read_csv
+from .datastore.credentials import KEY_FILE, read_service_account_key
 from .pipeline import RetrainError, RetrainReport, retrain
 from .registry import ModelVersion, RegistryError, open_registry
 
 EXIT_OK, EXIT_FIX_FIRST, EXIT_KEPT_CHAMPION = 0, 2, 3  # and 1, Python's own, for a crash
-DEFAULT_SCHEMA_CSV = "data/dataset_1.csv"
+DEFAULT_CSV = "data/dataset_1.csv"  # the first period of the demo data
+SERVICE_ACCOUNT_SECRET = "bigquery-service-account-key"  # the deployed app mounts it and points ADC at the file
 
 
 def run(
@@ -107,20 +114,26 @@ def retrain_command(argv: Sequence[str] | None = None) -> int:
     return run(command, parser, argv)
 
 
-def create_database_command(argv: Sequence[str] | None = None) -> int:
+def create_database_command(argv: Sequence[str] | None = None, backend: str | None = None) -> int:
+    """Create the environment's table on `backend` (default: the app's data_source)."""
     parser = argparse.ArgumentParser(description="Create the environment's table (if missing) with a CSV's columns.")
     parser.add_argument(
         "--schema-from",
-        default=DEFAULT_SCHEMA_CSV,
-        help=f"CSV whose columns and types the table takes (default {DEFAULT_SCHEMA_CSV})",
+        default=None,
+        help=f"CSV whose columns and types the table takes (default: the schema in app config, else {DEFAULT_CSV})",
     )
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
-        store = open_datastore(settings)
-        schema = infer_schema(read_csv(args.schema_from))
+        store = open_datastore(settings, backend=backend)
+        configured = settings.app.schema
+        if args.schema_from or not configured:
+            source = args.schema_from or DEFAULT_CSV
+            schema = infer_schema(read_csv(source))
+        else:
+            source, schema = "schema in config/app_config.yml", configured
         if settings.app.target not in schema:
-            raise DataStoreError(f"{args.schema_from} has no target column {settings.app.target!r}: {list(schema)}")
+            raise DataStoreError(f"the {source} has no target column {settings.app.target!r}: {list(schema)}")
         if store.create(schema):
             print(f"Created {store} with columns:")
             print(tabulate(schema.items(), headers=["column", "type"]))
@@ -131,17 +144,61 @@ def create_database_command(argv: Sequence[str] | None = None) -> int:
     return run(command, parser, argv)
 
 
-def upload_data_command(argv: Sequence[str] | None = None) -> int:
+def upload_data_command(argv: Sequence[str] | None = None, backend: str | None = None) -> int:
+    """Append a CSV to the environment's table on `backend` (default: the app's data_source)."""
     parser = argparse.ArgumentParser(
         description="Check a CSV against the environment's table and append all its rows, or none."
     )
-    parser.add_argument("csv", type=Path, help="CSV with the table's columns, including the target")
+    parser.add_argument(
+        "csv",
+        type=Path,
+        nargs="?",
+        default=Path(DEFAULT_CSV),
+        help=f"CSV with the table's columns (default {DEFAULT_CSV})",
+    )
 
     def command(args: argparse.Namespace) -> int:
-        store = open_datastore(load_settings(args.environment))
+        store = open_datastore(load_settings(args.environment), backend=backend)
+        rows = read_csv(args.csv)
         before = store.count()
-        added = store.append(read_csv(args.csv))
+        added = store.append(rows)
         print(f"Appended {added} rows from {args.csv} to {store}: {before} -> {store.count()} rows.")
         return EXIT_OK
 
     return run(command, parser, argv)
+
+
+def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=f"Store {KEY_FILE} as a Kubernetes Secret in the environment's namespace, where the deployed "
+        "app reads it (applied with kubectl, or printed with --dry-run)."
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the Secret as YAML instead of applying it")
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        manifest = service_account_secret(settings, read_service_account_key(settings.root / KEY_FILE))
+        if args.dry_run:
+            print(manifest, end="")
+            return EXIT_OK
+        if shutil.which("kubectl") is None:
+            raise DataStoreError("kubectl was not found: install it and connect it to the cluster, or use --dry-run")
+        applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=manifest, text=True, capture_output=True)
+        if applied.returncode != 0:
+            raise DataStoreError(f"kubectl could not apply the Secret: {applied.stderr.strip()}")
+        print(applied.stdout.strip())
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def service_account_secret(settings: Settings, key: dict) -> str:
+    """The Kubernetes Secret holding the key file, in the namespace of the settings' environment."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SERVICE_ACCOUNT_SECRET, "namespace": settings.kubernetes_namespace},
+        "type": "Opaque",
+        "data": {KEY_FILE.name: base64.b64encode(json.dumps(key, indent=2).encode()).decode()},
+    }
+    return yaml.safe_dump(secret, sort_keys=False)

@@ -19,6 +19,7 @@ DEFAULT_ENVIRONMENT = "integration"
 SELECTED_ENVIRONMENT_FILE = ".selected_environment"  # per checkout, gitignored
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
+LOGICAL_TYPES = ("string", "integer", "float", "boolean", "date", "timestamp")  # as the data stores know them
 CLASSIFICATION_SCORES = ("f1_weighted", "f1_macro", "accuracy", "roc_auc")
 REGRESSION_SCORES = ("rmse", "mae", "r2")
 
@@ -49,7 +50,8 @@ class AppConfig:
     logo_image_url: str = "static/images/logo.svg"
     data_source: str = "duckdb"
     table_name: str = "data"
-    bigquery: dict[str, Any] = field(default_factory=dict)
+    bigquery: dict[str, Any] = field(default_factory=dict)  # project, dataset_name
+    schema: dict[str, str] = field(default_factory=dict)  # the table's columns and logical types; empty: from a CSV
     number_of_train_workers: int = 2
     max_minutes_to_train: float = 5
     max_models_with_no_score_change: int = 12
@@ -84,6 +86,7 @@ class AppConfig:
             raise ConfigError(f"{source}: features has unknown role(s) {bad_roles}")
         values["features"] = FeatureOverrides(**{role: tuple(cols or ()) for role, cols in features.items()})
         values["bigquery"] = values.get("bigquery") or {}
+        values["schema"] = values.get("schema") or {}
         config = cls(**values)
         config.validate(source)
         return config
@@ -99,6 +102,14 @@ class AppConfig:
             fail(f"score_type {self.score_type!r} does not fit {self.problem_type}; use one of {list(allowed)}")
         if self.data_source not in ("duckdb", "bigquery"):
             fail(f"data_source {self.data_source!r} must be duckdb or bigquery")
+        unknown_bigquery = sorted(set(self.bigquery) - {"project", "dataset_name"})
+        if unknown_bigquery:
+            fail(f"bigquery has unknown key(s) {unknown_bigquery}; known keys are ['dataset_name', 'project']")
+        if self.data_source == "bigquery" and not self.bigquery.get("project"):
+            fail("data_source bigquery needs bigquery.project: the Google Cloud project that holds the datasets")
+        bad_types = {column: kind for column, kind in self.schema.items() if kind not in LOGICAL_TYPES}
+        if bad_types:
+            fail(f"schema has unknown column type(s) {bad_types}; use one of {list(LOGICAL_TYPES)}")
         if not 0 < self.test_fraction < 1:
             fail(f"test_fraction {self.test_fraction} must be between 0 and 1")
         if self.number_of_train_workers < 1 or self.max_models_with_no_score_change < 1:
@@ -142,6 +153,11 @@ class Settings:
     mlflow_artifact_root: str
     api_key: str
     redis_url: str | None
+
+    @property
+    def kubernetes_namespace(self) -> str:
+        """Where the environment's app, worker and Redis run in the cluster: one namespace per environment."""
+        return f"{__package__}-{self.environment}".replace("_", "-")
 
     def for_environment(self, environment: str) -> Settings:
         """The same settings working on another environment (its own environment config, same app config)."""

@@ -49,14 +49,20 @@ class DataStore(Protocol):
     def clone(self, to_environment: str) -> DataStore: ...
 
 
-def open_datastore(settings: Settings, environment: str | None = None) -> DataStore:
-    """The data store of `environment` (default: the settings' environment) on the configured backend."""
+def open_datastore(settings: Settings, environment: str | None = None, backend: str | None = None) -> DataStore:
+    """The data store of `environment` (default: the settings' environment) on `backend` (default: data_source)."""
     environment = environment or settings.environment
-    if settings.app.data_source == "duckdb":
+    backend = backend or settings.app.data_source
+    required = [settings.app.target]
+    if backend == "duckdb":
         from .duckdb_store import DuckDBStore
 
-        return DuckDBStore(settings.duckdb_path, settings.app.table_name, environment, required=[settings.app.target])
-    raise DataStoreError(
-        f"data_source {settings.app.data_source!r} has no backend in this version of the app; "
-        "set data_source: duckdb in config/app_config.yml"
-    )
+        return DuckDBStore(settings.duckdb_path, settings.app.table_name, environment, required=required)
+    if backend == "bigquery":
+        from .bigquery_store import BigQueryStore, bigquery_client
+
+        bigquery_config = settings.app.bigquery
+        client = bigquery_client(bigquery_config.get("project", ""), settings.root)
+        dataset_name = bigquery_config.get("dataset_name") or settings.app.model_name
+        return BigQueryStore(client, dataset_name, settings.app.table_name, environment, required=required)
+    raise DataStoreError(f"data_source {backend!r} has no backend; use duckdb or bigquery")

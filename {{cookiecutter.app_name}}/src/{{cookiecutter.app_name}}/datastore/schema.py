@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-LOGICAL_TYPES = ("string", "integer", "float", "boolean", "date", "timestamp")
+from ..config import LOGICAL_TYPES
+
 Schema = Mapping[str, str]  # column -> logical type, in table order
 
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}

@@ -1,0 +1,223 @@
+"""The cloud backend: one BigQuery dataset per environment (`<dataset_name>_<environment>`), one table in each.
+
+Rows are appended with load jobs, which add all of a file's rows or none; challengers get a copy of the table
+made by a copy job. Set BIGQUERY_API_ENDPOINT to point the client at an emulator: it then uses anonymous
+credentials and never calls Google.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from google.api_core import exceptions
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from .credentials import KEY_FILE, read_service_account_key
+from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, conform
+
+ENDPOINT_VARIABLE = "BIGQUERY_API_ENDPOINT"
+
+BIGQUERY_TYPES = {
+    "string": "STRING",
+    "integer": "INT64",
+    "float": "FLOAT64",
+    "boolean": "BOOL",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+LOGICAL_TYPES = {
+    "STRING": "string",
+    "INT64": "integer",
+    "INTEGER": "integer",
+    "FLOAT64": "float",
+    "FLOAT": "float",
+    "NUMERIC": "float",
+    "BIGNUMERIC": "float",
+    "BOOL": "boolean",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "DATETIME": "timestamp",
+    "TIMESTAMP": "timestamp",
+}
+# What the app does with a table, and the predefined role that allows it.
+ROLES = {
+    "read": "roles/bigquery.dataViewer on the dataset and roles/bigquery.readSessionUser on the project",
+    "count": "roles/bigquery.dataViewer on the dataset and roles/bigquery.jobUser on the project",
+    "append": "roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project",
+    "create": "roles/bigquery.dataEditor on the project (to create datasets)",
+    "clone": "roles/bigquery.dataEditor on both datasets and roles/bigquery.jobUser on the project",
+}
+
+
+def bigquery_client(project: str, root: Path) -> bigquery.Client:
+    """A client for `project`: on the emulator named by BIGQUERY_API_ENDPOINT, else with the first credentials found.
+
+    Credentials, in order: config/service_account_key.json when it holds a key, then Google's application default
+    credentials (GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the workload identity
+    of the cluster).
+    """
+    if not project:
+        raise DataStoreError("bigquery.project is empty in config/app_config.yml: set it to your Google Cloud project")
+    endpoint = os.environ.get(ENDPOINT_VARIABLE)
+    if endpoint:
+        return bigquery.Client(
+            project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint)
+        )
+    key_file = root / KEY_FILE
+    if key_file.is_file() and key_file.read_text().strip():
+        read_service_account_key(key_file)  # says what is wrong with the file, if anything
+        return bigquery.Client.from_service_account_json(str(key_file), project=project)
+    return bigquery.Client(project=project)
+
+
+def dataset_id(dataset_name: str, environment: str) -> str:
+    return f"{dataset_name}_{environment.replace('-', '_')}"  # dataset ids allow letters, digits and _ only
+
+
+class BigQueryStore:
+    def __init__(
+        self,
+        client: bigquery.Client,
+        dataset_name: str,
+        table_name: str,
+        environment: str,
+        required: Iterable[str] = (),
+    ):
+        self.client = client
+        self.dataset_name = dataset_name
+        self.table_name = table_name
+        self.environment = environment
+        self.required = tuple(required)
+        self.dataset = f"{client.project}.{dataset_id(dataset_name, environment)}"
+        self.table = f"{self.dataset}.{table_name}"
+        # The storage read API is Google's alone: an emulator serves the REST API only.
+        self.use_storage_api = not os.environ.get(ENDPOINT_VARIABLE)
+
+    def __repr__(self) -> str:
+        return f"BigQuery table {self.table}"
+
+    @contextmanager
+    def _explained(self, action: str) -> Iterator[None]:
+        """BigQuery's errors as what a person can do about them."""
+        try:
+            yield
+        except exceptions.NotFound as error:
+            option = f"--environment {self.environment}"
+            raise TableMissingError(
+                f"{self} does not exist ({error.message}). Create it and load the first data with:\n"
+                f"  python local/bigquery/create_database.py {option}\n"
+                f"  python local/bigquery/upload_data_to_bigquery.py data/dataset_1.csv {option}"
+            ) from error
+        except exceptions.Forbidden as error:
+            raise DataStoreError(
+                f"permission denied to {action} {self} ({error.message}). The credentials in use need {ROLES[action]}."
+            ) from error
+        except exceptions.GoogleAPICallError as error:
+            raise DataStoreError(f"BigQuery could not {action} {self}: {error.message}") from error
+
+    def _table(self) -> bigquery.Table:
+        with self._explained("read"):
+            return self.client.get_table(self.table)
+
+    def schema(self) -> dict[str, str]:
+        return {field.name: LOGICAL_TYPES.get(field.field_type, "string") for field in self._table().schema}
+
+    def create(self, schema: Schema) -> bool:
+        """Create the dataset and table if they are missing; True if the table was created."""
+        fields = [bigquery.SchemaField(name, BIGQUERY_TYPES[kind]) for name, kind in schema.items()]
+        with self._explained("create"):
+            self.client.create_dataset(self.dataset, exists_ok=True)
+            try:
+                self.client.get_table(self.table)
+                return False
+            except exceptions.NotFound:
+                self.client.create_table(bigquery.Table(self.table, schema=fields))
+                return True
+
+    def read(self) -> pd.DataFrame:
+        table = self._table()
+        with self._explained("read"):
+            rows = self.client.list_rows(table).to_arrow(create_bqstorage_client=self.use_storage_api)
+        return as_frame(rows)
+
+    def count(self) -> int:
+        with self._explained("count"):
+            return next(iter(self.client.query_and_wait(f"SELECT COUNT(*) FROM `{self.table}`")))[0]
+
+    def append(self, frame: pd.DataFrame) -> int:
+        """Check the frame against the table, then add all its rows with one load job, or none."""
+        table = self._table()
+        schema = {field.name: LOGICAL_TYPES.get(field.field_type, "string") for field in table.schema}
+        try:
+            rows = conform(frame, schema, required=self.required)
+        except SchemaMismatchError as error:
+            raise SchemaMismatchError(f"{error} Nothing was added to {self}.") from error
+        parquet = io.BytesIO()
+        pq.write_table(as_arrow(rows, table.schema), parquet)
+        parquet.seek(0)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            schema=table.schema,
+        )
+        with self._explained("append"):
+            try:
+                self.client.load_table_from_file(parquet, table, job_config=config).result()
+            except exceptions.BadRequest as error:
+                raise SchemaMismatchError(f"BigQuery refused the rows ({error.message}); nothing was added") from error
+        return len(rows)
+
+    def clone(self, to_environment: str) -> BigQueryStore:
+        """A full, independent copy of this environment's table in another environment's dataset."""
+        target = BigQueryStore(self.client, self.dataset_name, self.table_name, to_environment, self.required)
+        source = self._table()
+        with self._explained("clone"):
+            self.client.create_dataset(target.dataset, exists_ok=True)
+            try:
+                self.client.get_table(target.table)
+            except exceptions.NotFound:
+                self.client.copy_table(source, target.table).result()
+                return target
+        raise DataStoreError(f"{target} already exists; delete that environment first")
+
+
+def as_arrow(rows: pd.DataFrame, schema: list[bigquery.SchemaField]) -> pa.Table:
+    """Conformed rows as Arrow columns of the table's types, so the load job never guesses one."""
+    arrow_types = {
+        "string": pa.string(),
+        "integer": pa.int64(),
+        "float": pa.float64(),
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+    columns = {}
+    for field in schema:
+        logical_type = LOGICAL_TYPES.get(field.field_type, "string")
+        values = rows[field.name]
+        if logical_type == "timestamp" and values.dt.tz is None:
+            values = values.dt.tz_localize("UTC")
+        columns[field.name] = pa.array(values, type=arrow_types[logical_type], from_pandas=True)
+    return pa.table(columns)
+
+
+def as_frame(rows: pa.Table) -> pd.DataFrame:
+    """Arrow rows with the dtypes the DuckDB backend returns: nullable integers and booleans, naive datetimes."""
+    columns = []
+    for column in rows.columns:
+        if pa.types.is_date(column.type):
+            column = column.cast(pa.timestamp("us"))
+        elif pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+        columns.append(column)
+    nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return pa.table(columns, names=rows.column_names).to_pandas(types_mapper=nullable.get)

@@ -1,0 +1,98 @@
+"""The BigQuery API emulator (local-bigquery, on DuckDB) that the BigQuery tests run against.
+
+It needs Python 3.13 and a pinned set of packages that work offline, so it lives in a venv of its own, made once
+in the user's cache folder. BIGQUERY_EMULATOR_PYTHON names the Python 3.13 to build it with when it is not found.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from {{ cookiecutter.app_name }}.embedded_redis import free_port
+
+# Newer releases fetch DuckDB extensions from the internet at start-up; these run offline.
+PACKAGES = (
+    "local-bigquery==0.3.2",
+    "duckdb==1.5.5",
+    "duckdb-extension-ducklake==1.5.5",
+    "duckdb-extension-icu==1.5.5",
+    "duckdb-extension-spatial==1.5.5",
+    "duckdb-extensions",
+)
+EXTENSIONS = ("icu", "ducklake", "spatial")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bigquery-emulator"
+START_TIMEOUT_SECONDS = 60
+
+
+def python_3_13() -> str | None:
+    """A Python 3.13 that runs: BIGQUERY_EMULATOR_PYTHON, python3.13 on PATH, or one installed by pyenv or uv."""
+    candidates = [os.environ.get("BIGQUERY_EMULATOR_PYTHON"), shutil.which("python3.13")]
+    candidates += sorted(glob.glob(str(Path.home() / ".pyenv" / "versions" / "3.13*" / "bin" / "python3.13")))
+    if shutil.which("uv"):
+        found = subprocess.run(["uv", "python", "find", "3.13"], capture_output=True, text=True)
+        candidates.append(found.stdout.strip() if found.returncode == 0 else None)
+    for candidate in filter(None, candidates):
+        # A pyenv shim exists even where it refuses to run: ask the interpreter itself.
+        answer = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+                                capture_output=True, text=True)  # fmt: skip
+        if answer.returncode == 0 and answer.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def emulator_venv(python: str) -> Path:
+    """The emulator's venv (made the first time, about a minute), with DuckDB's extensions installed in it."""
+    venv = CACHE / hashlib.sha256("\n".join(PACKAGES).encode()).hexdigest()[:12]
+    complete = venv / ".complete"  # written last: a venv without it was interrupted and is made again
+    if not complete.exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, *PACKAGES], check=True)
+        install = f"from duckdb_extensions import import_extension; [import_extension(e) for e in {EXTENSIONS!r}]"
+        subprocess.run([str(venv / "bin" / "python"), "-c", install], check=True, env={**os.environ, "HOME": str(venv)})
+        complete.touch()
+    return venv
+
+
+@contextmanager
+def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
+    """Start the emulator on free local ports; yield its endpoint for BIGQUERY_API_ENDPOINT; stop it."""
+    venv = emulator_venv(python)
+    port, grpc_port = free_port(), free_port()
+    log = data_dir / "emulator.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [str(venv / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--grpc-port", str(grpc_port), "--data-dir", str(data_dir)],
+            env={**os.environ, "HOME": str(venv)}, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(endpoint, server, log)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wait_until_serving(endpoint: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        try:
+            requests.get(endpoint, timeout=1)
+            return
+        except requests.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the BigQuery emulator did not start:\n{log.read_text()[-2000:]}") from None
+            time.sleep(0.1)

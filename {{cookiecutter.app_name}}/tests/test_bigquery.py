@@ -1,0 +1,269 @@
+"""The BigQuery backend, its scripts and the whole journey on it, against the BigQuery API emulator."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import http.server
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from {{ cookiecutter.app_name }}.datastore import (
+    DataStoreError,
+    SchemaMismatchError,
+    TableMissingError,
+    infer_schema,
+    open_datastore,
+    read_csv,
+)
+from {{ cookiecutter.app_name }}.pipeline import retrain
+
+from .conftest import APP_ROOT, DATA, demo_rows
+
+pytestmark = pytest.mark.bigquery
+
+
+@pytest.fixture
+def bigquery_store(bigquery_settings):
+    """The integration table on the emulator, created with the demo data's columns and empty."""
+    store = open_datastore(bigquery_settings)
+    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
+    return store
+
+
+@pytest.fixture
+def app_root(tmp_path, bigquery_settings) -> Path:
+    """A copy of the app's config with data_source bigquery and datasets of this test's own, for the scripts."""
+    root = tmp_path / "app"
+    (root / "config").mkdir(parents=True)
+    for path in (APP_ROOT / "config").glob("environment_*.yml"):
+        (root / "config" / path.name).write_text(path.read_text())
+    config = yaml.safe_load((APP_ROOT / "config" / "app_config.yml").read_text())
+    config.update(data_source="bigquery", bigquery=bigquery_settings.app.bigquery)
+    config.update(max_models_with_no_score_change=3, number_of_train_workers=1)  # a quick search
+    (root / "config" / "app_config.yml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def run_script(app_root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `python args...` from the app folder as a person would, on the config in `app_root`."""
+    env = {**os.environ, "APP_ROOT": str(app_root)}
+    return subprocess.run([sys.executable, *args], cwd=APP_ROOT, env=env, capture_output=True, text=True)
+
+
+def test_create_database_creates_the_dataset_and_table_once_and_then_finds_them(app_root, bigquery_settings):
+    first = run_script(app_root, "local/bigquery/create_database.py")
+    second = run_script(app_root, "local/bigquery/create_database.py")
+
+    table = f"emulated-project.{bigquery_settings.app.bigquery['dataset_name']}_integration.data"
+    assert first.returncode == 0, first.stderr
+    assert f"Created BigQuery table {table}" in first.stdout and "Account_Name" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert f"Found BigQuery table {table} (0 rows); left it as it is." in second.stdout
+    assert open_datastore(bigquery_settings).schema() == infer_schema(read_csv(DATA / "dataset_1.csv"))
+
+
+def test_upload_script_appends_dataset_1_by_default_and_prints_the_counts(app_root, bigquery_store):
+    finished = run_script(app_root, "local/bigquery/upload_data_to_bigquery.py")
+
+    rows = len(read_csv(DATA / "dataset_1.csv"))
+    assert finished.returncode == 0, finished.stderr
+    assert f"Appended {rows} rows from data/dataset_1.csv to {bigquery_store}: 0 -> {rows} rows." in finished.stdout
+    assert bigquery_store.count() == rows
+
+
+def test_upload_script_on_a_missing_table_says_which_script_creates_it(app_root):
+    finished = run_script(app_root, "local/bigquery/upload_data_to_bigquery.py")
+
+    assert finished.returncode == 2
+    assert "does not exist" in finished.stderr
+    assert "python local/bigquery/create_database.py --environment integration" in finished.stderr
+
+
+def test_read_returns_what_was_appended_with_the_same_types_as_duckdb(bigquery_store, settings):
+    duckdb_store = open_datastore(settings, backend="duckdb")
+    duckdb_store.create(bigquery_store.schema())
+    rows = demo_rows("dataset_1.csv", 200)
+    bigquery_store.append(rows)
+    duckdb_store.append(rows)
+
+    def in_order(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values("Transaction_Id", ignore_index=True)
+
+    pd.testing.assert_frame_equal(in_order(bigquery_store.read()), in_order(duckdb_store.read()))
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda rows: rows.drop(columns=["Supplier"]), "missing column(s) ['Supplier']"),
+        (lambda rows: rows.assign(Amount="twelve pounds"), "'Amount' expects float"),
+        (lambda rows: rows.assign(Account_Name=None), "'Account_Name' must have a value in every row"),
+        (lambda rows: rows.assign(Date="next tuesday"), "'Date' expects date"),
+    ],
+    ids=["missing-column", "text-in-a-number", "empty-target", "not-a-date"],
+)
+def test_append_refuses_rows_that_do_not_fit_and_loads_nothing(bigquery_store, spoil, message):
+    bigquery_store.append(demo_rows("dataset_1.csv", 10))
+
+    with pytest.raises(SchemaMismatchError) as raised:
+        bigquery_store.append(spoil(demo_rows("dataset_2.csv", 20)))
+
+    assert message in str(raised.value) and "Nothing was added" in str(raised.value)
+    assert bigquery_store.count() == 10
+
+
+def test_clone_gives_an_equal_and_independent_table(bigquery_store):
+    bigquery_store.append(demo_rows("dataset_1.csv", 30))
+
+    copy = bigquery_store.clone("challenger-pr-7")
+    copy.append(demo_rows("dataset_2.csv", 5))
+
+    assert copy.table.endswith("_challenger_pr_7.data")
+    assert bigquery_store.count() == 30 and copy.count() == 35
+    with pytest.raises(DataStoreError, match="already exists"):
+        bigquery_store.clone("challenger-pr-7")
+
+
+def test_permission_denied_names_the_role_that_is_missing(bigquery_settings, monkeypatch):
+    class Forbidding(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # what BigQuery answers a caller without access
+            body = json.dumps({"error": {"code": 403, "message": "Access Denied: Table x: User does not have "
+                               "permission", "status": "PERMISSION_DENIED"}}).encode()  # fmt: skip
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forbidding)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("BIGQUERY_API_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(DataStoreError) as raised:
+            open_datastore(bigquery_settings).read()
+    finally:
+        server.shutdown()
+
+    assert "permission denied to read" in str(raised.value)
+    assert "roles/bigquery.dataViewer" in str(raised.value)
+
+
+def test_local_retrain_journey_on_bigquery_promotes_v1_then_v2(app_root, tmp_path):
+    def run(*args: str) -> str:
+        finished = run_script(app_root, *args)
+        assert finished.returncode == 0, f"{args}: {finished.stdout[-3000:]}{finished.stderr[-3000:]}"
+        return finished.stdout
+
+    run("local/bigquery/create_database.py")
+    run("local/bigquery/upload_data_to_bigquery.py", "data/dataset_1.csv")
+    first = run("local_retrain.py")
+    run("local/bigquery/upload_data_to_bigquery.py", "data/dataset_2.csv")
+    second = run("local_retrain.py")
+
+    assert "Promoted v1 to [integration]" in first
+    assert "Promoted v2 to [integration]" in second and "beats champion" in second
+    rows = len(read_csv(DATA / "dataset_1.csv")) + len(read_csv(DATA / "dataset_2.csv"))
+    held_out, trained_on = map(int, re.search(r"same (\d+) held-out rows; trained on (\d+) rows", second).groups())
+    assert held_out + trained_on == rows  # both periods were read back from BigQuery
+
+
+def test_train_upload_appends_to_bigquery_and_the_retrain_sees_the_rows(bigquery_settings, bigquery_store, redis_url):
+    from {{ cookiecutter.app_name }}.api import create_app
+
+    bigquery_store.append(demo_rows("dataset_1.csv", 600))
+    web_settings = dataclasses.replace(bigquery_settings, redis_url=redis_url, api_key="test-key")
+    client = create_app(web_settings).test_client()
+    corrected = demo_rows("dataset_2.csv", 200)
+
+    def upload(rows: pd.DataFrame):
+        content = io.BytesIO(rows.to_csv(index=False).encode())
+        return client.post("/train", data={"file": (content, "corrected.csv")}, headers={"X-API-Key": "test-key"})
+
+    refused = upload(corrected.assign(Amount="lots"))
+    assert refused.status_code == 400 and "'Amount' expects float" in refused.get_json()["error"]
+    assert bigquery_store.count() == 600
+
+    accepted = upload(corrected)
+    assert accepted.status_code == 202 and accepted.get_json()["rows_added"] == 200
+    assert bigquery_store.count() == 800
+    report = retrain(settings=bigquery_settings)
+    assert report.training_rows + report.test_rows == 800
+
+
+def test_reading_a_missing_table_says_which_scripts_to_run(bigquery_settings):
+    with pytest.raises(TableMissingError) as raised:
+        open_datastore(bigquery_settings, environment="uat").read()
+
+    assert "python local/bigquery/create_database.py --environment uat" in str(raised.value)
+    assert "python local/bigquery/upload_data_to_bigquery.py data/dataset_1.csv --environment uat" in str(raised.value)
+
+
+SERVICE_ACCOUNT_KEY = {
+    "type": "service_account",
+    "project_id": "acme-analytics",
+    "private_key_id": "0123456789abcdef",
+    "private_key": "-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n",
+    "client_email": "retrain-app@acme-analytics.iam.gserviceaccount.com",
+}
+
+
+def test_set_service_account_key_prints_the_secret_for_the_environments_namespace(app_root):
+    (app_root / "config" / "service_account_key.json").write_text(json.dumps(SERVICE_ACCOUNT_KEY))
+
+    finished = run_script(app_root, "local/bigquery/set_service_account_key.py", "--dry-run", "--environment", "uat")
+
+    assert finished.returncode == 0, finished.stderr
+    secret = yaml.safe_load(finished.stdout)
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "bigquery-service-account-key"
+    assert secret["metadata"]["namespace"] == "{{ cookiecutter.app_name | replace('_', '-') }}-uat"
+    assert json.loads(base64.b64decode(secret["data"]["service_account_key.json"])) == SERVICE_ACCOUNT_KEY
+
+
+def test_set_service_account_key_applies_the_secret_with_kubectl(app_root, tmp_path):
+    (app_root / "config" / "service_account_key.json").write_text(json.dumps(SERVICE_ACCOUNT_KEY))
+    bin_dir, received = tmp_path / "bin", tmp_path / "kubectl-received"
+    bin_dir.mkdir()
+    kubectl = bin_dir / "kubectl"  # stands in for the cluster: records what it was sent
+    kubectl.write_text(f'#!/bin/sh\necho "$@" > {received}.args\ncat > {received}.yaml\necho "secret/x created"\n')
+    kubectl.chmod(0o755)
+
+    env = {**os.environ, "APP_ROOT": str(app_root), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    finished = subprocess.run([sys.executable, "local/bigquery/set_service_account_key.py"],
+                              cwd=APP_ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+
+    assert finished.returncode == 0, finished.stderr
+    assert Path(f"{received}.args").read_text().split() == ["apply", "-f", "-"]
+    sent = yaml.safe_load(Path(f"{received}.yaml").read_text())
+    assert sent["metadata"]["namespace"].endswith("-integration")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("{not json", "is not JSON"),
+        (json.dumps({"type": "authorized_user"}), "is not a service-account key"),
+    ],
+    ids=["empty", "not-json", "user-credentials"],
+)
+def test_set_service_account_key_explains_a_file_it_cannot_use(app_root, content, message):
+    (app_root / "config" / "service_account_key.json").write_text(content)
+
+    finished = run_script(app_root, "local/bigquery/set_service_account_key.py", "--dry-run")
+
+    assert finished.returncode == 2
+    assert message in finished.stderr and "Service accounts > Keys > Add key > JSON" in finished.stderr
