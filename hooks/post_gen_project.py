@@ -21,6 +21,11 @@ def record_answers(app: Path) -> None:
     (app / ".cookiecutter.json").write_text(json.dumps({"cookiecutter": answers}, indent=2) + "\n")
 
 
+def add_key_placeholder(app: Path) -> None:
+    # Where a person pastes the BigQuery service-account key; the app's .gitignore keeps it out of git.
+    (app / "config" / "service_account_key.json").touch()
+
+
 def git_init(app: Path) -> None:
     if shutil.which("git") is None:
         print("git was not found: run `git init` in the app yourself.")
@@ -31,5 +36,6 @@ def git_init(app: Path) -> None:
 if __name__ == "__main__":
     app = Path.cwd()
     record_answers(app)
+    add_key_placeholder(app)
     git_init(app)
     print(f"Created {app.name}. Next: cd {app.name} and follow README.md (Quick start).")

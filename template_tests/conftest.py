@@ -37,4 +37,4 @@ def bake(cookies):
 
 def run_in_app(app: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python args...` in the app folder with its own venv, as a person would after installing it."""
-    return subprocess.run([str(app_python(app)), *args], cwd=app, capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run([str(app_python(app)), *args], cwd=app, capture_output=True, text=True, env=env, timeout=1200)

@@ -23,6 +23,7 @@ EXPECTED_FILES = {
     "config/environment_integration.yml",
     "config/environment_uat.yml",
     "config/environment_production.yml",
+    "config/service_account_key.json",
     "data/dataset_1.csv",
     "data/dataset_2.csv",
     "local/create_database.py",
@@ -31,6 +32,9 @@ EXPECTED_FILES = {
     "local/online_learning.py",
     "local/retrain_in_cloud.py",
     "local/benchmark_serving.py",
+    "local/bigquery/create_database.py",
+    "local/bigquery/upload_data_to_bigquery.py",
+    "local/bigquery/set_service_account_key.py",
     "src/{app}/__init__.py",
     "src/{app}/config.py",
     "src/{app}/cli.py",
@@ -59,6 +63,8 @@ EXPECTED_FILES = {
     "src/{app}/datastore/__init__.py",
     "src/{app}/datastore/schema.py",
     "src/{app}/datastore/duckdb_store.py",
+    "src/{app}/datastore/bigquery_store.py",
+    "src/{app}/datastore/credentials.py",
     "src/{app}/ml/__init__.py",
     "src/{app}/ml/features.py",
     "src/{app}/ml/metrics.py",
@@ -76,6 +82,8 @@ EXPECTED_FILES = {
     "tests/test_worker.py",
     "tests/test_record_scorer.py",
     "tests/test_run_server.py",
+    "tests/test_bigquery.py",
+    "tests/bigquery_emulator.py",
 }
 
 
@@ -89,6 +97,8 @@ def test_default_bake_has_the_expected_files_and_a_git_repository(bake):
     assert app.name == "bookkeeping_retrain"
     assert files_of(app) == {path.format(app="bookkeeping_retrain") for path in EXPECTED_FILES}
     assert (app / ".git").is_dir()
+    ignored = subprocess.run(["git", "check-ignore", "config/service_account_key.json"], cwd=app, capture_output=True)
+    assert ignored.returncode == 0, "the key placeholder must be kept out of git"
 
 
 def test_the_answers_are_recorded_for_replay(bake):

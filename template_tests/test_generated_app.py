@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .conftest import run_in_app
+from .conftest import VARIANTS, run_in_app
 
 READ_REGISTRY = """
 import json
@@ -24,7 +24,7 @@ print(json.dumps({{
 
 
 def app_env(tmp_path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "APP_ENVIRONMENT")}
+    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "APP_ENVIRONMENT", "BIGQUERY_API_ENDPOINT")}
     return {**env, "APP_STATE_DIR": str(tmp_path / "state")}
 
 
@@ -58,6 +58,18 @@ def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
         assert (app / "artifacts" / "browser_journey.png").stat().st_size > 0
     # The UI journey, and run_server stopped by Ctrl-C and by kill.
     assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 4, finished.stdout[-2000:]
+
+
+def test_a_bigquery_app_passes_its_own_tests_on_the_bigquery_emulator(bake, tmp_path):
+    app = bake(**VARIANTS["classification-bigquery"])
+
+    finished = run_in_app(
+        app, "-m", "pytest", "-m", "unit or bigquery", "-q", "-rs", "-p", "no:cacheprovider", env=app_env(tmp_path)
+    )
+
+    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
+    # Its data-store, API and pipeline tests ran on the emulator, and so did the BigQuery scripts and journey.
+    assert " passed" in finished.stdout and "skipped" not in finished.stdout, finished.stdout[-2000:]
 
 
 def test_local_retrain_promotes_v1_then_v2_after_corrected_data_arrives(bake, tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
+from flask.testing import FlaskClient
 
 from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
@@ -59,14 +60,13 @@ def on_bigquery(settings: Settings, endpoint: str, monkeypatch: pytest.MonkeyPat
     )
 
 
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Settings:
+def fresh_settings(state_dir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Settings:
     """The app's own config on a fresh state folder, with a small training budget so tests stay quick.
 
     An app whose data_source is bigquery runs its tests on the BigQuery emulator."""
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT", "DUCKDB_PATH", "APP_ENVIRONMENT", "API_KEY"):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("APP_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("APP_STATE_DIR", str(state_dir))
     loaded = load_settings("integration", root=APP_ROOT)
     small_budget = dataclasses.replace(
         loaded.app, number_of_train_workers=1, max_models_with_no_score_change=3, max_minutes_to_train=2
@@ -75,6 +75,16 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     if settings.app.data_source == "bigquery":
         return on_bigquery(settings, request.getfixturevalue("bigquery_endpoint"), monkeypatch)
     return settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Settings:
+    return fresh_settings(tmp_path / "state", monkeypatch, request)
+
+
+def create_database_script(settings: Settings) -> str:
+    """The script that creates an environment's table on the settings' backend."""
+    return "local/bigquery/create_database.py" if settings.app.data_source == "bigquery" else "local/create_database.py"
 
 
 @pytest.fixture
@@ -114,8 +124,7 @@ def trained(settings: Settings, store: DataStore) -> int:
     return retrain(settings=settings).challenger_version
 
 
-@pytest.fixture
-def web_settings(settings: Settings, redis_url: str) -> Settings:
+def for_the_web(settings: Settings, redis_url: str) -> Settings:
     """Settings for the web app: an empty Redis database of its own, a known key, and no refresh delay."""
     redis.Redis.from_url(redis_url).flushdb()
     app = dataclasses.replace(settings.app, model_refresh_seconds=0.001)
@@ -123,10 +132,52 @@ def web_settings(settings: Settings, redis_url: str) -> Settings:
 
 
 @pytest.fixture
+def web_settings(settings: Settings, redis_url: str) -> Settings:
+    return for_the_web(settings, redis_url)
+
+
+@pytest.fixture
 def client(web_settings: Settings):
     from {{ cookiecutter.app_name }}.api import create_app
 
     return create_app(web_settings).test_client()
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedEnvironment:
+    settings: Settings  # for the web app
+    store: DataStore
+    version: int  # the model it serves
+
+
+@pytest.fixture(scope="module")
+def served_environment(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, request: pytest.FixtureRequest
+) -> Iterator[ServedEnvironment]:
+    """An environment with 600 rows of the first period and a model (v1) serving them, shared by a module's tests
+    that change nothing in it: training a model for each of them would cost seconds apiece."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = fresh_settings(tmp_path_factory.mktemp("served") / "state", monkeypatch, request)
+        store = open_datastore(settings)
+        store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
+        store.append(demo_rows("dataset_1.csv", 600))
+        version = retrain(settings=settings).challenger_version
+        yield ServedEnvironment(for_the_web(settings, redis_url), store, version)
+
+
+@dataclasses.dataclass(frozen=True)
+class Served(ServedEnvironment):
+    client: FlaskClient
+
+
+@pytest.fixture
+def served(served_environment: ServedEnvironment) -> Served:
+    """The shared environment with a fresh web client and nothing queued."""
+    from {{ cookiecutter.app_name }}.api import create_app
+
+    redis.Redis.from_url(served_environment.settings.redis_url).flushdb()
+    client = create_app(served_environment.settings).test_client()
+    return Served(**vars(served_environment), client=client)
 
 
 @pytest.fixture(scope="module")

@@ -30,11 +30,11 @@ def queued_anything(web_settings) -> bool:
     return bool(redis.Redis.from_url(web_settings.redis_url).keys("retrain:*"))
 
 
-def test_health_needs_no_key_and_reports_the_served_version(client, trained, web_settings):
-    answer = client.get("/health")
+def test_health_needs_no_key_and_reports_the_served_version(served):
+    answer = served.client.get("/health")
 
     assert answer.status_code == 200
-    assert answer.json == {"status": "ok", "environment": "integration", "model_version": trained}
+    assert answer.json == {"status": "ok", "environment": "integration", "model_version": served.version}
 
 
 @pytest.mark.parametrize(
@@ -51,9 +51,9 @@ def test_every_endpoint_but_health_needs_the_key(client, method, path, key):
     assert "API key" in answer.json["error"]
 
 
-def test_the_key_is_accepted_as_header_or_query_parameter(client, trained):
-    assert client.get("/models", headers=KEY).status_code == 200
-    assert client.get("/models?api_key=test-key").status_code == 200
+def test_the_key_is_accepted_as_header_or_query_parameter(served):
+    assert served.client.get("/models", headers=KEY).status_code == 200
+    assert served.client.get("/models?api_key=test-key").status_code == 200
 
 
 def test_the_page_remembers_the_key_after_the_first_visit(client):
@@ -73,39 +73,39 @@ def test_predicting_without_a_model_says_to_train_first(client, store):
     assert "train a model first" in answer.json["error"]
 
 
-def test_predict_json_records(client, trained, settings):
-    records = demo_rows("dataset_2.csv", 3).drop(columns=[settings.app.target]).to_dict(orient="records")
+def test_predict_json_records(served):
+    records = demo_rows("dataset_2.csv", 3).drop(columns=[served.settings.app.target]).to_dict(orient="records")
 
-    answer = client.post("/predict", json={"records": records}, headers=KEY)
+    answer = served.client.post("/predict", json={"records": records}, headers=KEY)
 
     assert answer.status_code == 200
-    assert answer.json["model_version"] == trained
+    assert answer.json["model_version"] == served.version
     predictions = answer.json["predictions"]
     assert len(predictions) == 3
-    if settings.app.problem_type == "classification":
+    if served.settings.app.problem_type == "classification":
         assert all(sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-3) for p in predictions)
 
 
-def test_json_and_csv_predictions_of_the_same_rows_agree(client, trained, settings):
-    target = settings.app.target
+def test_json_and_csv_predictions_of_the_same_rows_agree(served):
+    target = served.settings.app.target
     rows = demo_rows("dataset_2.csv", 40).drop(columns=[target])
     records = json.loads(conform(rows, infer_schema(rows)).to_json(orient="records", date_format="iso"))
 
-    as_json = client.post("/predict", json={"records": records}, headers=KEY).json["predictions"]
-    as_csv = pd.read_csv(io.BytesIO(client.post("/predict", data=csv_upload(rows), headers=KEY).data))
+    as_json = served.client.post("/predict", json={"records": records}, headers=KEY).json["predictions"]
+    as_csv = pd.read_csv(io.BytesIO(served.client.post("/predict", data=csv_upload(rows), headers=KEY).data))
 
     assert [p[f"predicted_{target}"] for p in as_json] == pytest.approx(as_csv[f"predicted_{target}"].tolist())
-    if settings.app.problem_type == "classification":
+    if served.settings.app.problem_type == "classification":
         for prediction, (_, row) in zip(as_json, as_csv.iterrows(), strict=True):
             assert prediction["probabilities"] == {
                 label: row[f"probability_{label}"] for label in prediction["probabilities"]
             }
 
 
-def test_predict_csv_returns_the_rows_with_predictions_and_echoes_extra_columns(client, trained, settings):
-    rows = demo_rows("dataset_2.csv", 25).drop(columns=[settings.app.target]).assign(Note="kept as sent")
+def test_predict_csv_returns_the_rows_with_predictions_and_echoes_extra_columns(served):
+    rows = demo_rows("dataset_2.csv", 25).drop(columns=[served.settings.app.target]).assign(Note="kept as sent")
 
-    answer = client.post("/predict", data=csv_upload(rows, "new.csv"), headers=KEY)
+    answer = served.client.post("/predict", data=csv_upload(rows, "new.csv"), headers=KEY)
 
     assert answer.status_code == 200
     assert answer.headers["Content-Disposition"] == 'attachment; filename="predictions_new.csv"'
@@ -113,16 +113,16 @@ def test_predict_csv_returns_the_rows_with_predictions_and_echoes_extra_columns(
     assert len(returned) == 25
     assert list(returned.columns[: len(rows.columns)]) == list(rows.columns)
     assert (returned["Note"] == "kept as sent").all()
-    assert f"predicted_{settings.app.target}" in returned.columns
+    assert f"predicted_{served.settings.app.target}" in returned.columns
 
 
-def test_predictions_csv_neutralises_formulas_but_not_negative_numbers(client, trained, settings):
-    rows = demo_rows("dataset_2.csv", 2).drop(columns=[settings.app.target])
+def test_predictions_csv_neutralises_formulas_but_not_negative_numbers(served):
+    rows = demo_rows("dataset_2.csv", 2).drop(columns=[served.settings.app.target])
     rows.loc[0, "Description"] = '=HYPERLINK("http://example.com","x")'
     rows.loc[1, "Description"] = "@SUM(A1)"
     rows.loc[1, "Amount"] = "-12.50"
 
-    answer = client.post("/predict", data=csv_upload(rows), headers=KEY)
+    answer = served.client.post("/predict", data=csv_upload(rows), headers=KEY)
 
     returned = pd.read_csv(io.BytesIO(answer.data), dtype=str)
     assert returned.loc[0, "Description"] == '\'=HYPERLINK("http://example.com","x")'
@@ -142,26 +142,26 @@ def test_predictions_csv_neutralises_formulas_but_not_negative_numbers(client, t
     ],
     ids=["empty", "binary", "latin-1", "header-only", "missing-columns", "broken-quotes"],
 )
-def test_predict_refuses_unusable_files(client, trained, content, message):
-    answer = client.post("/predict", data=raw_upload(content), headers=KEY)
+def test_predict_refuses_unusable_files(served, content, message):
+    answer = served.client.post("/predict", data=raw_upload(content), headers=KEY)
 
     assert answer.status_code == 400
     assert message in answer.json["error"]
 
 
-def test_predict_names_missing_columns_with_expected_and_got(client, trained):
-    answer = client.post("/predict", json={"records": [{"Description": "fuel", "Colour": "red"}]}, headers=KEY)
+def test_predict_names_missing_columns_with_expected_and_got(served):
+    answer = served.client.post("/predict", json={"records": [{"Description": "fuel", "Colour": "red"}]}, headers=KEY)
 
     assert answer.status_code == 400
     message = answer.json["error"]
     assert "missing column(s) [" in message and "Expected columns [" in message and "'Colour'" in message
 
 
-def test_predict_refuses_text_in_a_numeric_column(client, trained, settings):
-    record = demo_rows("dataset_2.csv", 1).drop(columns=[settings.app.target]).to_dict(orient="records")[0]
-    feature = "VAT" if settings.app.target == "Amount" else "Amount"
+def test_predict_refuses_text_in_a_numeric_column(served):
+    record = demo_rows("dataset_2.csv", 1).drop(columns=[served.settings.app.target]).to_dict(orient="records")[0]
+    feature = "VAT" if served.settings.app.target == "Amount" else "Amount"
 
-    answer = client.post("/predict", json={"records": [{**record, feature: "a lot"}]}, headers=KEY)
+    answer = served.client.post("/predict", json={"records": [{**record, feature: "a lot"}]}, headers=KEY)
 
     assert answer.status_code == 400
     assert f"'{feature}' expects float" in answer.json["error"] and "a lot" in answer.json["error"]
@@ -175,8 +175,8 @@ def test_predict_refuses_text_in_a_numeric_column(client, trained, settings):
         ('{"records": [1, "two"]}', "must be a JSON object"),
     ],
 )
-def test_predict_refuses_bad_json(client, trained, body, message):
-    answer = client.post("/predict", data=body, content_type="application/json", headers=KEY)
+def test_predict_refuses_bad_json(served, body, message):
+    answer = served.client.post("/predict", data=body, content_type="application/json", headers=KEY)
 
     assert answer.status_code == 400
     assert message in answer.json["error"]
@@ -205,8 +205,8 @@ def test_a_retrain_requested_while_one_waits_joins_it(client, trained):
 
 
 @pytest.mark.parametrize("problem", ["no-target", "empty-target", "wrong-type", "missing-column"])
-def test_train_refuses_bad_rows_and_changes_nothing(client, store, trained, settings, web_settings, problem):
-    target = settings.app.target
+def test_train_refuses_bad_rows_and_changes_nothing(served, problem):
+    target = served.settings.app.target
     rows = demo_rows("dataset_2.csv", 10)
     feature = "VAT" if target == "Amount" else "Amount"
     expected_message = {
@@ -223,27 +223,27 @@ def test_train_refuses_bad_rows_and_changes_nothing(client, store, trained, sett
         rows.loc[2, feature] = "n/a"
     else:
         rows = rows.drop(columns=["Supplier"])
-    before = store.count()
+    before = served.store.count()
 
-    answer = client.post("/train", data=csv_upload(rows), headers=KEY)
+    answer = served.client.post("/train", data=csv_upload(rows), headers=KEY)
 
     assert answer.status_code == 400
     assert expected_message in answer.json["error"]
-    assert store.count() == before
-    assert not queued_anything(web_settings)
+    assert served.store.count() == before
+    assert not queued_anything(served.settings)
 
 
-def test_an_upload_over_the_size_limit_is_refused_with_413(web_settings, store, trained):
-    tiny = dataclasses.replace(web_settings, app=dataclasses.replace(web_settings.app, max_upload_mb=0.01))
+def test_an_upload_over_the_size_limit_is_refused_with_413(served):
+    tiny = dataclasses.replace(served.settings, app=dataclasses.replace(served.settings.app, max_upload_mb=0.01))
     client = create_app(tiny).test_client()
     big = (DATA / "dataset_1.csv").read_bytes()
-    before = store.count()
+    before = served.store.count()
 
     answer = client.post("/train", data=raw_upload(big), headers=KEY)
 
     assert answer.status_code == 413
     assert "max_upload_mb" in answer.json["error"]
-    assert store.count() == before
+    assert served.store.count() == before
 
 
 def test_an_unknown_job_is_404(client):
@@ -253,13 +253,13 @@ def test_an_unknown_job_is_404(client):
     assert "no job 'no-such-job'" in answer.json["error"]
 
 
-def test_models_lists_versions_and_what_each_environment_serves(client, trained, settings):
-    answer = client.get("/models", headers=KEY)
+def test_models_lists_versions_and_what_each_environment_serves(served):
+    answer = served.client.get("/models", headers=KEY)
 
     assert answer.status_code == 200
-    assert answer.json["serving"] == {"integration": trained}
+    assert answer.json["serving"] == {"integration": served.version}
     [version] = answer.json["versions"]
-    assert version["version"] == trained and version["passed"] and version["serving"] == ["integration"]
+    assert version["version"] == served.version and version["passed"] and version["serving"] == ["integration"]
 
 
 def test_a_new_champion_is_served_without_a_restart(client, store, trained, settings):

@@ -10,7 +10,7 @@ from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash, split_holdout
 
-from .conftest import APP_ROOT, demo_rows, typed_demo_rows
+from .conftest import APP_ROOT, create_database_script, demo_rows, typed_demo_rows
 
 pytestmark = pytest.mark.unit
 
@@ -166,4 +166,4 @@ def test_local_retrain_on_a_missing_table_says_what_to_run(settings):
     )
 
     assert finished.returncode == 2, finished.stderr
-    assert "python local/create_database.py --environment uat" in finished.stderr
+    assert f"python {create_database_script(settings)} --environment uat" in finished.stderr
