@@ -35,6 +35,7 @@ EXPECTED_FILES = {
     "local/bigquery/create_database.py",
     "local/bigquery/upload_data_to_bigquery.py",
     "local/bigquery/set_service_account_key.py",
+    "local/bigquery/benchmark_bigquery.py",
     "src/{app}/__init__.py",
     "src/{app}/config.py",
     "src/{app}/cli.py",
@@ -83,7 +84,7 @@ EXPECTED_FILES = {
     "tests/test_record_scorer.py",
     "tests/test_run_server.py",
     "tests/test_bigquery.py",
-    "tests/bigquery_emulator.py",
+    "src/{app}/bigquery_emulator.py",
 }
 
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from {{ cookiecutter.app_name }}.bigquery_emulator import bigquery_emulator, python_3_13
 from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
@@ -21,8 +22,6 @@ from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis, free_port
 from {{ cookiecutter.app_name }}.local_stack import local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
-
-from .bigquery_emulator import bigquery_emulator, python_3_13
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 DATA = APP_ROOT / "data"

@@ -1,4 +1,5 @@
-"""The BigQuery API emulator (local-bigquery, on DuckDB) that the BigQuery tests run against.
+"""A BigQuery API emulator (local-bigquery, on DuckDB): the BigQuery backend with no cloud account, for trying it
+on a laptop and for the tests and benchmark that run against it.
 
 It needs Python 3.13 and a pinned set of packages that work offline, so it lives in a venv of its own, made once
 in the user's cache folder. BIGQUERY_EMULATOR_PYTHON names the Python 3.13 to build it with when it is not found.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from {{ cookiecutter.app_name }}.embedded_redis import free_port
+from .embedded_redis import free_port
 
 # Newer releases fetch DuckDB extensions from the internet at start-up; these run offline.
 PACKAGES = (
@@ -96,3 +97,26 @@ def wait_until_serving(endpoint: str, server: subprocess.Popen, log: Path) -> No
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the BigQuery emulator did not start:\n{log.read_text()[-2000:]}") from None
             time.sleep(0.1)
+
+
+def main() -> None:
+    """`python -m <app>.bigquery_emulator [DATA_DIR]`: serve until Ctrl-C, for trying data_source: bigquery."""
+    import sys
+
+    python = python_3_13()
+    if python is None:
+        sys.exit("the BigQuery emulator needs Python 3.13: install it, or set BIGQUERY_EMULATOR_PYTHON to one")
+    data_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".app_state/bigquery").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with bigquery_emulator(python, data_dir) as endpoint:
+        print(f"BigQuery emulator on {endpoint}, data in {data_dir}. In another shell:\n"
+              f"  export BIGQUERY_API_ENDPOINT={endpoint}\nCtrl-C stops it.", flush=True)  # fmt: skip
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
