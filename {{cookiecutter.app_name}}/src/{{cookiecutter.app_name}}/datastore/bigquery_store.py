@@ -7,6 +7,7 @@ credentials and never calls Google.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 from collections.abc import Iterable, Iterator
@@ -99,8 +100,10 @@ class BigQueryStore:
         self.required = tuple(required)
         self.dataset = f"{client.project}.{dataset_id(dataset_name, environment)}"
         self.table = f"{self.dataset}.{table_name}"
-        # The storage read API is Google's alone: an emulator serves the REST API only.
-        self.use_storage_api = not os.environ.get(ENDPOINT_VARIABLE)
+        # The Storage Read API (Arrow streams, much faster for big tables) needs google-cloud-bigquery-storage, and is
+        # Google's alone: an emulator serves the REST API only.
+        storage_installed = importlib.util.find_spec("google.cloud.bigquery_storage") is not None
+        self.use_storage_api = storage_installed and not os.environ.get(ENDPOINT_VARIABLE)
 
     def __repr__(self) -> str:
         return f"BigQuery table {self.table}"
