@@ -69,8 +69,10 @@ def test_a_bigquery_app_passes_its_own_tests_on_the_bigquery_emulator(bake, tmp_
     )
 
     assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
-    # Its data-store, API and pipeline tests ran on the emulator, and so did the BigQuery scripts and journey.
-    assert " passed" in finished.stdout and "skipped" not in finished.stdout, finished.stdout[-2000:]
+    assert " passed" in finished.stdout, finished.stdout[-2000:]
+    if "skipped" in finished.stdout:
+        # Only where no Python 3.13 can run the emulator, and never in CI (.ci/run): there every test must run.
+        assert not os.environ.get("CI") and "needs Python 3.13" in finished.stdout, finished.stdout[-2000:]
 
 
 def test_local_retrain_promotes_v1_then_v2_after_corrected_data_arrives(bake, tmp_path):
