@@ -127,6 +127,7 @@ def test_clone_gives_an_equal_and_independent_table(bigquery_store):
     bigquery_store.append(demo_rows("dataset_1.csv", 30))
 
     copy = bigquery_store.clone("challenger-pr-7")
+    pd.testing.assert_frame_equal(copy.read(), bigquery_store.read())
     copy.append(demo_rows("dataset_2.csv", 5))
 
     assert copy.table.endswith("_challenger_pr_7.data")
