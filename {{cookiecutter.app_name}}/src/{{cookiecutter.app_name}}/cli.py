@@ -14,15 +14,18 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from tabulate import tabulate
 
-from .config import ConfigError, Settings, load_settings
+from .config import FixFirstError, Settings, load_settings
 from .datastore import DataStoreError, infer_schema, open_datastore, read_csv
 from .datastore.credentials import KEY_FILE, read_service_account_key
-from .pipeline import RetrainError, RetrainReport, retrain
-from .registry import ModelVersion, RegistryError, open_registry
+
+if TYPE_CHECKING:  # the data commands start in a second without importing training and the registry
+    from .pipeline import RetrainReport
+    from .registry import ModelVersion
 
 EXIT_OK, EXIT_FIX_FIRST, EXIT_KEPT_CHAMPION = 0, 2, 3  # and 1, Python's own, for a crash
 DEFAULT_CSV = "data/dataset_1.csv"  # the first period of the demo data
@@ -39,7 +42,7 @@ def run(
     args = parser.parse_args(argv)
     try:
         return command(args)
-    except (ConfigError, DataStoreError, RetrainError, RegistryError) as error:
+    except FixFirstError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FIX_FIRST
 
@@ -95,6 +98,9 @@ def retrain_command(argv: Sequence[str] | None = None) -> int:
     )
 
     def command(args: argparse.Namespace) -> int:
+        from .pipeline import retrain
+        from .registry import open_registry
+
         settings = load_settings(args.environment)
         print(f"Retraining [{settings.app.model_name}] in environment [{settings.environment}]")
         last_stage = None
@@ -182,10 +188,10 @@ def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
             print(manifest, end="")
             return EXIT_OK
         if shutil.which("kubectl") is None:
-            raise DataStoreError("kubectl was not found: install it and connect it to the cluster, or use --dry-run")
+            raise FixFirstError("kubectl was not found: install it and connect it to the cluster, or use --dry-run")
         applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=manifest, text=True, capture_output=True)
         if applied.returncode != 0:
-            raise DataStoreError(f"kubectl could not apply the Secret: {applied.stderr.strip()}")
+            raise FixFirstError(f"kubectl could not apply the Secret: {applied.stderr.strip()}")
         print(applied.stdout.strip())
         return EXIT_OK
 

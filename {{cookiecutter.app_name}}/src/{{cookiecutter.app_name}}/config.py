@@ -24,7 +24,11 @@ CLASSIFICATION_SCORES = ("f1_weighted", "f1_macro", "accuracy", "roc_auc")
 REGRESSION_SCORES = ("rmse", "mae", "r2")
 
 
-class ConfigError(ValueError):
+class FixFirstError(Exception):
+    """Something a person must put right before a command can work; the message says what (commands exit with 2)."""
+
+
+class ConfigError(FixFirstError, ValueError):
     """A config file or environment variable holds something the app cannot use."""
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .config import Settings, load_settings
+from .config import FixFirstError, Settings, load_settings
 from .datastore import open_datastore
 from .ml import SearchBudget, greater_is_better, score, split_features, stratify_by, train_model
 from .registry import ModelRegistry, open_registry
@@ -34,7 +34,7 @@ MIN_TRAINING_ROWS = 30
 STAGE_STARTS = {"read": 0.0, "split": 0.05, "train": 0.1, "score": 0.85, "register": 0.9, "promote": 0.97, "done": 1.0}
 
 
-class RetrainError(Exception):
+class RetrainError(FixFirstError):
     """The data or config cannot give a model; nothing was registered or promoted."""
 
 

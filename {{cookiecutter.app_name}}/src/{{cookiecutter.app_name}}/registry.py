@@ -20,6 +20,8 @@ import mlflow  # noqa: E402  (after the telemetry switch)
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
+from .config import FixFirstError  # noqa: E402
+
 # The cloudpickle warning is about loading artifacts from strangers; these are the app's own.
 logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
@@ -29,7 +31,7 @@ logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # we pass
 MODEL_ARTIFACT = "model"
 
 
-class RegistryError(Exception):
+class RegistryError(FixFirstError):
     """The registry could not be reached or does not hold what was asked for."""
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import LOGICAL_TYPES
+from ..config import LOGICAL_TYPES, FixFirstError
 
 Schema = Mapping[str, str]  # column -> logical type, in table order
 
@@ -22,7 +22,7 @@ FALSE_WORDS = {"false", "f", "no", "n", "0"}
 SHOWN_EXAMPLES = 3
 
 
-class DataStoreError(Exception):
+class DataStoreError(FixFirstError):
     """Something about the data store that a person can act on; nothing was changed."""
 
 
