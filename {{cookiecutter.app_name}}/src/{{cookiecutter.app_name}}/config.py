@@ -73,6 +73,7 @@ class AppConfig:
     max_upload_mb: float = 100
     processes: int = 2
     threads: int = 1
+    environments: tuple[str, ...] = ("integration", "uat", "production")  # the promotion chain, in order
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "app config") -> AppConfig:
@@ -91,6 +92,8 @@ class AppConfig:
         values["features"] = FeatureOverrides(**{role: tuple(cols or ()) for role, cols in features.items()})
         values["bigquery"] = values.get("bigquery") or {}
         values["schema"] = values.get("schema") or {}
+        if "environments" in values:
+            values["environments"] = tuple(values["environments"] or ())
         config = cls(**values)
         config.validate(source)
         return config
@@ -114,6 +117,10 @@ class AppConfig:
         bad_types = {column: kind for column, kind in self.schema.items() if kind not in LOGICAL_TYPES}
         if bad_types:
             fail(f"schema has unknown column type(s) {bad_types}; use one of {list(LOGICAL_TYPES)}")
+        if not self.environments or len(set(self.environments)) != len(self.environments):
+            fail(f"environments {list(self.environments)} must list each environment of the chain once, in order")
+        for name in self.environments:
+            check_environment_name(name)
         if not 0 < self.test_fraction < 1:
             fail(f"test_fraction {self.test_fraction} must be between 0 and 1")
         if self.number_of_train_workers < 1 or self.max_models_with_no_score_change < 1:

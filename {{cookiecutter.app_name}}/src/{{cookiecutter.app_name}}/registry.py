@@ -29,6 +29,7 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # we pass pip_requirements ourselves
 
 MODEL_ARTIFACT = "model"
+CHALLENGER_TAG = "challenger."  # a registered-model tag per challenger environment: challenger.<name> = its record
 
 
 class RegistryError(FixFirstError):
@@ -155,6 +156,36 @@ class ModelRegistry:
 
     def set_alias(self, environment: str, version: int) -> None:
         self.client.set_registered_model_alias(self.model_name, environment, str(version))
+
+    def delete_alias(self, environment: str) -> bool:
+        """Stop `environment` serving any version; False if it served none."""
+        if environment not in self.aliases():
+            return False
+        self.client.delete_registered_model_alias(self.model_name, environment)
+        return True
+
+    def challengers(self) -> dict[str, str]:
+        """challenger environment -> the environment it was copied from."""
+        try:
+            tags = self.client.get_registered_model(self.model_name).tags
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
+        return {
+            key.removeprefix(CHALLENGER_TAG): json.loads(value)["from"]
+            for key, value in tags.items()
+            if key.startswith(CHALLENGER_TAG)
+        }
+
+    def record_challenger(self, name: str, from_environment: str, created_by: str) -> None:
+        self._create_registered_model()
+        record = {"from": from_environment, "created_by": created_by, "created_at": datetime.now(UTC).isoformat()}
+        self.client.set_registered_model_tag(self.model_name, CHALLENGER_TAG + name, json.dumps(record))
+
+    def forget_challenger(self, name: str) -> None:
+        if name in self.challengers():
+            self.client.delete_registered_model_tag(self.model_name, CHALLENGER_TAG + name)
 
     def version(self, version: int) -> ModelVersion:
         found = self.client.get_model_version(self.model_name, str(version))

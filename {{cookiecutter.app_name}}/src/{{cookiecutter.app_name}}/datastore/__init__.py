@@ -1,6 +1,6 @@
 """The data store: each environment's training data, behind one small face.
 
-    read() -> DataFrame, append(frame) -> rows added, count(), clone(to_environment), create(schema)
+    read() -> DataFrame, append(frame) -> rows added, count(), clone(to_environment), create(schema), drop()
 
 Backends: DuckDB (the embedded default) and BigQuery; which one is app config, not code.
 """
@@ -47,6 +47,7 @@ class DataStore(Protocol):
     def count(self) -> int: ...
     def append(self, frame: pd.DataFrame) -> int: ...
     def clone(self, to_environment: str) -> DataStore: ...
+    def drop(self) -> bool: ...
 
 
 def open_datastore(settings: Settings, environment: str | None = None, backend: str | None = None) -> DataStore:

@@ -56,6 +56,7 @@ ROLES = {
     "append": "roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project",
     "create": "roles/bigquery.dataEditor on the project (to create datasets)",
     "clone": "roles/bigquery.dataEditor on both datasets and roles/bigquery.jobUser on the project",
+    "drop": "roles/bigquery.dataOwner on the dataset",
 }
 
 
@@ -178,6 +179,16 @@ class BigQueryStore:
             except exceptions.BadRequest as error:
                 raise SchemaMismatchError(f"BigQuery refused the rows ({error.message}); nothing was added") from error
         return len(rows)
+
+    def drop(self) -> bool:
+        """Delete the environment's dataset and its table; False if there was none."""
+        with self._explained("drop"):
+            try:
+                self.client.get_dataset(self.dataset)
+            except exceptions.NotFound:
+                return False
+            self.client.delete_dataset(self.dataset, delete_contents=True)
+            return True
 
     def clone(self, to_environment: str) -> BigQueryStore:
         """A full, independent copy of this environment's table in another environment's dataset."""

@@ -137,6 +137,14 @@ class DuckDBStore:
                 connection.unregister("incoming_rows")
         return len(rows)
 
+    def drop(self) -> bool:
+        """Delete the table; False if there was none."""
+        with self._connection() as connection:
+            if self._schema(connection) is None:
+                return False
+            connection.execute(f"DROP TABLE {quote(self.table)}")
+            return True
+
     def clone(self, to_environment: str) -> DuckDBStore:
         """A full, independent copy of this environment's table for another environment."""
         target = DuckDBStore(self.path, self.table_name, to_environment, self.required)

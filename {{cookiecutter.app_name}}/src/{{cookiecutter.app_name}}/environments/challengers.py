@@ -1,0 +1,84 @@
+"""Challenger environments: a copy of an environment's data, model alias and config, and their removal."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+import yaml
+
+from ..config import FixFirstError, Settings, check_environment_name, load_environment_config
+from ..datastore import open_datastore
+from ..registry import open_registry
+from .chain import environments
+
+
+class ChallengerError(FixFirstError):
+    """A challenger cannot be created or an environment cannot be deleted; the message says why."""
+
+
+def config_path(settings: Settings, environment: str):
+    return settings.root / "config" / f"environment_{environment}.yml"
+
+
+def create_challenger(settings: Settings, name: str, from_environment: str) -> list[str]:
+    """Copy `from_environment`'s data, model alias and config into a new environment `name`; what was made, as lines.
+
+    Either all three are made or none: whatever was made before a step failed is removed again."""
+    check_environment_name(name)
+    registry = open_registry(settings)
+    known = [info.name for info in environments(settings, registry)]
+    if name in known:
+        raise ChallengerError(f"environment {name!r} already exists; pick another name or delete it first")
+    if from_environment not in known:
+        raise ChallengerError(f"there is no environment {from_environment!r} to copy; the environments are {known}")
+    target_config = config_path(settings, name)
+    if target_config.exists():
+        raise ChallengerError(f"{target_config.name} already exists: remove it, or pick another name")
+
+    # The data first: the slowest step and the likeliest to fail (space, permissions), while nothing else has moved.
+    store = open_datastore(settings, from_environment).clone(name)
+    made = [f"data: {store} ({store.count()} rows), copied from {from_environment}"]
+    try:
+        version = registry.champion_version(from_environment)
+        registry.record_challenger(name, from_environment, created_by=os.environ.get("CREATED_BY") or getpass.getuser())
+        if version is not None:
+            registry.set_alias(name, version)
+        made.append(f"model: alias {name} -> v{version}" if version else "model: none yet (it serves nothing)")
+        config = {**load_environment_config(settings.root, from_environment), "app_title_extension": f" - ({name})"}
+        target_config.write_text(
+            f"# Challenger of {from_environment}: promotes to {from_environment}. Delete it with\n"
+            f"#   python -m {__package__.split('.')[0]} env delete {name}\n" + yaml.safe_dump(config, sort_keys=False)
+        )
+        made.append(f"config: {target_config.relative_to(settings.root)}, copied from {from_environment}")
+    except BaseException:
+        remove(settings, name)
+        raise
+    return made
+
+
+def delete_environment(settings: Settings, name: str) -> list[str]:
+    """Remove a challenger's data, alias, config and record; the environments of the chain cannot be deleted."""
+    if name in settings.app.environments:
+        raise ChallengerError(
+            f"{name} is part of the promotion chain {list(settings.app.environments)} and cannot be deleted; "
+            "only challengers can"
+        )
+    if name not in open_registry(settings).challengers():
+        raise ChallengerError(f"there is no challenger {name!r}")
+    return remove(settings, name)
+
+
+def remove(settings: Settings, name: str) -> list[str]:
+    """Whatever exists of environment `name`, removed; what was removed, as lines."""
+    registry, removed = open_registry(settings), []
+    if open_datastore(settings, name).drop():
+        removed.append(f"data of {name}")
+    if registry.delete_alias(name):
+        removed.append(f"model alias {name}")
+    path = config_path(settings, name)
+    if path.exists():
+        path.unlink()
+        removed.append(str(path.relative_to(settings.root)))
+    registry.forget_challenger(name)
+    return removed
