@@ -133,7 +133,7 @@ class BigQueryStore:
             return self.client.get_table(self.table)
 
     def schema(self) -> dict[str, str]:
-        return {field.name: LOGICAL_TYPES.get(field.field_type, "string") for field in self._table().schema}
+        return logical_schema(self._table().schema)
 
     def create(self, schema: Schema) -> bool:
         """Create the dataset and table if they are missing; True if the table was created."""
@@ -160,9 +160,8 @@ class BigQueryStore:
     def append(self, frame: pd.DataFrame) -> int:
         """Check the frame against the table, then add all its rows with one load job, or none."""
         table = self._table()
-        schema = {field.name: LOGICAL_TYPES.get(field.field_type, "string") for field in table.schema}
         try:
-            rows = conform(frame, schema, required=self.required)
+            rows = conform(frame, logical_schema(table.schema), required=self.required)
         except SchemaMismatchError as error:
             raise SchemaMismatchError(f"{error} Nothing was added to {self}.") from error
         parquet = io.BytesIO()
@@ -204,6 +203,11 @@ class BigQueryStore:
         raise DataStoreError(f"{target} already exists; delete that environment first")
 
 
+def logical_schema(fields: list[bigquery.SchemaField]) -> dict[str, str]:
+    """A table's columns with the logical types every backend shares."""
+    return {field.name: LOGICAL_TYPES.get(field.field_type, "string") for field in fields}
+
+
 def as_arrow(rows: pd.DataFrame, schema: list[bigquery.SchemaField]) -> pa.Table:
     """Conformed rows as Arrow columns of the table's types, so the load job never guesses one."""
     arrow_types = {
@@ -215,12 +219,11 @@ def as_arrow(rows: pd.DataFrame, schema: list[bigquery.SchemaField]) -> pa.Table
         "timestamp": pa.timestamp("us", tz="UTC"),
     }
     columns = {}
-    for field in schema:
-        logical_type = LOGICAL_TYPES.get(field.field_type, "string")
-        values = rows[field.name]
+    for name, logical_type in logical_schema(schema).items():
+        values = rows[name]
         if logical_type == "timestamp" and values.dt.tz is None:
             values = values.dt.tz_localize("UTC")
-        columns[field.name] = pa.array(values, type=arrow_types[logical_type], from_pandas=True)
+        columns[name] = pa.array(values, type=arrow_types[logical_type], from_pandas=True)
     return pa.table(columns)
 
 
