@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,14 @@ EXPECTED_FILES = {
     "tests/test_bigquery.py",
     "tests/test_environments.py",
     "src/{app}/bigquery_emulator.py",
+    "src/{app}/provenance.py",
+    "src/{app}/environment_cli.py",
+    "src/{app}/environments/deployments.py",
+    "src/{app}/environments/component_config.py",
+    "local/set_environment_configs.py",
+    ".pre-commit-config.yaml",
+    ".git_hooks/pre-commit",
+    "tests/test_component_config.py",
 }
 
 
@@ -104,6 +113,7 @@ def test_default_bake_has_the_expected_files_and_a_git_repository(bake):
     assert app.name == "bookkeeping_retrain"
     assert files_of(app) == {path.format(app="bookkeeping_retrain") for path in EXPECTED_FILES}
     assert (app / ".git").is_dir()
+    assert os.access(app / ".git_hooks" / "pre-commit", os.X_OK), "git runs the hook only if it is executable"
     ignored = subprocess.run(["git", "check-ignore", "config/service_account_key.json"], cwd=app, capture_output=True)
     assert ignored.returncode == 0, "the key placeholder must be kept out of git"
 

@@ -30,12 +30,14 @@ def app_env(tmp_path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "answers", [{}, {"problem_type": "regression", "target": "Amount"}], ids=["classification", "regression"]
+    "answers, marks",
+    [({}, "unit or git"), ({"problem_type": "regression", "target": "Amount"}, "unit")],  # the git hook is the same
+    ids=["classification", "regression"],
 )
-def test_the_app_passes_its_own_unit_tests(bake, tmp_path, answers):
+def test_the_app_passes_its_own_unit_tests(bake, tmp_path, answers, marks):
     app = bake(**answers)
 
-    finished = run_in_app(app, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", env=app_env(tmp_path))
+    finished = run_in_app(app, "-m", "pytest", "-m", marks, "-q", "-p", "no:cacheprovider", env=app_env(tmp_path))
 
     assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
     assert " passed" in finished.stdout and " failed" not in finished.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
+import yaml
 from flask.testing import FlaskClient
 
 from {{ cookiecutter.app_name }}.bigquery_emulator import bigquery_emulator, python_3_13
@@ -103,6 +104,44 @@ def store(settings: Settings) -> DataStore:
 @pytest.fixture
 def registry(settings: Settings) -> ModelRegistry:
     return open_registry(settings)
+
+
+def copy_app_config(root: Path, **changes) -> Path:
+    """A copy of the app's config folder in `root`, with `changes` made to app_config.yml: an app folder of the
+    test's own, for commands that write config files or read their config from APP_ROOT."""
+    (root / "config").mkdir(parents=True)
+    for path in (APP_ROOT / "config").glob("environment_*.yml"):
+        (root / "config" / path.name).write_text(path.read_text())
+    config = yaml.safe_load((APP_ROOT / "config" / "app_config.yml").read_text())
+    (root / "config" / "app_config.yml").write_text(yaml.safe_dump({**config, **changes}, sort_keys=False))
+    return root
+
+
+@dataclasses.dataclass
+class RecordingKubectl:
+    """Stands in for kubectl and the cluster, which cannot run here: records the arguments and manifests sent."""
+
+    bin_dir: Path
+
+    def env(self) -> dict[str, str]:
+        """os.environ with this kubectl first on PATH."""
+        return {**os.environ, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def args(self) -> list[str]:
+        return (self.bin_dir / "received.args").read_text().split()
+
+    def manifests(self) -> list[dict]:
+        return [doc for doc in yaml.safe_load_all((self.bin_dir / "received.yaml").read_text()) if doc]
+
+
+@pytest.fixture
+def kubectl(tmp_path: Path) -> RecordingKubectl:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "kubectl"
+    script.write_text(f'#!/bin/sh\necho "$@" > {bin_dir}/received.args\ncat > {bin_dir}/received.yaml\necho applied\n')
+    script.chmod(0o755)
+    return RecordingKubectl(bin_dir)
 
 
 def demo_rows(file_name: str, rows: int) -> pd.DataFrame:

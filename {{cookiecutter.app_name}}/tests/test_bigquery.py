@@ -28,7 +28,7 @@ from {{ cookiecutter.app_name }}.datastore import (
 )
 from {{ cookiecutter.app_name }}.pipeline import retrain
 
-from .conftest import APP_ROOT, DATA, demo_rows
+from .conftest import APP_ROOT, DATA, copy_app_config, demo_rows
 
 pytestmark = pytest.mark.bigquery
 
@@ -44,15 +44,9 @@ def bigquery_store(bigquery_settings):
 @pytest.fixture
 def app_root(tmp_path, bigquery_settings) -> Path:
     """A copy of the app's config with data_source bigquery and datasets of this test's own, for the scripts."""
-    root = tmp_path / "app"
-    (root / "config").mkdir(parents=True)
-    for path in (APP_ROOT / "config").glob("environment_*.yml"):
-        (root / "config" / path.name).write_text(path.read_text())
-    config = yaml.safe_load((APP_ROOT / "config" / "app_config.yml").read_text())
-    config.update(data_source="bigquery", bigquery=bigquery_settings.app.bigquery)
-    config.update(max_models_with_no_score_change=3, number_of_train_workers=1)  # a quick search
-    (root / "config" / "app_config.yml").write_text(yaml.safe_dump(config))
-    return root
+    bigquery = bigquery_settings.app.bigquery
+    quick = {"max_models_with_no_score_change": 3, "number_of_train_workers": 1}
+    return copy_app_config(tmp_path / "app", data_source="bigquery", bigquery=bigquery, **quick)
 
 
 def run_script(app_root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -234,22 +228,17 @@ def test_set_service_account_key_prints_the_secret_for_the_environments_namespac
     assert json.loads(base64.b64decode(secret["data"]["service_account_key.json"])) == SERVICE_ACCOUNT_KEY
 
 
-def test_set_service_account_key_applies_the_secret_with_kubectl(app_root, tmp_path):
+def test_set_service_account_key_applies_the_secret_with_kubectl(app_root, kubectl):
     (app_root / "config" / "service_account_key.json").write_text(json.dumps(SERVICE_ACCOUNT_KEY))
-    bin_dir, received = tmp_path / "bin", tmp_path / "kubectl-received"
-    bin_dir.mkdir()
-    kubectl = bin_dir / "kubectl"  # stands in for the cluster: records what it was sent
-    kubectl.write_text(f'#!/bin/sh\necho "$@" > {received}.args\ncat > {received}.yaml\necho "secret/x created"\n')
-    kubectl.chmod(0o755)
 
-    env = {**os.environ, "APP_ROOT": str(app_root), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     finished = subprocess.run([sys.executable, "local/bigquery/set_service_account_key.py"],
-                              cwd=APP_ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+                              cwd=APP_ROOT, env={**kubectl.env(), "APP_ROOT": str(app_root)},
+                              capture_output=True, text=True)  # fmt: skip
 
     assert finished.returncode == 0, finished.stderr
-    assert Path(f"{received}.args").read_text().split() == ["apply", "-f", "-"]
-    sent = yaml.safe_load(Path(f"{received}.yaml").read_text())
-    assert sent["metadata"]["namespace"].endswith("-integration")
+    assert kubectl.args() == ["apply", "-f", "-"]
+    [sent] = kubectl.manifests()
+    assert sent["kind"] == "Secret" and sent["metadata"]["namespace"].endswith("-integration")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Environments on the embedded default: the chain, challengers copied from any environment, and their removal."""
+"""Environments on the embedded default: the chain, challengers, promotion, rollback, deploys and their history."""
 
 from __future__ import annotations
 
@@ -10,39 +10,75 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow.exceptions import MlflowException
 
-from {{ cookiecutter.app_name }}.config import ConfigError
-from {{ cookiecutter.app_name }}.datastore import infer_schema, open_datastore, read_csv
-from {{ cookiecutter.app_name }}.environments import ChallengerError, create_challenger, delete_environment, environments
+from {{ cookiecutter.app_name }}.__main__ import main
+from {{ cookiecutter.app_name }}.config import ConfigError, read_yaml
+from {{ cookiecutter.app_name }}.datastore import DataStoreError, infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.embedded_redis import free_port
+from {{ cookiecutter.app_name }}.environment_cli import (
+    deploy_command,
+    history_command,
+    set_environment_configs_command,
+    status_command,
+)
+from {{ cookiecutter.app_name }}.environments import (
+    ChallengerError,
+    DeploymentError,
+    create_challenger,
+    delete_environment,
+    deploy,
+    deploy_checkout,
+    environments,
+    promote,
+    rollback,
+)
+from {{ cookiecutter.app_name }}.environments import component_config as components
 from {{ cookiecutter.app_name }}.pipeline import retrain
-from {{ cookiecutter.app_name }}.registry import open_registry
+from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 
-from .conftest import APP_ROOT, DATA, demo_rows
+from .conftest import APP_ROOT, DATA, copy_app_config, demo_rows
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def own_root(settings, tmp_path):
-    """The settings with a copy of the app's config folder, so that challengers' config files land in it."""
-    root = tmp_path / "app"
-    (root / "config").mkdir(parents=True)
-    for path in (APP_ROOT / "config").glob("environment_*.yml"):
-        (root / "config" / path.name).write_text(path.read_text())
-    config = yaml.safe_load((APP_ROOT / "config" / "app_config.yml").read_text())
-    config.update(data_source=settings.app.data_source, bigquery=settings.app.bigquery)  # as the tests' settings
-    (root / "config" / "app_config.yml").write_text(yaml.safe_dump(config))
+def own_root(settings, tmp_path, monkeypatch):
+    """The settings with a config folder of the test's own (challengers' config files land in it), which the
+    commands find through APP_ROOT."""
+    root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
+    monkeypatch.setenv("APP_ROOT", str(root))
     quickest = dataclasses.replace(settings.app, max_models_with_no_score_change=1)  # any model will do here
     return dataclasses.replace(settings, root=root, app=quickest)
 
 
-@pytest.fixture
-def production(own_root):
-    """Production holding 600 rows of the first period and serving a model trained on them."""
-    store = open_datastore(own_root, "production")
+def deploy_app(settings, environment: str, version: str, monkeypatch) -> None:
+    """Record that `environment` runs app `version`, as `python -m <app> deploy` from a build of that version."""
+    monkeypatch.setenv("APP_VERSION", version)
+    deploy_checkout(settings, open_registry(settings), environment)
+
+
+def trained_environment(settings, environment: str) -> None:
+    """`environment` holding 600 rows of the first period and serving a model (v1) trained on them."""
+    store = open_datastore(settings, environment)
     store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
     store.append(demo_rows("dataset_1.csv", 600))
-    retrain(settings=own_root.for_environment("production"))
+    retrain(settings=settings.for_environment(environment))
+
+
+@pytest.fixture
+def production(own_root, monkeypatch):
+    """Production serving v1, trained on its 600 rows, and running app version app-1."""
+    trained_environment(own_root, "production")
+    deploy_app(own_root, "production", "app-1", monkeypatch)
+    return own_root
+
+
+@pytest.fixture
+def integration(own_root, monkeypatch):
+    """Integration serving v1, trained on its 600 rows, and running app version app-1; nothing in uat or production."""
+    trained_environment(own_root, "integration")
+    deploy_app(own_root, "integration", "app-1", monkeypatch)
     return own_root
 
 
@@ -64,7 +100,8 @@ def test_a_challenger_copies_data_alias_and_config_and_retraining_it_leaves_the_
     assert challenger.count() == rows_before and registry.champion_version("production_owen") == served_before
     config = yaml.safe_load((production.root / "config" / "environment_production_owen.yml").read_text())
     assert config["app_title_extension"] == " - (production_owen)"
-    assert [line.split(":")[0] for line in made] == ["data", "model", "config"]
+    assert [line.split(":")[0] for line in made] == ["data", "model", "app", "config"]
+    assert registry.deployment("production_owen") == registry.deployment("production")  # model, app and app config
 
     challenger.append(demo_rows("dataset_2.csv", 300))  # newer rows, after the drift: the champion scores badly
     searching = dataclasses.replace(production.app, max_models_with_no_score_change=3)
@@ -116,27 +153,172 @@ def test_only_challengers_can_be_deleted_and_deleting_removes_all_of_it(producti
 
 
 def run_command(settings, *args: str) -> subprocess.CompletedProcess:
+    """`python args...` from the app folder, as a person runs it, on the test's config and state."""
     env = {**os.environ, "APP_ROOT": str(settings.root), "APP_STATE_DIR": str(settings.state_dir)}
     return subprocess.run([sys.executable, *args], cwd=APP_ROOT, env=env, capture_output=True, text=True)
 
 
-def test_the_commands_create_list_select_and_delete_a_challenger(production):
+def app_command(capsys, *argv: str) -> tuple[int, str, str]:
+    """`python -m {{ cookiecutter.app_name }} argv...`, run in this process: exit code, stdout, stderr."""
+    exit_code = main(list(argv))
+    printed = capsys.readouterr()
+    return exit_code, printed.out, printed.err
+
+
+def test_the_commands_create_list_select_and_delete_a_challenger(production, capsys):
     selection = Path(production.root) / ".selected_environment"
     created = run_command(production, "local/create_challenger.py", "production_owen", "production")
-    listed = run_command(production, "-m", "{{ cookiecutter.app_name }}", "env", "list")
-    selected = run_command(production, "-m", "{{ cookiecutter.app_name }}", "env", "select", "production_owen")
+    listed = app_command(capsys, "env", "list")
+    selected = app_command(capsys, "env", "select", "production_owen")
 
     assert created.returncode == 0, created.stderr
     assert "Created challenger [production_owen] of [production]:" in created.stdout
     assert f"data: {open_datastore(production, 'production_owen')} (600 rows)" in created.stdout
-    assert listed.returncode == 0, listed.stderr
-    owen = next(line for line in listed.stdout.splitlines() if "production_owen" in line)
-    assert "challenger of production" in owen and "600 rows" in owen and "v1" in owen
-    assert selected.returncode == 0 and selection.read_text() == "production_owen\n"
+    assert listed[0] == 0, listed[2]
+    owen = next(line for line in listed[1].splitlines() if "production_owen" in line)
+    assert "challenger of production" in owen and "600 rows" in owen and "v1" in owen and "app-1" in owen
+    assert selected[0] == 0 and selection.read_text() == "production_owen\n"
 
-    refused = run_command(production, "-m", "{{ cookiecutter.app_name }}", "env", "delete", "production")
-    deleted = run_command(production, "-m", "{{ cookiecutter.app_name }}", "env", "delete", "production_owen")
+    refused = app_command(capsys, "env", "delete", "production")
+    deleted = app_command(capsys, "env", "delete", "production_owen")
 
-    assert refused.returncode == 2 and "cannot be deleted" in refused.stderr
-    assert deleted.returncode == 0 and "Deleted [production_owen]" in deleted.stdout
-    assert "commands now work on [integration]" in deleted.stdout and not selection.exists()  # the selection went too
+    assert refused[0] == 2 and "cannot be deleted" in refused[2]
+    assert deleted[0] == 0 and "Deleted [production_owen]" in deleted[1]
+    assert "commands now work on [integration]" in deleted[1] and not selection.exists()  # the selection went too
+
+
+def test_promote_moves_exactly_the_model_the_app_version_and_its_app_config_to_the_next_environment(integration):
+    registry = open_registry(integration)
+    promoted, uat_config = registry.deployment("integration"), (integration.root / "config" / "environment_uat.yml")
+    uat_config_before = uat_config.read_text()
+
+    target, event = promote(integration, registry, "integration")
+
+    assert target == "uat" and registry.deployment("uat") == promoted
+    assert promoted == Deployment(1, "app-1", read_yaml(integration.root / "config" / "app_config.yml"))
+    live = {
+        name: components.as_mapping(integration, name, registry.deployment(name)) for name in ("integration", "uat")
+    }
+    assert live["uat"]["components"] == live["integration"]["components"]  # uat's component config is integration's
+    assert registry.deployment("integration") == promoted and registry.deployment("production") == Deployment()
+    assert uat_config.read_text() == uat_config_before  # environment config stays with its environment
+    with pytest.raises(DataStoreError):  # and so does data: promotion copies none
+        open_datastore(integration, "uat").count()
+    assert [(e.action, e.source, e.before, e.after) for e in registry.events("uat")] == [
+        ("promote", "integration", Deployment(), promoted)
+    ]
+    assert promote(integration, registry, "integration") == ("uat", None)  # again: nothing moves, nothing recorded
+    assert len(registry.events("uat")) == 1
+
+
+@pytest.mark.parametrize("failing_step", ["set_app", "record_event"])
+def test_a_promotion_that_fails_half_way_moves_nothing(integration, monkeypatch, failing_step):
+    registry = open_registry(integration)
+
+    def unreachable(*args, **kwargs):
+        raise MlflowException("API request to the registry failed: Connection refused")
+
+    monkeypatch.setattr(registry, failing_step, unreachable)  # the registry goes away after the alias moved
+
+    with pytest.raises(DeploymentError, match="Connection refused.*nothing moved: it still runs no model"):
+        promote(integration, registry, "integration")
+
+    assert open_registry(integration).deployment("uat") == Deployment()  # the alias was moved back
+    assert open_registry(integration).events("uat") == []
+
+
+def test_an_unreachable_registry_is_named_and_nothing_moves(integration, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+
+    exit_code = status_command([])
+
+    assert exit_code == 2 and "the model registry at http://127.0.0.1:" in capsys.readouterr().err
+    with pytest.raises(RegistryError, match="could not be read"):
+        promote(integration, ModelRegistry(os.environ["MLFLOW_TRACKING_URI"], "", "x"), "integration")
+    assert open_registry(integration).deployment("uat") == Deployment()
+
+
+def register_copy(registry: ModelRegistry, version: int) -> int:
+    """A new version holding `version`'s model, registered as passing: a second model without training one."""
+    return registry.register(registry.load(version), tags={"passed": "true", "score": 0.9}, params={}, metrics={})
+
+
+def test_rollback_restores_the_previous_version_and_is_in_the_history(integration):
+    registry = open_registry(integration)
+    promote(integration, registry, "integration")  # uat: v1, app-1
+    first = registry.deployment("uat")
+    v2 = register_copy(registry, 1)
+    deploy(integration, registry, "integration", Deployment(v2, "app-2", {"app_title": "Second"}))
+    promote(integration, registry, "integration")  # uat: v2, app-2
+    second = registry.deployment("uat")
+
+    event = rollback(integration, registry, "uat")
+
+    assert registry.deployment("uat") == first and (event.before, event.after) == (second, first)
+    assert [(e.action, e.after.model_version, e.after.app_version) for e in registry.events("uat")] == [
+        ("rollback", 1, "app-1"),
+        ("promote", v2, "app-2"),
+        ("promote", 1, "app-1"),
+    ]
+    assert registry.deployment("integration").model_version == v2  # only uat moved
+    rollback(integration, registry, "uat")  # rolling back the rollback
+    assert registry.deployment("uat") == second
+    rollback(integration, registry, "uat", to_version=1)
+    assert registry.deployment("uat") == Deployment(1, "app-2", {"app_title": "Second"})  # the app stays
+    with pytest.raises(DeploymentError, match="there is no model version v99; the versions are"):
+        rollback(integration, registry, "uat", to_version=99)
+
+
+def test_deploying_the_component_config_makes_an_environment_match_it_and_status_and_history_show_it(
+    integration, capsys
+):
+    registry, path = open_registry(integration), integration.root / components.COMPONENT_CONFIG
+    components.write(path, components.as_mapping(integration, "integration", registry.deployment("integration")))
+
+    deployed = deploy_command(["--from-component-config", "--environment", "production", "--app-version", "img-7"])
+    out = capsys.readouterr().out
+    status_command([])
+    status = capsys.readouterr().out
+    history_command(["production"])
+    history = capsys.readouterr().out
+
+    assert deployed == 0 and "[production] now runs model v1, app img-7" in out
+    assert registry.deployment("production") == dataclasses.replace(
+        registry.deployment("integration"), app_version="img-7"
+    )
+    assert "Selected environment: [integration]" in status
+    production_row = next(line for line in status.splitlines() if line.split()[:1] == ["production"])
+    assert production_row.split()[1:4] == ["v1", f"{registry.version(1).score:.4f}", "img-7"]
+    assert "deploy" in history and "integration" in history and "- -> v1" in history and "- -> img-7" in history
+
+
+def test_deploying_a_component_config_that_names_an_unknown_version_is_refused_and_nothing_moves(integration, capsys):
+    path = integration.root / components.COMPONENT_CONFIG
+    mapping = components.as_mapping(integration, "integration", Deployment(99, "app-9", {}))
+    components.write(path, mapping)
+
+    refused = deploy_command(["--from-component-config", "--environment", "uat"])
+
+    assert refused == 2 and "there is no model version v99" in capsys.readouterr().err
+    assert open_registry(integration).deployment("uat") == Deployment()
+
+
+def test_set_environment_configs_checks_every_file_then_applies_one_config_map_per_namespace(
+    own_root, kubectl, monkeypatch
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    applied = set_environment_configs_command([])
+
+    assert applied == 0
+    assert kubectl.args() == ["apply", "-f", "-"]
+    sent = {doc["metadata"]["namespace"].rsplit("-", 1)[1]: doc for doc in kubectl.manifests()}
+    assert list(sent) == ["integration", "uat", "production"]
+    assert yaml.safe_load(sent["uat"]["data"]["environment_uat.yml"])["app_title_extension"] == " - (uat)"
+
+    (own_root.root / "config" / "environment_uat.yml").write_text("colour1: [unclosed\n")
+    (kubectl.bin_dir / "received.yaml").unlink()
+    refused = run_command(own_root, "local/set_environment_configs.py")  # as a person runs it
+
+    assert refused.returncode == 2 and "environment_uat.yml is not valid YAML" in refused.stderr
+    assert not (kubectl.bin_dir / "received.yaml").exists()  # kubectl was not called: nothing applied

@@ -1,14 +1,40 @@
 """`python -m {{ cookiecutter.app_name }} COMMAND ...`: the app's commands in one place.
 
+status                              the selected environment, and what every environment runs and holds
 env list | select NAME | challenger create NAME [--from ENV] | delete NAME
-retrain                      (as local_retrain.py)
+promote [--from ENV]                move model, app version and app config to the next environment, as one step
+rollback ENV [--to-version N]       put ENV back as it was before its last change, or serve model version N
+history [ENV]                       who changed what each environment runs, and when
+deploy [--from-component-config]    record this checkout as ENV's app, or make ENV run what the component config lists
+component-config snapshot [--yes]   rewrite config/component_config.yml from the selected environment
+retrain                             as local_retrain.py
+
+Every command takes --environment NAME and --help.
 """
 
 import sys
 
-from .cli import env_command, retrain_command
+from .cli import retrain_command
+from .environment_cli import (
+    component_config_command,
+    deploy_command,
+    env_command,
+    history_command,
+    promote_command,
+    rollback_command,
+    status_command,
+)
 
-COMMANDS = {"env": env_command, "retrain": retrain_command}
+COMMANDS = {
+    "status": status_command,
+    "env": env_command,
+    "promote": promote_command,
+    "rollback": rollback_command,
+    "history": history_command,
+    "deploy": deploy_command,
+    "component-config": component_config_command,
+    "retrain": retrain_command,
+}
 
 
 def main(argv: list[str]) -> int:

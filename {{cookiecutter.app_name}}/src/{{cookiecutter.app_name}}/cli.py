@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import yaml
 from tabulate import tabulate
 
-from .config import SELECTED_ENVIRONMENT_FILE, FixFirstError, Settings, load_settings
+from .config import FixFirstError, Settings, load_settings
 from .datastore import DataStoreError, infer_schema, open_datastore, read_csv
 from .datastore.credentials import KEY_FILE, read_service_account_key
 
@@ -187,12 +187,7 @@ def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             print(manifest, end="")
             return EXIT_OK
-        if shutil.which("kubectl") is None:
-            raise FixFirstError("kubectl was not found: install it and connect it to the cluster, or use --dry-run")
-        applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=manifest, text=True, capture_output=True)
-        if applied.returncode != 0:
-            raise FixFirstError(f"kubectl could not apply the Secret: {applied.stderr.strip()}")
-        print(applied.stdout.strip())
+        print(kubectl_apply(manifest))
         return EXIT_OK
 
     return run(command, parser, argv)
@@ -210,96 +205,11 @@ def service_account_secret(settings: Settings, key: dict) -> str:
     return yaml.safe_dump(secret, sort_keys=False)
 
 
-def env_command(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__} env", description="List, select, copy and delete environments."
-    )
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="every environment: where it promotes to, the model it serves, its rows")
-    select = actions.add_parser("select", help="work on NAME from now on, in this checkout (APP_ENVIRONMENT wins)")
-    select.add_argument("name")
-    challenger = actions.add_parser("challenger", help="challenger create NAME [--from ENV]")
-    create = challenger.add_subparsers(dest="challenger_action", required=True, metavar="create").add_parser(
-        "create", help="copy an environment's data, model alias and config into a new environment NAME"
-    )
-    create.add_argument("name")
-    create.add_argument("--from", dest="source", help="the environment to copy (default: the selected one)")
-    delete = actions.add_parser("delete", help="delete a challenger: its data, model alias and config")
-    delete.add_argument("name")
-
-    def command(args: argparse.Namespace) -> int:
-        from .environments import create_challenger, delete_environment
-
-        settings = load_settings(args.environment)
-        if args.action == "list":
-            print(environment_table(settings))
-        elif args.action == "select":
-            select_environment(settings, args.name)
-            print(f"Selected [{args.name}]: commands in this checkout now work on it.")
-        elif args.action == "challenger":
-            source = args.source or settings.environment
-            print(f"Created challenger [{args.name}] of [{source}]:")
-            for line in create_challenger(settings, args.name, source):
-                print(f"  {line}")
-        else:
-            removed = delete_environment(settings, args.name)
-            print(f"Deleted [{args.name}]: {', '.join(removed) or 'nothing was left of it'}.")
-            selection = settings.root / SELECTED_ENVIRONMENT_FILE
-            if selection.is_file() and selection.read_text().strip() == args.name:
-                selection.unlink()
-                print(f"It was selected in this checkout; commands now work on [{load_settings().environment}].")
-        return EXIT_OK
-
-    return run(command, parser, argv)
-
-
-def environment_table(settings: Settings) -> str:
-    from .environments import environments
-    from .registry import open_registry
-
-    registry = open_registry(settings)
-    aliases, rows = registry.aliases(), []
-    for info in environments(settings, registry):
-        try:
-            data = f"{open_datastore(settings, info.name).count()} rows"
-        except DataStoreError:
-            data = "no data yet"
-        version = aliases.get(info.name)
-        rows.append([
-            "*" if info.name == settings.environment else "",
-            info.name,
-            info.promotes_to or "",
-            f"v{version}" if version else "",
-            data,
-            f"challenger of {info.challenger_of}" if info.challenger_of else "",
-        ])  # fmt: skip
-    return tabulate(rows, headers=["", "environment", "promotes to", "serves", "data", ""])
-
-
-def select_environment(settings: Settings, name: str) -> None:
-    from .environments import environments
-    from .registry import open_registry
-
-    known = [info.name for info in environments(settings, open_registry(settings))]
-    if name not in known:
-        raise FixFirstError(f"there is no environment {name!r}; the environments are {known}")
-    (settings.root / SELECTED_ENVIRONMENT_FILE).write_text(name + "\n")
-
-
-def create_challenger_command(argv: Sequence[str] | None = None) -> int:
-    """local/create_challenger.py <challenger-name> <from-environment-name>, as the reference guides name it."""
-    parser = argparse.ArgumentParser(
-        description="Create a challenger environment: a copy of an environment's data, model alias and config."
-    )
-    parser.add_argument("name", help="the challenger's name, e.g. production_owen or pr-42")
-    parser.add_argument("source", metavar="from", help="the environment to copy, e.g. production")
-
-    def command(args: argparse.Namespace) -> int:
-        from .environments import create_challenger
-
-        print(f"Created challenger [{args.name}] of [{args.source}]:")
-        for line in create_challenger(load_settings(args.environment), args.name, args.source):
-            print(f"  {line}")
-        return EXIT_OK
-
-    return run(command, parser, argv)
+def kubectl_apply(manifest: str) -> str:
+    """`kubectl apply` the manifest (one or more YAML documents); what kubectl printed."""
+    if shutil.which("kubectl") is None:
+        raise FixFirstError("kubectl was not found: install it and connect it to the cluster, or use --dry-run")
+    applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=manifest, text=True, capture_output=True)
+    if applied.returncode != 0:
+        raise FixFirstError(f"kubectl could not apply the manifest: {applied.stderr.strip()}")
+    return applied.stdout.strip()

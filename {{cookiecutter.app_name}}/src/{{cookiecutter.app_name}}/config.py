@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+APP_NAME = __package__  # the app's name: its package, its component in component_config.yml, its namespaces
 DEFAULT_ENVIRONMENT = "integration"
 SELECTED_ENVIRONMENT_FILE = ".selected_environment"  # per checkout, gitignored
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -168,7 +169,7 @@ class Settings:
     @property
     def kubernetes_namespace(self) -> str:
         """Where the environment's app, worker and Redis run in the cluster: one namespace per environment."""
-        return f"{__package__}-{self.environment}".replace("_", "-")
+        return f"{APP_NAME}-{self.environment}".replace("_", "-")
 
     def for_environment(self, environment: str) -> Settings:
         """The same settings working on another environment (its own environment config, same app config)."""

@@ -6,17 +6,13 @@ stage's name and how far the whole run has got (0..1).
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import math
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +22,8 @@ from sklearn.model_selection import train_test_split
 from .config import FixFirstError, Settings, load_settings
 from .datastore import open_datastore
 from .ml import SearchBudget, greater_is_better, score, split_features, stratify_by, train_model
-from .registry import ModelRegistry, open_registry
+from .provenance import created_by, git_sha
+from .registry import EnvironmentEvent, ModelRegistry, open_registry
 
 Progress = Callable[[str, float], None]
 MIN_TRAINING_ROWS = 30
@@ -123,20 +120,6 @@ def split_holdout(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame
 
 def rows_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
-
-
-def git_sha(root: Path) -> str:
-    if os.environ.get("GIT_SHA"):
-        return os.environ["GIT_SHA"]
-    try:
-        found = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True)
-    except OSError:
-        return ""
-    return found.stdout.strip() if found.returncode == 0 else ""
-
-
-def created_by() -> str:
-    return os.environ.get("CREATED_BY") or getpass.getuser()
 
 
 def retrain(
@@ -240,12 +223,15 @@ def retrain(
         )
 
     with stage("promote"):
-        serving = registry.champion_version(settings.environment)
+        before = registry.deployment(settings.environment)
+        serving = before.model_version
         if report.passed and serving != report.champion_version:
             report.reason += f"; not promoted: the environment moved to v{serving} while this model trained"
         elif report.passed:
             registry.set_alias(settings.environment, report.challenger_version)
             report.promoted, serving = True, report.challenger_version
+            after = replace(before, model_version=serving)
+            registry.record_event(EnvironmentEvent("retrain", settings.environment, before, after, who=created_by()))
         report.serving_version = serving
     if progress:
         progress("done", STAGE_STARTS["done"])

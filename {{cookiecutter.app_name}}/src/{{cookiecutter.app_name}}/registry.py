@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +32,8 @@ logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # we pass
 
 MODEL_ARTIFACT = "model"
 CHALLENGER_TAG = "challenger."  # a registered-model tag per challenger environment: challenger.<name> = its record
+APP_TAG = "app."  # a registered-model tag per environment: app.<environment> = the app version it runs, and its config
+HISTORY_EXPERIMENT = "{model_name} environment history"  # one run per change of what an environment runs
 
 
 class RegistryError(FixFirstError):
@@ -80,6 +84,62 @@ class ModelVersion:
         )
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """What an environment runs: a model version, and an app version with the app config it runs with."""
+
+    model_version: int | None = None
+    app_version: str | None = None
+    app_config: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model_version": self.model_version, "app_version": self.app_version, "app_config": self.app_config}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Deployment:
+        return cls(raw.get("model_version"), raw.get("app_version"), raw.get("app_config") or {})
+
+    def describe(self) -> str:
+        model = f"model v{self.model_version}" if self.model_version is not None else "no model"
+        return f"{model}, app {self.app_version or '(none recorded)'}"
+
+
+@dataclass(frozen=True)
+class EnvironmentEvent:
+    """One change of what an environment runs: a promotion, rollback, deploy, retrain or a challenger's creation."""
+
+    action: str
+    environment: str
+    before: Deployment
+    after: Deployment
+    source: str = ""  # the environment it came from, for a promotion or a challenger
+    who: str = ""
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def tags(self) -> dict[str, str]:
+        return {
+            "action": self.action,
+            "environment": self.environment,
+            "source": self.source,
+            "who": self.who,
+            "at": self.at.isoformat(),
+            "before": json.dumps(self.before.as_dict()),
+            "after": json.dumps(self.after.as_dict()),
+        }
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> EnvironmentEvent:
+        return cls(
+            action=tags["action"],
+            environment=tags["environment"],
+            before=Deployment.from_dict(json.loads(tags["before"])),
+            after=Deployment.from_dict(json.loads(tags["after"])),
+            source=tags.get("source", ""),
+            who=tags.get("who", ""),
+            at=datetime.fromisoformat(tags["at"]),
+        )
+
+
 class ModelRegistry:
     def __init__(self, tracking_uri: str, artifact_root: str, model_name: str):
         self.tracking_uri = tracking_uri
@@ -103,13 +163,8 @@ class ModelRegistry:
 
     def aliases(self) -> dict[str, int]:
         """environment -> the version it serves."""
-        try:
-            model = self.client.get_registered_model(self.model_name)
-        except MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return {}
-            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
-        return {alias: int(version) for alias, version in model.aliases.items()}
+        model = self._registered_model()
+        return {alias: int(version) for alias, version in model.aliases.items()} if model else {}
 
     def champion_version(self, environment: str) -> int | None:
         return self.aliases().get(environment)
@@ -166,12 +221,8 @@ class ModelRegistry:
 
     def challengers(self) -> dict[str, str]:
         """challenger environment -> the environment it was copied from."""
-        try:
-            tags = self.client.get_registered_model(self.model_name).tags
-        except MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return {}
-            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
+        model = self._registered_model()
+        tags = model.tags if model else {}
         return {
             key.removeprefix(CHALLENGER_TAG): json.loads(value)["from"]
             for key, value in tags.items()
@@ -187,6 +238,75 @@ class ModelRegistry:
         if name in self.challengers():
             self.client.delete_registered_model_tag(self.model_name, CHALLENGER_TAG + name)
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turn a registry that cannot be reached or read into one RegistryError that names it."""
+        try:
+            yield
+        except MlflowException as error:
+            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
+
+    def _registered_model(self):
+        """The registered model, or None before the first version; a RegistryError if the registry cannot be read."""
+        try:
+            return self.client.get_registered_model(self.model_name)
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
+
+    def deployment(self, environment: str) -> Deployment:
+        """What `environment` runs now, read in one request."""
+        model = self._registered_model()
+        if model is None:
+            return Deployment()
+        version = model.aliases.get(environment)
+        app = json.loads(model.tags.get(APP_TAG + environment, "{}"))
+        return Deployment(int(version) if version else None, app.get("version"), app.get("app_config") or {})
+
+    def set_app(self, environment: str, version: str, app_config: dict[str, Any]) -> None:
+        self._create_registered_model()
+        record = json.dumps({"version": version, "app_config": app_config})
+        self.client.set_registered_model_tag(self.model_name, APP_TAG + environment, record)
+
+    def delete_app(self, environment: str) -> None:
+        model = self._registered_model()
+        if model is not None and APP_TAG + environment in model.tags:
+            self.client.delete_registered_model_tag(self.model_name, APP_TAG + environment)
+
+    def _history_experiment_id(self) -> str:
+        name = HISTORY_EXPERIMENT.format(model_name=self.model_name)
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        return self.client.create_experiment(name, artifact_location=f"{self.artifact_root.rstrip('/')}/history")
+
+    def record_event(self, event: EnvironmentEvent) -> None:
+        """Add `event` to the audit trail: a finished run in the history experiment, tagged with what changed."""
+        at = int(event.at.timestamp() * 1000)
+        run = self.client.create_run(
+            self._history_experiment_id(),
+            start_time=at,
+            tags=event.tags(),
+            run_name=f"{event.action} {event.environment}",
+        )
+        self.client.set_terminated(run.info.run_id, end_time=at)
+
+    def events(self, environment: str | None = None, limit: int = 1000) -> list[EnvironmentEvent]:
+        """The audit trail, newest first; only `environment`'s changes if it is given."""
+        with self._reading():
+            experiment = self.client.get_experiment_by_name(HISTORY_EXPERIMENT.format(model_name=self.model_name))
+            if experiment is None:
+                return []
+            runs = self.client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.environment = '{environment}'" if environment else "",
+                order_by=["attributes.start_time DESC"],
+                max_results=limit,
+            )
+        # Several changes can share a millisecond; the microseconds in `at` keep their order.
+        return sorted((EnvironmentEvent.from_tags(run.data.tags) for run in runs), key=lambda e: e.at, reverse=True)
+
     def version(self, version: int) -> ModelVersion:
         found = self.client.get_model_version(self.model_name, str(version))
         serving = tuple(sorted(env for env, served in self.aliases().items() if served == version))
@@ -197,7 +317,8 @@ class ModelRegistry:
         serving: dict[int, list[str]] = {}
         for environment, version in self.aliases().items():
             serving.setdefault(version, []).append(environment)
-        found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        with self._reading():
+            found = self.client.search_model_versions(f"name = '{self.model_name}'")
         versions = [ModelVersion.from_mlflow(v, tuple(sorted(serving.get(int(v.version), [])))) for v in found]
         return sorted(versions, key=lambda v: v.version, reverse=True)
 

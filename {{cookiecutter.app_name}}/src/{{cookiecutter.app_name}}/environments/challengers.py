@@ -1,16 +1,15 @@
-"""Challenger environments: a copy of an environment's data, model alias and config, and their removal."""
+"""Challenger environments: a copy of an environment's data, model and app versions and config, and their removal."""
 
 from __future__ import annotations
 
-import getpass
-import os
-
 import yaml
 
-from ..config import FixFirstError, Settings, check_environment_name, load_environment_config
+from ..config import APP_NAME, FixFirstError, Settings, check_environment_name, load_environment_config
 from ..datastore import open_datastore
-from ..registry import open_registry
+from ..provenance import created_by
+from ..registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
 from .chain import environments
+from .deployments import move
 
 
 class ChallengerError(FixFirstError):
@@ -22,9 +21,8 @@ def config_path(settings: Settings, environment: str):
 
 
 def create_challenger(settings: Settings, name: str, from_environment: str) -> list[str]:
-    """Copy `from_environment`'s data, model alias and config into a new environment `name`; what was made, as lines.
-
-    Either all three are made or none: whatever was made before a step failed is removed again."""
+    """Copy `from_environment`'s data, model and app versions and config into a new environment `name`; what was
+    made, as lines. Either all of it is made or none: whatever was made before a step failed is removed again."""
     check_environment_name(name)
     registry = open_registry(settings)
     known = [info.name for info in environments(settings, registry)]
@@ -40,42 +38,51 @@ def create_challenger(settings: Settings, name: str, from_environment: str) -> l
     store = open_datastore(settings, from_environment).clone(name)
     made = [f"data: {store} ({store.count()} rows), copied from {from_environment}"]
     try:
-        version = registry.champion_version(from_environment)
-        registry.record_challenger(name, from_environment, created_by=os.environ.get("CREATED_BY") or getpass.getuser())
-        if version is not None:
-            registry.set_alias(name, version)
+        copied = registry.deployment(from_environment)
+        registry.record_challenger(name, from_environment, created_by=created_by())
+        if move(registry, name, copied, "challenger", source=from_environment) is None:  # nothing to copy
+            registry.record_event(
+                EnvironmentEvent("challenger", name, copied, copied, source=from_environment, who=created_by())
+            )
+        version = copied.model_version
         made.append(f"model: alias {name} -> v{version}" if version else "model: none yet (it serves nothing)")
+        made.append(f"app: {copied.app_version}" if copied.app_version else "app: none deployed yet")
         config = {**load_environment_config(settings.root, from_environment), "app_title_extension": f" - ({name})"}
         target_config.write_text(
             f"# Challenger of {from_environment}: promotes to {from_environment}. Delete it with\n"
-            f"#   python -m {__package__.split('.')[0]} env delete {name}\n" + yaml.safe_dump(config, sort_keys=False)
+            f"#   python -m {APP_NAME} env delete {name}\n" + yaml.safe_dump(config, sort_keys=False)
         )
         made.append(f"config: {target_config.relative_to(settings.root)}, copied from {from_environment}")
     except BaseException:
-        remove(settings, name)
+        remove(settings, registry, name)
         raise
     return made
 
 
 def delete_environment(settings: Settings, name: str) -> list[str]:
-    """Remove a challenger's data, alias, config and record; the environments of the chain cannot be deleted."""
+    """Remove a challenger's data, alias, app record, config and record; the chain's environments cannot be deleted."""
     if name in settings.app.environments:
         raise ChallengerError(
             f"{name} is part of the promotion chain {list(settings.app.environments)} and cannot be deleted; "
             "only challengers can"
         )
-    if name not in open_registry(settings).challengers():
+    registry = open_registry(settings)
+    if name not in registry.challengers():
         raise ChallengerError(f"there is no challenger {name!r}")
-    return remove(settings, name)
+    before = registry.deployment(name)
+    removed = remove(settings, registry, name)
+    registry.record_event(EnvironmentEvent("delete", name, before, Deployment(), who=created_by()))
+    return removed
 
 
-def remove(settings: Settings, name: str) -> list[str]:
+def remove(settings: Settings, registry: ModelRegistry, name: str) -> list[str]:
     """Whatever exists of environment `name`, removed; what was removed, as lines."""
-    registry, removed = open_registry(settings), []
+    removed = []
     if open_datastore(settings, name).drop():
         removed.append(f"data of {name}")
     if registry.delete_alias(name):
         removed.append(f"model alias {name}")
+    registry.delete_app(name)
     path = config_path(settings, name)
     if path.exists():
         path.unlink()

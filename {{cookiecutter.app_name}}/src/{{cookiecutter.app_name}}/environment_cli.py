@@ -1,0 +1,391 @@
+"""The environment commands: status, env, promote, rollback, history, deploy, component-config.
+
+`python -m {{ cookiecutter.app_name }} ...`, local/create_challenger.py, local/set_environment_configs.py and the git
+hook call these. Exit codes as in cli.py: 0 done, 2 something to fix first (the message says what), 1 a crash; the
+component-config snapshot exits 1 when the file is out of date and no one said to write it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import yaml
+from tabulate import tabulate
+
+from .cli import EXIT_OK, kubectl_apply, run
+from .config import APP_NAME, SELECTED_ENVIRONMENT_FILE, FixFirstError, Settings, load_settings, read_yaml
+from .datastore import DataStoreError, open_datastore
+from .environments import component_config as components
+from .environments import (
+    create_challenger,
+    delete_environment,
+    deploy,
+    deploy_checkout,
+    environments,
+    promote,
+    rollback,
+)
+from .registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
+
+EXIT_OUT_OF_DATE = 1  # the component config differs from the environment and was not rewritten
+ENVIRONMENT_CONFIG_MAP = "environment-config"  # the deployed app reads its environment config from this ConfigMap
+
+
+def prog(command: str) -> str:
+    return f"python -m {APP_NAME} {command}"
+
+
+def status_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog("status"), description="The selected environment, and what every environment runs and holds."
+    )
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        print(f"Selected environment: [{settings.environment}] ({selection_source(settings)})")
+        print(f"Registry: {settings.mlflow_tracking_uri}\n")
+        print(environment_table(settings))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def selection_source(settings: Settings) -> str:
+    if os.environ.get("APP_ENVIRONMENT"):
+        return "from APP_ENVIRONMENT"
+    if (settings.root / SELECTED_ENVIRONMENT_FILE).is_file():
+        return f"from {SELECTED_ENVIRONMENT_FILE}; change it with `{prog('env select NAME')}`"
+    return f"the default; choose another with `{prog('env select NAME')}`"
+
+
+def environment_table(settings: Settings) -> str:
+    """Every environment: where it promotes to, the model and app it runs, its rows, and whose challenger it is."""
+    registry = open_registry(settings)
+    scores = {version.version: version.score for version in registry.versions()}
+    rows = []
+    for info in environments(settings, registry):
+        running = registry.deployment(info.name)
+        try:
+            data = f"{open_datastore(settings, info.name).count()} rows"
+        except DataStoreError:
+            data = "no data yet"
+        model, score = running.model_version, scores.get(running.model_version)
+        rows.append([
+            "*" if info.name == settings.environment else "",
+            info.name,
+            info.promotes_to or "",
+            f"v{model}" if model else "",
+            "" if score is None else f"{score:.4f}",
+            running.app_version or "",
+            data,
+            f"challenger of {info.challenger_of}" if info.challenger_of else "",
+        ])  # fmt: skip
+    headers = ["", "environment", "promotes to", "model", settings.app.score_type, "app", "data", ""]
+    return tabulate(rows, headers=headers)
+
+
+def env_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog("env"), description="List, select, copy and delete environments.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="every environment: where it promotes to, the model and app it runs, its rows")
+    select = actions.add_parser("select", help="work on NAME from now on, in this checkout (APP_ENVIRONMENT wins)")
+    select.add_argument("name")
+    challenger = actions.add_parser("challenger", help="challenger create NAME [--from ENV]")
+    create = challenger.add_subparsers(dest="challenger_action", required=True, metavar="create").add_parser(
+        "create", help="copy an environment's data, model and app versions and config into a new environment NAME"
+    )
+    create.add_argument("name")
+    create.add_argument("--from", dest="source", help="the environment to copy (default: the selected one)")
+    delete = actions.add_parser("delete", help="delete a challenger: its data, model alias, app record and config")
+    delete.add_argument("name")
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        if args.action == "list":
+            print(environment_table(settings))
+        elif args.action == "select":
+            select_environment(settings, args.name)
+            print(f"Selected [{args.name}]: commands in this checkout now work on it.")
+        elif args.action == "challenger":
+            print_challenger(settings, args.name, args.source or settings.environment)
+        else:
+            removed = delete_environment(settings, args.name)
+            print(f"Deleted [{args.name}]: {', '.join(removed) or 'nothing was left of it'}.")
+            selection = settings.root / SELECTED_ENVIRONMENT_FILE
+            if selection.is_file() and selection.read_text().strip() == args.name:
+                selection.unlink()
+                print(f"It was selected in this checkout; commands now work on [{load_settings().environment}].")
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def print_challenger(settings: Settings, name: str, source: str) -> None:
+    made = create_challenger(settings, name, source)
+    print(f"Created challenger [{name}] of [{source}]:")
+    for line in made:
+        print(f"  {line}")
+
+
+def select_environment(settings: Settings, name: str) -> None:
+    known = [info.name for info in environments(settings, open_registry(settings))]
+    if name not in known:
+        raise FixFirstError(f"there is no environment {name!r}; the environments are {known}")
+    (settings.root / SELECTED_ENVIRONMENT_FILE).write_text(name + "\n")
+
+
+def create_challenger_command(argv: Sequence[str] | None = None) -> int:
+    """local/create_challenger.py <challenger-name> <from-environment-name>, as the reference guides name it."""
+    parser = argparse.ArgumentParser(
+        description="Create a challenger environment: a copy of an environment's data, model and app versions "
+        "and config."
+    )
+    parser.add_argument("name", help="the challenger's name, e.g. production_owen or pr-42")
+    parser.add_argument("source", metavar="from", help="the environment to copy, e.g. production")
+
+    def command(args: argparse.Namespace) -> int:
+        print_challenger(load_settings(args.environment), args.name, args.source)
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def describe_change(event: EnvironmentEvent | None, environment: str, registry: ModelRegistry) -> str:
+    if event is None:
+        return f"[{environment}] already runs {registry.deployment(environment).describe()}; nothing moved."
+    return f"[{environment}] now runs {event.after.describe()} (it ran {event.before.describe()})."
+
+
+def promote_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog("promote"),
+        description="Move an environment's model version, app version and app config to the next environment of "
+        "the chain, as one step: if any part fails, nothing moves.",
+    )
+    parser.add_argument("--from", dest="source", help="the environment to promote (default: the selected one)")
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        source, registry = args.source or settings.environment, open_registry(settings)
+        target, event = promote(settings, registry, source)
+        print(f"Promoted [{source}] to [{target}]: " + describe_change(event, target, registry))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def rollback_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog("rollback"),
+        description="Put an environment back as it was before its last change (model, app version and app "
+        "config), or make it serve an earlier model version. Rolling back twice undoes the rollback.",
+    )
+    parser.add_argument("target", metavar="ENV", help="the environment to roll back")
+    parser.add_argument("--to-version", type=int, metavar="N", help="serve model version N (the app stays)")
+
+    def command(args: argparse.Namespace) -> int:
+        settings, target = load_settings(args.environment), args.target
+        registry = open_registry(settings)
+        event = rollback(settings, registry, target, args.to_version)
+        print("Rolled back " + describe_change(event, target, registry))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def history_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog("history"),
+        description="The audit trail: every promotion, rollback, deploy, retrain promotion and challenger, newest "
+        "first, with who did it and the versions before and after.",
+    )
+    parser.add_argument("target", metavar="ENV", nargs="?", help="only this environment's changes")
+    parser.add_argument("--limit", type=int, default=50, help="at most this many changes (default 50)")
+
+    def command(args: argparse.Namespace) -> int:
+        events = open_registry(load_settings(args.environment)).events(args.target, limit=args.limit)
+        if not events:
+            print(f"No changes recorded{f' for [{args.target}]' if args.target else ''} yet.")
+            return EXIT_OK
+        print(history_table(events))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def history_table(events: Sequence[EnvironmentEvent]) -> str:
+    def change(before, after, show) -> str:
+        return show(after) if before == after else f"{show(before)} -> {show(after)}"
+
+    def model(version: int | None) -> str:
+        return f"v{version}" if version is not None else "-"
+
+    rows = [
+        [
+            event.at.strftime("%Y-%m-%d %H:%M:%S"),
+            event.action,
+            event.environment,
+            event.source,
+            change(event.before.model_version, event.after.model_version, model),
+            change(event.before.app_version, event.after.app_version, lambda app: app or "-"),
+            event.who,
+        ]
+        for event in events
+    ]
+    return tabulate(rows, headers=["when (UTC)", "action", "environment", "from", "model", "app", "who"])
+
+
+def deploy_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog("deploy"),
+        description="Record that an environment runs this checkout's app version and app config (its model stays), "
+        f"or, with --from-component-config, make it run exactly what {components.COMPONENT_CONFIG} lists.",
+    )
+    parser.add_argument(
+        "--from-component-config",
+        action="store_true",
+        help=f"deploy the model version, app version and app config that {components.COMPONENT_CONFIG} lists",
+    )
+    parser.add_argument(
+        "--app-version", help="with --from-component-config: the app version to run instead (e.g. the image just built)"
+    )
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        registry, target = open_registry(settings), settings.environment
+        if not args.from_component_config:
+            event = deploy_checkout(settings, registry, target)
+            print("Deployed this checkout: " + describe_change(event, target, registry))
+            return EXIT_OK
+        path = settings.root / components.COMPONENT_CONFIG
+        listed = components.read(path)
+        if listed is None:
+            raise FixFirstError(
+                f"there is no {components.COMPONENT_CONFIG}: write it with `python .git_hooks/pre-commit`"
+            )
+        wanted = components.deployment_of(listed, settings)
+        if args.app_version:
+            wanted = Deployment(wanted.model_version, args.app_version, wanted.app_config)
+        event = deploy(settings, registry, target, wanted, source=str(listed.get("environment", "")))
+        print(f"Deployed {components.COMPONENT_CONFIG}: " + describe_change(event, target, registry))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def component_config_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog("component-config"),
+        description=f"Keep {components.COMPONENT_CONFIG} equal to what the selected environment runs.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="snapshot")
+    snapshot = actions.add_parser(
+        "snapshot",
+        help="compare the file with the environment; if they differ, ask (on a terminal) and rewrite it",
+    )
+    snapshot.add_argument("--yes", action="store_true", help="rewrite the file without asking (for CI)")
+
+    def command(args: argparse.Namespace) -> int:
+        return snapshot_component_config(load_settings(args.environment), args.yes)
+
+    return run(command, parser, argv)
+
+
+def snapshot_component_config(settings: Settings, yes: bool) -> int:
+    environment, path = settings.environment, settings.root / components.COMPONENT_CONFIG
+    running = open_registry(settings).deployment(environment)
+    live = components.as_mapping(settings, environment, running)
+    committed = components.read(path)
+    if committed == live:
+        print(f"{components.COMPONENT_CONFIG} matches what [{environment}] runs.")
+        return EXIT_OK
+    print(f"{components.COMPONENT_CONFIG} differs from what [{environment}] runs:")
+    print(components.difference(committed, live))
+    if running.app_version is None:
+        print(f"(No app version is recorded for [{environment}]: `{prog('deploy')}` records this checkout's.)")
+    if not yes:
+        answer = ask_on_terminal(
+            f"Would you like to overwrite your local component_config with the one from [{environment}]?"
+        )
+        if answer is None:
+            print(
+                "No terminal to ask on: rewrite it with `python .git_hooks/pre-commit --yes`, "
+                f"or select the environment you tested with (`{prog('env select NAME')}`).",
+                file=sys.stderr,
+            )
+            return EXIT_OUT_OF_DATE
+        if not answer:
+            print(f"Kept {components.COMPONENT_CONFIG} as it is.")
+            return EXIT_OK
+    components.write(path, live)
+    print(f"Wrote {components.COMPONENT_CONFIG} from [{environment}].")
+    if os.environ.get("GIT_INDEX_FILE"):  # run by git as a hook: the new file is not in this commit yet
+        print(f"Add it to the commit and commit again: git add {components.COMPONENT_CONFIG}", file=sys.stderr)
+        return EXIT_OUT_OF_DATE
+    return EXIT_OK
+
+
+def ask_on_terminal(question: str) -> bool | None:
+    """The person's y/n at the terminal, None if there is no terminal (CI, or a git client without one).
+
+    It asks on /dev/tty, not stdin: git gives hooks no stdin, yet the person is at the terminal."""
+    try:
+        reader, writer = open("/dev/tty", encoding="utf-8"), open("/dev/tty", "w", encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        return None
+    with reader, writer:
+        while True:
+            writer.write(f"{question} [y/n] ")
+            writer.flush()
+            answer = reader.readline()
+            if not answer:  # the terminal closed
+                return None
+            if answer.strip().lower() in ("y", "yes"):
+                return True
+            if answer.strip().lower() in ("n", "no"):
+                return False
+
+
+def set_environment_configs_command(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Check every config/environment_<name>.yml and store each as the ConfigMap "
+        f"{ENVIRONMENT_CONFIG_MAP!r} in its environment's namespace, where the deployed app reads it (applied "
+        "with kubectl, or printed with --dry-run). Environment config stays with its environment: promotion does "
+        "not move it, so run this again whenever you change one."
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the ConfigMaps as YAML instead of applying them")
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        if args.environment:
+            names = [args.environment]
+        else:
+            names = [info.name for info in environments(settings, open_registry(settings))]
+        manifest = environment_config_maps(settings, names)  # every file is checked before anything is applied
+        if args.dry_run:
+            print(manifest, end="")
+        else:
+            print(kubectl_apply(manifest))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def environment_config_maps(settings: Settings, names: Sequence[str]) -> str:
+    documents = []
+    for name in names:
+        path = settings.root / "config" / f"environment_{name}.yml"
+        if not path.is_file():
+            raise FixFirstError(f"there is no {path.relative_to(settings.root)} for environment {name}")
+        read_yaml(path)  # a clear error for a file that is not a YAML mapping
+        namespace = settings.for_environment(name).kubernetes_namespace
+        documents.append({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": namespace},
+            "data": {path.name: path.read_text(encoding="utf-8")},
+        })  # fmt: skip
+    return yaml.safe_dump_all(documents, sort_keys=False)

@@ -1,0 +1,140 @@
+"""What each environment runs, and changing it: deploys, promotions and rollbacks, each whole or not at all.
+
+An environment runs a model version (its registry alias) and an app version with that version's app config (a
+record beside the alias). A change moves both and adds an entry to the audit trail. If any step fails, the steps
+already taken are undone, so an environment never runs a model from one promotion and an app from another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from ..config import FixFirstError, Settings, read_yaml
+from ..provenance import app_version, created_by
+from ..registry import Deployment, EnvironmentEvent, ModelRegistry
+from .chain import environments
+
+
+class DeploymentError(FixFirstError):
+    """An environment could not be changed; the message says what it runs now."""
+
+
+def known_environment(settings: Settings, registry: ModelRegistry, name: str) -> None:
+    known = [info.name for info in environments(settings, registry)]
+    if name not in known:
+        raise DeploymentError(f"there is no environment {name!r}; the environments are {known}")
+
+
+def move(
+    registry: ModelRegistry, environment: str, after: Deployment, action: str, source: str = ""
+) -> EnvironmentEvent | None:
+    """Make `environment` run `after` and record it; None if it already did. All of it happens or none of it."""
+    before = registry.deployment(environment)
+    if after == before:
+        return None
+    event = EnvironmentEvent(action, environment, before, after, source=source, who=created_by())
+    undo: list[Callable[[], None]] = []
+    try:
+        if after.model_version != before.model_version:
+            registry.set_alias(environment, after.model_version)
+            undo.append(
+                lambda: (
+                    registry.set_alias(environment, before.model_version)
+                    if before.model_version is not None
+                    else registry.delete_alias(environment)
+                )
+            )
+        if (after.app_version, after.app_config) != (before.app_version, before.app_config):
+            registry.set_app(environment, after.app_version, after.app_config)
+            undo.append(
+                lambda: (
+                    registry.set_app(environment, before.app_version, before.app_config)
+                    if before.app_version is not None
+                    else registry.delete_app(environment)
+                )
+            )
+        registry.record_event(event)
+    except Exception as error:
+        stuck = []
+        for step in reversed(undo):
+            try:
+                step()
+            except Exception as undo_error:  # noqa: BLE001  report every step that could not be undone
+                stuck.append(str(undo_error))
+        if stuck:
+            raise DeploymentError(
+                f"{action} of {environment} failed half-way ({error}) and could not be undone ({'; '.join(stuck)}). "
+                f"It ran {before.describe()}; check it with `status` and run the command again"
+            ) from error
+        raise DeploymentError(
+            f"{action} of {environment} failed ({error}); nothing moved: it still runs {before.describe()}"
+        ) from error
+    return event
+
+
+def checkout_app(settings: Settings) -> tuple[str, dict]:
+    """The app version of this checkout (or image) and the app config it holds."""
+    return app_version(settings.root), read_yaml(settings.root / "config" / "app_config.yml")
+
+
+def deploy_checkout(settings: Settings, registry: ModelRegistry, environment: str) -> EnvironmentEvent | None:
+    """Record that `environment` runs this checkout's app version and app config; its model stays."""
+    known_environment(settings, registry, environment)
+    version, app_config = checkout_app(settings)
+    after = replace(registry.deployment(environment), app_version=version, app_config=app_config)
+    return move(registry, environment, after, "deploy")
+
+
+def deploy(
+    settings: Settings, registry: ModelRegistry, environment: str, target: Deployment, source: str = ""
+) -> EnvironmentEvent | None:
+    """Make `environment` run exactly `target` (a component config's versions)."""
+    known_environment(settings, registry, environment)
+    check_model_version(registry, target.model_version)
+    return move(registry, environment, target, "deploy", source=source)
+
+
+def promote(settings: Settings, registry: ModelRegistry, source: str) -> tuple[str, EnvironmentEvent | None]:
+    """Move `source`'s model, app version and app config to the environment it promotes to, as one step."""
+    known_environment(settings, registry, source)
+    info = next(info for info in environments(settings, registry) if info.name == source)
+    if info.promotes_to is None:
+        raise DeploymentError(f"{source} is the end of the promotion chain {list(settings.app.environments)}")
+    promoted = registry.deployment(source)
+    if promoted.model_version is None:
+        raise DeploymentError(f"{source} serves no model yet, so there is nothing to promote: retrain it first")
+    return info.promotes_to, move(registry, info.promotes_to, promoted, "promote", source=source)
+
+
+def rollback(
+    settings: Settings, registry: ModelRegistry, environment: str, to_version: int | None = None
+) -> EnvironmentEvent | None:
+    """Put `environment` back as it was before its last change, or make it serve model `to_version`."""
+    known_environment(settings, registry, environment)
+    current = registry.deployment(environment)
+    if to_version is not None:
+        check_model_version(registry, to_version)
+        return move(registry, environment, replace(current, model_version=to_version), "rollback")
+    last = next(iter(registry.events(environment, limit=1)), None)
+    if last is None or last.after != current:
+        raise DeploymentError(
+            f"the history holds no change of {environment} that led to what it runs now ({current.describe()}); "
+            "name the model version to go back to with --to-version N"
+        )
+    if last.before.model_version is None:
+        raise DeploymentError(
+            f"before its last change ({last.action} at {last.at:%Y-%m-%d %H:%M}), {environment} served no model; "
+            "name the model version to go back to with --to-version N"
+        )
+    return move(registry, environment, last.before, "rollback")
+
+
+def check_model_version(registry: ModelRegistry, version: int | None) -> None:
+    if version is None:
+        raise DeploymentError("a model version is needed: an environment cannot be deployed to serve no model")
+    known = {v.version: v for v in registry.versions()}
+    if version not in known:
+        raise DeploymentError(f"there is no model version v{version}; the versions are {sorted(known)}")
+    if not known[version].passed:
+        raise DeploymentError(f"v{version} failed the quality gate when it was trained, so no environment may serve it")
