@@ -190,7 +190,7 @@ def rollback_command(argv: Sequence[str] | None = None) -> int:
         settings, target = load_settings(args.environment), args.target
         registry = open_registry(settings)
         event = rollback(settings, registry, target, args.to_version)
-        print("Rolled back " + describe_change(event, target, registry))
+        print("Rolled back: " + describe_change(event, target, registry))
         return EXIT_OK
 
     return run(command, parser, argv)
@@ -388,4 +388,14 @@ def environment_config_maps(settings: Settings, names: Sequence[str]) -> str:
             "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": namespace},
             "data": {path.name: path.read_text(encoding="utf-8")},
         })  # fmt: skip
-    return yaml.safe_dump_all(documents, sort_keys=False)
+    return yaml.dump_all(documents, Dumper=BlockTextDumper, sort_keys=False)
+
+
+class BlockTextDumper(yaml.SafeDumper):
+    """Writes text of several lines as a block (`|`), so a file inside a manifest reads as the file does."""
+
+
+BlockTextDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
+)
