@@ -93,6 +93,7 @@ EXPECTED_FILES = {
     "tests/test_environments.py",
     "src/{app}/bigquery_emulator.py",
     "src/{app}/provenance.py",
+    "src/{app}/local_processes.py",
     "src/{app}/environment_cli.py",
     "src/{app}/environments/deployments.py",
     "src/{app}/environments/component_config.py",

