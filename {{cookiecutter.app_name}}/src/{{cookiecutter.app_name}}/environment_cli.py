@@ -84,7 +84,7 @@ def environment_table(settings: Settings) -> str:
             f"challenger of {info.challenger_of}" if info.challenger_of else "",
         ])  # fmt: skip
     headers = ["", "environment", "promotes to", "model", settings.app.score_type, "app", "data", ""]
-    return tabulate(rows, headers=headers)
+    return tabulate(rows, headers=headers, disable_numparse=True)  # scores as formatted above, not re-rounded
 
 
 def env_command(argv: Sequence[str] | None = None) -> int:
