@@ -1,6 +1,6 @@
 """A virtual environment for a baked app, cached by what it installs so that only the first bake pays.
 
-The cache key is the app's requirements.txt and the Python version; the app itself is installed
+The cache key is the app's requirements files and the Python version; the app itself is installed
 editable on top (without dependencies), which takes a second.
 """
 
@@ -25,8 +25,9 @@ def uv() -> str:
 
 def app_python(app: Path) -> Path:
     """The Python of a venv holding `app`'s requirements, with `app` installed editable."""
-    requirements = app / "requirements.txt"
-    key = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()[:16]
+    requirements = app / "requirements-dev.txt"  # which reads requirements.txt
+    content = b"".join((app / name).read_bytes() for name in ("requirements.txt", "requirements-dev.txt"))
+    key = hashlib.sha256(content + sys.version.encode()).hexdigest()[:16]
     venv = CACHE / key
     python = venv / "bin" / "python"
     complete = venv / ".complete"  # written last: a venv without it was interrupted and is rebuilt

@@ -18,6 +18,7 @@ EXPECTED_FILES = {
     "README.md",
     "pyproject.toml",
     "requirements.txt",
+    "requirements-dev.txt",
     "local_retrain.py",
     "uwsgi.ini",
     "config/app_config.yml",
@@ -101,6 +102,17 @@ EXPECTED_FILES = {
     ".pre-commit-config.yaml",
     ".git_hooks/pre-commit",
     "tests/test_component_config.py",
+    "src/{app}/manifests.py",
+    "docker/Dockerfile",
+    ".dockerignore",
+    "k8s/{app}.yml",
+    "k8s/celery_worker.yml",
+    "k8s/celery_redis.yml",
+    "k8s/celery_beat.yml",
+    "k8s/mlflow.yml",
+    "docker/mlflow.Dockerfile",
+    ".yamllint.yml",
+    "tests/test_deployment.py",
 }
 
 

@@ -6,6 +6,7 @@ promote [--from ENV]                move model, app version and app config to th
 rollback ENV [--to-version N]       put ENV back as it was before its last change, or serve model version N
 history [ENV]                       who changed what each environment runs, and when
 deploy [--from-component-config]    record this checkout as ENV's app, or make ENV run what the component config lists
+deploy render | apply               print or kubectl-apply ENV's Kubernetes manifests
 component-config snapshot [--yes]   rewrite config/component_config.yml from the selected environment
 retrain                             as local_retrain.py
 

@@ -7,8 +7,6 @@ Exit codes: 0 done (for a retrain: the challenger was promoted), 3 a retrain kep
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import shutil
 import subprocess
 import sys
@@ -16,12 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 from tabulate import tabulate
 
-from .config import FixFirstError, Settings, load_settings
+from .config import FixFirstError, load_settings
 from .datastore import DataStoreError, infer_schema, open_datastore, read_csv
 from .datastore.credentials import KEY_FILE, read_service_account_key
+from .manifests import service_account_secret
 
 if TYPE_CHECKING:  # the data commands start in a second without importing training and the registry
     from .pipeline import RetrainReport
@@ -29,7 +27,6 @@ if TYPE_CHECKING:  # the data commands start in a second without importing train
 
 EXIT_OK, EXIT_FIX_FIRST, EXIT_KEPT_CHAMPION = 0, 2, 3  # and 1, Python's own, for a crash
 DEFAULT_CSV = "data/dataset_1.csv"  # the first period of the demo data
-SERVICE_ACCOUNT_SECRET = "bigquery-service-account-key"  # the deployed app mounts it and points ADC at the file
 
 
 def run(
@@ -191,18 +188,6 @@ def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     return run(command, parser, argv)
-
-
-def service_account_secret(settings: Settings, key: dict) -> str:
-    """The Kubernetes Secret holding the key file, in the namespace of the settings' environment."""
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": SERVICE_ACCOUNT_SECRET, "namespace": settings.kubernetes_namespace},
-        "type": "Opaque",
-        "data": {KEY_FILE.name: base64.b64encode(json.dumps(key, indent=2).encode()).decode()},
-    }
-    return yaml.safe_dump(secret, sort_keys=False)
 
 
 def kubectl_apply(manifest: str) -> str:

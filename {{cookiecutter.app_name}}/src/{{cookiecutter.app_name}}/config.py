@@ -75,6 +75,7 @@ class AppConfig:
     processes: int = 2
     threads: int = 1
     environments: tuple[str, ...] = ("integration", "uat", "production")  # the promotion chain, in order
+    container_registry: str = ""  # where images are pushed: <container_registry>/<app_name>:<app version>
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "app config") -> AppConfig:

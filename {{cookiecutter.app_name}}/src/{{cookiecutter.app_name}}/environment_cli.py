@@ -12,11 +12,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-import yaml
 from tabulate import tabulate
 
+from . import manifests
 from .cli import EXIT_OK, kubectl_apply, run
-from .config import APP_NAME, SELECTED_ENVIRONMENT_FILE, FixFirstError, Settings, load_settings, read_yaml
+from .config import APP_NAME, SELECTED_ENVIRONMENT_FILE, FixFirstError, Settings, load_settings
 from .datastore import DataStoreError, open_datastore
 from .environments import component_config as components
 from .environments import (
@@ -28,10 +28,11 @@ from .environments import (
     promote,
     rollback,
 )
+from .environments.deployments import known_environment
+from .manifests import ENVIRONMENT_CONFIG_MAP, environment_config_maps
 from .registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
 
 EXIT_OUT_OF_DATE = 1  # the component config differs from the environment and was not rewritten
-ENVIRONMENT_CONFIG_MAP = "environment-config"  # the deployed app reads its environment config from this ConfigMap
 
 
 def prog(command: str) -> str:
@@ -241,8 +242,15 @@ def history_table(events: Sequence[EnvironmentEvent]) -> str:
 def deploy_command(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog("deploy"),
-        description="Record that an environment runs this checkout's app version and app config (its model stays), "
-        f"or, with --from-component-config, make it run exactly what {components.COMPONENT_CONFIG} lists.",
+        description="Record that an environment runs this checkout's app version and app config (its model stays); "
+        f"with --from-component-config, make it run exactly what {components.COMPONENT_CONFIG} lists; with render "
+        "or apply, print or kubectl-apply its Kubernetes manifests.",
+    )
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=["render", "apply"],
+        help="render: print the environment's manifests; apply: apply them with kubectl",
     )
     parser.add_argument(
         "--from-component-config",
@@ -252,10 +260,21 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--app-version", help="with --from-component-config: the app version to run instead (e.g. the image just built)"
     )
+    parser.add_argument(
+        "--image-tag", help="with render or apply: the image tag (default: the app version the environment runs)"
+    )
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
         registry, target = open_registry(settings), settings.environment
+        if args.action:
+            known_environment(settings, registry, target)
+            objects = manifests.render(settings, args.image_tag or recorded_app_version(registry, target))
+            if args.action == "render":
+                print(manifests.as_yaml(objects), end="")
+            else:
+                print(kubectl_apply(manifests.as_yaml(objects)))
+            return EXIT_OK
         if not args.from_component_config:
             event = deploy_checkout(settings, registry, target)
             print("Deployed this checkout: " + describe_change(event, target, registry))
@@ -274,6 +293,16 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     return run(command, parser, argv)
+
+
+def recorded_app_version(registry: ModelRegistry, environment: str) -> str:
+    version = registry.deployment(environment).app_version
+    if version is None:
+        raise FixFirstError(
+            f"no app version is recorded for [{environment}], so there is no image tag to run: deploy it first "
+            f"(`{prog('deploy --from-component-config')}`), or pass --image-tag"
+        )
+    return version
 
 
 def component_config_command(argv: Sequence[str] | None = None) -> int:
@@ -372,30 +401,3 @@ def set_environment_configs_command(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     return run(command, parser, argv)
-
-
-def environment_config_maps(settings: Settings, names: Sequence[str]) -> str:
-    documents = []
-    for name in names:
-        path = settings.root / "config" / f"environment_{name}.yml"
-        if not path.is_file():
-            raise FixFirstError(f"there is no {path.relative_to(settings.root)} for environment {name}")
-        read_yaml(path)  # a clear error for a file that is not a YAML mapping
-        namespace = settings.for_environment(name).kubernetes_namespace
-        documents.append({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": namespace},
-            "data": {path.name: path.read_text(encoding="utf-8")},
-        })  # fmt: skip
-    return yaml.dump_all(documents, Dumper=BlockTextDumper, sort_keys=False)
-
-
-class BlockTextDumper(yaml.SafeDumper):
-    """Writes text of several lines as a block (`|`), so a file inside a manifest reads as the file does."""
-
-
-BlockTextDumper.add_representer(
-    str,
-    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
-)

@@ -1,0 +1,15 @@
+# The MLflow tracking server that every environment shares (k8s/mlflow.yml): model versions, the environments'
+# aliases and history, and the artifacts, kept in a bucket. Pinned: the server and the app's client move together.
+# docker build -f docker/mlflow.Dockerfile -t {{ cookiecutter.container_registry }}/mlflow-server:3.17.2 docker
+FROM python:{{ cookiecutter.python_version }}-slim-bookworm
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN pip install mlflow==3.17.2 psycopg2-binary==2.9.13 google-cloud-storage==3.17.1 \
+    && useradd --create-home --uid 10001 mlflow
+
+USER 10001
+EXPOSE 5000
+ENTRYPOINT ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000"]

@@ -1,0 +1,168 @@
+"""An environment's Kubernetes manifests, rendered by code from the files in k8s/.
+
+The files in k8s/ hold everything that is the same in every environment. Rendering adds what is not: the namespace
+(`<app>-<environment>`), the image tag (the app version the environment runs), the replicas (environment config),
+the settings every process reads (a ConfigMap), and, on BigQuery, the service-account key mounted for Google's client.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import APP_NAME, FixFirstError, Settings, read_yaml
+from .datastore.credentials import KEY_FILE
+
+K8S = Path("k8s")
+IMAGE_PLACEHOLDER = "IMAGE"
+ENVIRONMENT_PLACEHOLDER = "ENVIRONMENT"
+SETTINGS_CONFIG_MAP = "app-settings"
+ENVIRONMENT_CONFIG_MAP = "environment-config"  # config/environment_<name>.yml, set by set_environment_configs.py
+SERVICE_ACCOUNT_SECRET = "bigquery-service-account-key"
+CREDENTIALS_DIR = "/var/secrets/google"
+PORT = 8080
+CLUSTER_TRACKING_URI = "CLUSTER_MLFLOW_TRACKING_URI"
+
+
+class ManifestError(FixFirstError):
+    """The manifests cannot be rendered; the message says what is missing."""
+
+
+def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
+    """Every object the environment of `settings` needs, namespace first, ready for `kubectl apply`."""
+    if not settings.app.container_registry:
+        raise ManifestError("container_registry is not set in config/app_config.yml: where are images pushed?")
+    if cluster_tracking_uri(settings).startswith(("sqlite:", "file:")) or "://" not in cluster_tracking_uri(settings):
+        raise ManifestError(
+            f"the registry is {cluster_tracking_uri(settings)}, which the cluster cannot reach: set "
+            f"{CLUSTER_TRACKING_URI} (or MLFLOW_TRACKING_URI) to the tracking server every environment shares"
+        )
+    namespace = settings.kubernetes_namespace
+    image = f"{settings.app.container_registry.rstrip('/')}/{APP_NAME}:{image_tag}"
+    files = [f"{APP_NAME}.yml", "celery_worker.yml", "celery_redis.yml"]
+    if settings.app.retrain_schedule:  # beat only sends the scheduled retrain
+        files.append("celery_beat.yml")
+    objects = [namespace_object(namespace, settings.environment), settings_config_map(settings, namespace)]
+    for name in files:
+        for document in yaml.safe_load_all((settings.root / K8S / name).read_text(encoding="utf-8")):
+            objects.append(for_environment(document, settings, namespace, image))
+    return objects
+
+
+def cluster_tracking_uri(settings: Settings) -> str:
+    """The registry as the pods reach it, which may differ from how CD reaches it (in-cluster DNS vs a public URL)."""
+    return os.environ.get(CLUSTER_TRACKING_URI) or settings.mlflow_tracking_uri
+
+
+def namespace_object(namespace: str, environment: str) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/part-of": APP_NAME.replace("_", "-"), "environment": environment}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+
+
+def settings_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
+    """What every process of the environment reads from its environment; the API key comes from a Secret."""
+    data = {
+        "APP_ENVIRONMENT": settings.environment,
+        "REDIS_URL": "redis://celery-redis:6379/0",
+        "MLFLOW_TRACKING_URI": cluster_tracking_uri(settings),
+        # A local artifact folder means nothing in the cluster: there the tracking server keeps the artifacts.
+        "MLFLOW_ARTIFACT_ROOT": os.environ.get("MLFLOW_ARTIFACT_ROOT") or "mlflow-artifacts:/",
+    }
+    if settings.app.data_source == "bigquery":
+        data["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_DIR}/{KEY_FILE.name}"
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": SETTINGS_CONFIG_MAP, "namespace": namespace},
+        "data": data,
+    }
+
+
+def for_environment(document: dict[str, Any], settings: Settings, namespace: str, image: str) -> dict[str, Any]:
+    rendered = copy.deepcopy(document)
+    rendered["metadata"]["namespace"] = namespace
+    if rendered["kind"] != "Deployment":
+        return rendered
+    component = rendered["metadata"]["labels"]["app.kubernetes.io/component"]
+    if component in ("web", "worker"):
+        rendered["spec"]["replicas"] = replicas(settings, component)
+    pod = rendered["spec"]["template"]["spec"]
+    for container in pod["containers"]:
+        if container["image"] == IMAGE_PLACEHOLDER:
+            container["image"] = image
+        for mount in container.get("volumeMounts", []):
+            for key in ("mountPath", "subPath"):
+                if key in mount:
+                    mount[key] = mount[key].replace(ENVIRONMENT_PLACEHOLDER, settings.environment)
+    if settings.app.data_source == "bigquery" and any(c["image"] == image for c in pod["containers"]):
+        mount_service_account_key(pod, image)
+    return rendered
+
+
+def replicas(settings: Settings, component: str) -> int:
+    """From environment config: `replicas` (web) and `worker_replicas`; production wants 2 web pods to fail over."""
+    key = "replicas" if component == "web" else "worker_replicas"
+    value = settings.environment_config.get(key, 1)
+    if not isinstance(value, int) or value < 1:
+        raise ManifestError(f"{key} in config/environment_{settings.environment}.yml must be a whole number >= 1")
+    return value
+
+
+def mount_service_account_key(pod: dict[str, Any], image: str) -> None:
+    pod.setdefault("volumes", []).append(
+        {"name": "google-credentials", "secret": {"secretName": SERVICE_ACCOUNT_SECRET}}
+    )
+    for container in pod["containers"]:
+        if container["image"] == image:
+            mount = {"name": "google-credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True}
+            container.setdefault("volumeMounts", []).append(mount)
+
+
+def as_yaml(objects: list[dict[str, Any]]) -> str:
+    return yaml.dump_all(objects, Dumper=BlockTextDumper, sort_keys=False)
+
+
+def service_account_secret(settings: Settings, key: dict) -> str:
+    """The Kubernetes Secret holding the key file, in the namespace of the settings' environment."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SERVICE_ACCOUNT_SECRET, "namespace": settings.kubernetes_namespace},
+        "type": "Opaque",
+        "data": {KEY_FILE.name: base64.b64encode(json.dumps(key, indent=2).encode()).decode()},
+    }
+    return yaml.safe_dump(secret, sort_keys=False)
+
+
+def environment_config_maps(settings: Settings, names: Sequence[str]) -> str:
+    documents = []
+    for name in names:
+        path = settings.root / "config" / f"environment_{name}.yml"
+        if not path.is_file():
+            raise FixFirstError(f"there is no {path.relative_to(settings.root)} for environment {name}")
+        read_yaml(path)  # a clear error for a file that is not a YAML mapping
+        namespace = settings.for_environment(name).kubernetes_namespace
+        documents.append({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": namespace},
+            "data": {path.name: path.read_text(encoding="utf-8")},
+        })  # fmt: skip
+    return yaml.dump_all(documents, Dumper=BlockTextDumper, sort_keys=False)
+
+
+class BlockTextDumper(yaml.SafeDumper):
+    """Writes text of several lines as a block (`|`), so a file inside a manifest reads as the file does."""
+
+
+BlockTextDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
+)

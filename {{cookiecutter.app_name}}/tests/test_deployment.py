@@ -1,0 +1,141 @@
+"""The deployment files: the Dockerfile, and the Kubernetes manifests the app renders for each environment.
+
+No cluster runs here, so the manifests are checked with kubernetes-validate (the API's own schemas, strictly) and
+`deploy apply` is checked by what it sends to kubectl.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.app_name }}.environment_cli import deploy_command
+from {{ cookiecutter.app_name }}.environments import deploy_checkout
+from {{ cookiecutter.app_name }}.manifests import ManifestError, as_yaml, render
+from {{ cookiecutter.app_name }}.registry import open_registry
+
+from .conftest import APP_ROOT
+
+pytestmark = pytest.mark.unit
+
+TRACKING_SERVER = "http://mlflow.mlflow.svc.cluster.local:5000"
+IMAGE = "{{ cookiecutter.container_registry }}/{{ cookiecutter.app_name }}"
+
+
+@pytest.fixture
+def cluster_settings(settings, monkeypatch):
+    """The settings as CD has them: the pods reach the tracking server every environment shares."""
+    monkeypatch.setenv("CLUSTER_MLFLOW_TRACKING_URI", TRACKING_SERVER)
+    return settings
+
+
+def tool(name: str) -> str:
+    """A linter installed with requirements-dev.txt, in this venv."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is missing: pip install -r requirements-dev.txt"
+    return found
+
+
+def deployments(objects: list[dict]) -> dict[str, dict]:
+    return {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in objects if o["kind"] == "Deployment"}
+
+
+@pytest.mark.parametrize("environment", ["integration", "uat", "production", "pr-7"])
+def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_validates(
+    cluster_settings, environment, tmp_path
+):
+    objects = render(cluster_settings.for_environment(environment), image_tag="3f2a1b0c9d8e")
+    rendered = tmp_path / f"{environment}.yaml"
+    rendered.write_text(as_yaml(objects))
+
+    checked = subprocess.run([tool("kubernetes-validate"), "--strict", "--quiet", str(rendered)],
+                             capture_output=True, text=True)  # fmt: skip
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    namespace = f"{{ cookiecutter.app_name | replace('_', '-') }}-{environment}"
+    assert objects[0]["kind"] == "Namespace" and objects[0]["metadata"]["name"] == namespace
+    assert {o["metadata"].get("namespace", namespace) for o in objects} == {namespace}
+    pods = deployments(objects)
+    assert pods["web"]["spec"]["replicas"] == (2 if environment == "production" else 1)  # production can fail over
+    images = {c["image"] for pod in pods.values() for c in pod["spec"]["template"]["spec"]["containers"]}
+    assert f"{IMAGE}:3f2a1b0c9d8e" in images and "IMAGE" not in images
+    web = pods["web"]["spec"]["template"]["spec"]
+    assert web["securityContext"]["runAsNonRoot"] is True
+    assert web["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert web["containers"][0]["volumeMounts"][0]["subPath"] == f"environment_{environment}.yml"
+    settings_map = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    assert settings_map["APP_ENVIRONMENT"] == environment and settings_map["MLFLOW_TRACKING_URI"] == TRACKING_SERVER
+
+
+def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_settings):
+    on_bigquery = dataclasses.replace(
+        cluster_settings, app=dataclasses.replace(cluster_settings.app, data_source="bigquery")
+    )
+
+    objects = render(on_bigquery.for_environment("uat"), image_tag="v7")
+
+    for component, pod in deployments(objects).items():
+        spec = pod["spec"]["template"]["spec"]
+        secrets = [v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v]
+        assert secrets == ([] if component == "redis" else ["bigquery-service-account-key"]), component
+    settings_map = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    assert settings_map["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/service_account_key.json"
+
+
+def test_beat_is_deployed_only_with_a_retrain_schedule(cluster_settings):
+    scheduled = dataclasses.replace(
+        cluster_settings, app=dataclasses.replace(cluster_settings.app, retrain_schedule="0 3 * * *")
+    )
+
+    assert "beat" not in deployments(render(cluster_settings, image_tag="v1"))
+    assert deployments(render(scheduled, image_tag="v1"))["beat"]["spec"]["replicas"] == 1
+
+
+def test_the_tracking_server_manifest_validates_as_it_is():
+    checked = subprocess.run([tool("kubernetes-validate"), "--strict", "--quiet", "k8s/mlflow.yml"],
+                             cwd=APP_ROOT, capture_output=True, text=True)  # fmt: skip
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_rendering_for_a_registry_the_cluster_cannot_reach_is_refused(settings):
+    with pytest.raises(ManifestError, match="which the cluster cannot reach"):
+        render(settings, image_tag="v1")  # the test's registry is a SQLite file
+
+
+def test_deploy_apply_sends_the_environment_s_manifests_with_its_app_version_to_kubectl(
+    cluster_settings, kubectl, monkeypatch, capsys
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    refused = deploy_command(["apply", "--environment", "uat"])
+    monkeypatch.setenv("APP_VERSION", "4d5e6f")
+    deploy_checkout(cluster_settings, open_registry(cluster_settings), "uat")
+
+    applied = deploy_command(["apply", "--environment", "uat"])
+
+    assert refused == 2 and "no app version is recorded for [uat]" in capsys.readouterr().err
+    assert applied == 0 and kubectl.args() == ["apply", "-f", "-"]
+    sent = kubectl.manifests()
+    assert [o["kind"] for o in sent][:2] == ["Namespace", "ConfigMap"]
+    assert {c["image"] for c in deployments(sent)["worker"]["spec"]["template"]["spec"]["containers"]} == {
+        f"{IMAGE}:4d5e6f"
+    }
+
+
+@pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/mlflow.Dockerfile"])
+def test_the_dockerfiles_pass_hadolint(dockerfile):
+    checked = subprocess.run([tool("hadolint"), dockerfile], cwd=APP_ROOT, capture_output=True, text=True)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_yaml_files_pass_yamllint():
+    files = [".pre-commit-config.yaml", "config", "k8s"]
+    checked = subprocess.run([tool("yamllint"), "--strict", *files], cwd=APP_ROOT, capture_output=True, text=True)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
