@@ -113,6 +113,8 @@ EXPECTED_FILES = {
     "docker/mlflow.Dockerfile",
     ".yamllint.yml",
     "tests/test_deployment.py",
+    "tests/test_smoke.py",
+    "tests/test_container_commands.py",
 }
 
 

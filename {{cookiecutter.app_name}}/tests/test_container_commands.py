@@ -1,0 +1,108 @@
+"""The image's own commands, exactly as docker/Dockerfile and k8s/celery_worker.yml give them, started on this
+machine (no container runtime here): the web app and the worker answer the smoke tests, run a retrain, and stop on
+SIGTERM as Kubernetes stops them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from {{ cookiecutter.app_name }}.client import AppClient
+from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.datastore import infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis
+from {{ cookiecutter.app_name }}.local_processes import free_port
+from {{ cookiecutter.app_name }}.pipeline import retrain
+
+from .conftest import APP_ROOT, DATA
+from .test_run_server import wait_for
+
+pytestmark = pytest.mark.integration
+START_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS = 120, 60
+API_KEY = "container-key"
+
+
+def image_command() -> list[str]:
+    """The Dockerfile's CMD: what the web app's container runs."""
+    line = next(
+        line for line in (APP_ROOT / "docker" / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
+    )
+    return json.loads(line.removeprefix("CMD "))
+
+
+def manifest_command(file_name: str, container: str) -> list[str]:
+    """The command a manifest in k8s/ gives a container."""
+    documents = yaml.safe_load_all((APP_ROOT / "k8s" / file_name).read_text())
+    deployment = next(document for document in documents if document["kind"] == "Deployment")
+    return next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == container)["command"]
+
+
+def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigterm(tmp_path):
+    settings = load_settings("integration", root=APP_ROOT).with_state_dir(tmp_path / "state")
+    store = open_datastore(settings)
+    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
+    store.append(read_csv(DATA / "dataset_1.csv").head(1000))
+    retrain(settings=settings)
+    port = free_port()
+    web = image_command()
+    web[web.index("--port") + 1] = str(port)  # the image listens on 8080; here any free port will do
+    worker = manifest_command("celery_worker.yml", "worker")
+
+    with embedded_redis(tmp_path / "redis") as redis_url:
+        # What the image and the manifests give the processes: its executables first on PATH, the settings ConfigMap
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               "APP_ROOT": str(APP_ROOT), "APP_STATE_DIR": str(settings.state_dir),
+               "APP_ENVIRONMENT": "integration", "REDIS_URL": redis_url,
+               "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "API_KEY": API_KEY}  # fmt: skip
+        processes = {}
+        try:
+            for name, command in (("web", web), ("worker", worker)):
+                with (tmp_path / f"{name}.log").open("wb") as log:
+                    processes[name] = subprocess.Popen(command, cwd=APP_ROOT, env=env, stdout=log,
+                                                       stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            url = f"http://127.0.0.1:{port}"
+
+            def logs() -> dict[str, str]:
+                return {path.name: path.read_text()[-2000:] for path in tmp_path.glob("*.log")}
+
+            wait_for(lambda: answers(url) or any(p.poll() is not None for p in processes.values()),
+                     START_TIMEOUT_SECONDS, f"the web app did not answer: {logs()}")  # fmt: skip
+            smoke = subprocess.run([sys.executable, "-m", "pytest", "-m", "smoke", "-q", "-p", "no:cacheprovider"],
+                                   cwd=APP_ROOT, env={**os.environ, "APP_URL": url, "API_KEY": API_KEY},
+                                   capture_output=True, text=True)  # fmt: skip
+            client = AppClient(url, API_KEY)
+            retrained = client.follow(client.retrain()["job_id"], timeout=600)
+
+            assert smoke.returncode == 0 and re.search(r"\b3 passed", smoke.stdout), smoke.stdout[-3000:]
+            assert retrained["state"] == "done", (retrained, logs())
+
+            for process in processes.values():
+                process.send_signal(signal.SIGTERM)  # what Kubernetes sends to stop a pod
+            for name, process in processes.items():
+                try:
+                    process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pytest.fail(f"the {name} was still running {STOP_TIMEOUT_SECONDS} s after SIGTERM: {logs()}")
+            assert not answers(url)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def answers(url: str) -> bool:
+    try:
+        # The first answer can take a while: each web process loads the model then.
+        return requests.get(f"{url}/health", timeout=30).ok
+    except requests.RequestException:
+        return False
