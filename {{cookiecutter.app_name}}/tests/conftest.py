@@ -128,11 +128,14 @@ class RecordingKubectl:
         """os.environ with this kubectl first on PATH."""
         return {**os.environ, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
-    def args(self) -> list[str]:
-        return (self.bin_dir / "received.args").read_text().split()
+    def calls(self) -> list[list[str]]:
+        """The arguments of every call, in order; [] if kubectl was never called."""
+        calls = self.bin_dir / "calls"
+        return [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
 
     def manifests(self) -> list[dict]:
-        return [doc for doc in yaml.safe_load_all((self.bin_dir / "received.yaml").read_text()) if doc]
+        """The objects sent to the last `kubectl apply -f -`."""
+        return [doc for doc in yaml.safe_load_all((self.bin_dir / "applied.yaml").read_text()) if doc]
 
 
 @pytest.fixture
@@ -140,7 +143,10 @@ def kubectl(tmp_path: Path) -> RecordingKubectl:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "kubectl"
-    script.write_text(f'#!/bin/sh\necho "$@" > {bin_dir}/received.args\ncat > {bin_dir}/received.yaml\necho applied\n')
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {bin_dir}/calls\n'
+        f'if [ "$1" = apply ]; then cat > {bin_dir}/applied.yaml; fi\necho "kubectl $1: done"\n'
+    )
     script.chmod(0o755)
     return RecordingKubectl(bin_dir)
 

@@ -236,7 +236,7 @@ def test_set_service_account_key_applies_the_secret_with_kubectl(app_root, kubec
                               capture_output=True, text=True)  # fmt: skip
 
     assert finished.returncode == 0, finished.stderr
-    assert kubectl.args() == ["apply", "-f", "-"]
+    assert kubectl.calls() == [["apply", "-f", "-"]]
     [sent] = kubectl.manifests()
     assert sent["kind"] == "Secret" and sent["metadata"]["namespace"].endswith("-integration")
 

@@ -76,9 +76,10 @@ def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigt
 
             wait_for(lambda: answers(url) or any(p.poll() is not None for p in processes.values()),
                      START_TIMEOUT_SECONDS, f"the web app did not answer: {logs()}")  # fmt: skip
-            smoke = subprocess.run([sys.executable, "-m", "pytest", "-m", "smoke", "-q", "-p", "no:cacheprovider"],
-                                   cwd=APP_ROOT, env={**os.environ, "APP_URL": url, "API_KEY": API_KEY},
-                                   capture_output=True, text=True)  # fmt: skip
+            deploy_test = [sys.executable, "-m", "{{ cookiecutter.app_name }}", "deploy", "test", "-m", "smoke"]
+            smoke = subprocess.run(
+                deploy_test, cwd=APP_ROOT, env={**env, "APP_URL": url}, capture_output=True, text=True
+            )
             client = AppClient(url, API_KEY)
             retrained = client.follow(client.retrain()["job_id"], timeout=600)
 

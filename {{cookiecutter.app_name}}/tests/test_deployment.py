@@ -119,12 +119,32 @@ def test_deploy_apply_sends_the_environment_s_manifests_with_its_app_version_to_
     applied = deploy_command(["apply", "--environment", "uat"])
 
     assert refused == 2 and "no app version is recorded for [uat]" in capsys.readouterr().err
-    assert applied == 0 and kubectl.args() == ["apply", "-f", "-"]
+    assert applied == 0 and kubectl.calls() == [["apply", "-f", "-"]]
     sent = kubectl.manifests()
     assert [o["kind"] for o in sent][:2] == ["Namespace", "ConfigMap"]
     assert {c["image"] for c in deployments(sent)["worker"]["spec"]["template"]["spec"]["containers"]} == {
         f"{IMAGE}:4d5e6f"
     }
+
+
+def test_deploy_apply_wait_follows_every_rollout_and_remove_deletes_only_a_challenger_s_namespace(
+    cluster_settings, kubectl, monkeypatch, capsys
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    registry = open_registry(cluster_settings)
+    registry.record_challenger("pr-7", "integration", created_by="ci")
+
+    applied = deploy_command(["apply", "--wait", "--environment", "pr-7", "--image-tag", "4d5e6f"])
+    kept = deploy_command(["remove", "--environment", "production"])
+    removed = deploy_command(["remove", "--environment", "pr-7"])
+
+    namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-pr-7"
+    rollouts = [call[2] for call in kubectl.calls() if call[:2] == ["rollout", "status"]]
+    assert applied == 0 and kubectl.calls()[0] == ["apply", "-f", "-"]
+    assert rollouts == [f"deployment/{o['metadata']['name']}" for o in kubectl.manifests() if o["kind"] == "Deployment"]
+    assert all(call[3:5] == ["--namespace", namespace] for call in kubectl.calls()[1:-1])
+    assert kept == 2 and "production is part of the promotion chain" in capsys.readouterr().err
+    assert removed == 0 and kubectl.calls()[-1] == ["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]
 
 
 @pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/mlflow.Dockerfile"])

@@ -311,14 +311,34 @@ def test_set_environment_configs_checks_every_file_then_applies_one_config_map_p
     applied = set_environment_configs_command([])
 
     assert applied == 0
-    assert kubectl.args() == ["apply", "-f", "-"]
+    assert kubectl.calls() == [["apply", "-f", "-"]]
     sent = {doc["metadata"]["namespace"].rsplit("-", 1)[1]: doc for doc in kubectl.manifests()}
     assert list(sent) == ["integration", "uat", "production"]
     assert yaml.safe_load(sent["uat"]["data"]["environment_uat.yml"])["app_title_extension"] == " - (uat)"
 
     (own_root.root / "config" / "environment_uat.yml").write_text("colour1: [unclosed\n")
-    (kubectl.bin_dir / "received.yaml").unlink()
+    (kubectl.bin_dir / "calls").unlink()
     refused = run_command(own_root, "local/set_environment_configs.py")  # as a person runs it
 
     assert refused.returncode == 2 and "environment_uat.yml is not valid YAML" in refused.stderr
-    assert not (kubectl.bin_dir / "received.yaml").exists()  # kubectl was not called: nothing applied
+    assert kubectl.calls() == []  # kubectl was not called: nothing applied
+
+
+def test_ci_creates_a_pr_challenger_from_the_component_config_s_environment_and_replaces_it_on_the_next_push(
+    production, capsys, tmp_path, monkeypatch
+):
+    registry = open_registry(production)
+    components.write(production.root / components.COMPONENT_CONFIG,
+                     components.as_mapping(production, "production", registry.deployment("production")))  # fmt: skip
+    outputs = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+
+    first = app_command(capsys, "env", "challenger", "create", "pr-7", "--from-component-config")
+    again = app_command(capsys, "env", "challenger", "create", "pr-7", "--from-component-config", "--replace")
+    following = app_command(capsys, "env", "next", "pr-7")
+
+    assert first[0] == 0 and "Created challenger [pr-7] of [production]" in first[1]
+    assert again[0] == 0 and "Deleted the earlier [pr-7]" in again[1] and "Created challenger [pr-7]" in again[1]
+    assert registry.deployment("pr-7") == registry.deployment("production")
+    assert following == (0, "production\n", "") and outputs.read_text() == "target=production\n"
+    assert app_command(capsys, "env", "next", "production")[0] == 2  # the end of the chain

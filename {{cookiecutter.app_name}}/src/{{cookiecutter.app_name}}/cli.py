@@ -190,11 +190,16 @@ def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
     return run(command, parser, argv)
 
 
-def kubectl_apply(manifest: str) -> str:
-    """`kubectl apply` the manifest (one or more YAML documents); what kubectl printed."""
+def kubectl(*args: str, manifest: str | None = None) -> str:
+    """Run kubectl (on the cluster its current context points at); what it printed, or a FixFirstError."""
     if shutil.which("kubectl") is None:
         raise FixFirstError("kubectl was not found: install it and connect it to the cluster, or use --dry-run")
-    applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=manifest, text=True, capture_output=True)
-    if applied.returncode != 0:
-        raise FixFirstError(f"kubectl could not apply the manifest: {applied.stderr.strip()}")
-    return applied.stdout.strip()
+    finished = subprocess.run(["kubectl", *args], input=manifest, text=True, capture_output=True)
+    if finished.returncode != 0:
+        raise FixFirstError(f"kubectl {' '.join(args[:2])} failed: {finished.stderr.strip()}")
+    return finished.stdout.strip()
+
+
+def kubectl_apply(manifest: str) -> str:
+    """`kubectl apply` the manifest (one or more YAML documents); what kubectl printed."""
+    return kubectl("apply", "-f", "-", manifest=manifest)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 
+import requests
 from tabulate import tabulate
 
 from . import manifests
-from .cli import EXIT_OK, kubectl_apply, run
+from .cli import EXIT_OK, kubectl, kubectl_apply, run
 from .config import APP_NAME, SELECTED_ENVIRONMENT_FILE, FixFirstError, Settings, load_settings
 from .datastore import DataStoreError, open_datastore
 from .environments import component_config as components
@@ -29,6 +31,7 @@ from .environments import (
     rollback,
 )
 from .environments.deployments import known_environment
+from .local_processes import free_port, wait_until_started
 from .manifests import ENVIRONMENT_CONFIG_MAP, environment_config_maps
 from .registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
 
@@ -99,9 +102,20 @@ def env_command(argv: Sequence[str] | None = None) -> int:
         "create", help="copy an environment's data, model and app versions and config into a new environment NAME"
     )
     create.add_argument("name")
-    create.add_argument("--from", dest="source", help="the environment to copy (default: the selected one)")
+    source = create.add_mutually_exclusive_group()
+    source.add_argument("--from", dest="source", help="the environment to copy (default: the selected one)")
+    source.add_argument(
+        "--from-component-config",
+        action="store_true",
+        help=f"copy the environment {components.COMPONENT_CONFIG} was taken from (what CI does for a pull request)",
+    )
+    create.add_argument("--replace", action="store_true", help="delete challenger NAME first if it exists")
     delete = actions.add_parser("delete", help="delete a challenger: its data, model alias, app record and config")
     delete.add_argument("name")
+    following = actions.add_parser(
+        "next", help="the environment ENV promotes to (also written to $GITHUB_OUTPUT as target=...)"
+    )
+    following.add_argument("name", metavar="ENV")
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
@@ -111,7 +125,11 @@ def env_command(argv: Sequence[str] | None = None) -> int:
             select_environment(settings, args.name)
             print(f"Selected [{args.name}]: commands in this checkout now work on it.")
         elif args.action == "challenger":
-            print_challenger(settings, args.name, args.source or settings.environment)
+            if args.replace and args.name in open_registry(settings).challengers():
+                print(f"Deleted the earlier [{args.name}]: {', '.join(delete_environment(settings, args.name))}.")
+            print_challenger(settings, args.name, challenger_source(settings, args))
+        elif args.action == "next":
+            print_next(settings, args.name)
         else:
             removed = delete_environment(settings, args.name)
             print(f"Deleted [{args.name}]: {', '.join(removed) or 'nothing was left of it'}.")
@@ -122,6 +140,27 @@ def env_command(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     return run(command, parser, argv)
+
+
+def challenger_source(settings: Settings, args: argparse.Namespace) -> str:
+    if not args.from_component_config:
+        return args.source or settings.environment
+    listed = components.read(settings.root / components.COMPONENT_CONFIG)
+    if listed is None:
+        raise FixFirstError(f"there is no {components.COMPONENT_CONFIG}: write it with `python .git_hooks/pre-commit`")
+    return str(listed["environment"])
+
+
+def print_next(settings: Settings, environment: str) -> None:
+    """Where `environment` promotes to, for people and for a GitHub job that must know it before it starts."""
+    target = next((i.promotes_to for i in environments(settings, open_registry(settings)) if i.name == environment), "")
+    if not target:
+        raise FixFirstError(f"{environment} promotes to no environment: it is not in {list(settings.app.environments)}"
+                            " or is the end of the chain")  # fmt: skip
+    print(target)
+    if os.environ.get("GITHUB_OUTPUT"):
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
+            output.write(f"target={target}\n")
 
 
 def print_challenger(settings: Settings, name: str, source: str) -> None:
@@ -249,9 +288,12 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=["render", "apply"],
-        help="render: print the environment's manifests; apply: apply them with kubectl",
+        choices=["render", "apply", "remove", "test"],
+        help="render: print the environment's manifests; apply: apply them with kubectl; remove: delete a "
+        "challenger's namespace; test: run pytest against the deployed environment",
     )
+    parser.add_argument("--wait", action="store_true", help="with apply: wait until every Deployment has rolled out")
+    parser.add_argument("-m", dest="markers", default="smoke", help="with test: the tests to run (default smoke)")
     parser.add_argument(
         "--from-component-config",
         action="store_true",
@@ -269,11 +311,19 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
         registry, target = open_registry(settings), settings.environment
         if args.action:
             known_environment(settings, registry, target)
+        if args.action == "remove":
+            return remove_namespace(settings)
+        if args.action == "test":
+            return test_deployed(settings, args.markers)
+        if args.action:
             objects = manifests.render(settings, args.image_tag or recorded_app_version(registry, target))
             if args.action == "render":
                 print(manifests.as_yaml(objects), end="")
-            else:
-                print(kubectl_apply(manifests.as_yaml(objects)))
+                return EXIT_OK
+            print(kubectl_apply(manifests.as_yaml(objects)))
+            for rollout in (o for o in objects if o["kind"] == "Deployment" and args.wait):
+                print(kubectl("rollout", "status", f"deployment/{rollout['metadata']['name']}",
+                              "--namespace", settings.kubernetes_namespace, "--timeout", "600s"))  # fmt: skip
             return EXIT_OK
         if not args.from_component_config:
             event = deploy_checkout(settings, registry, target)
@@ -293,6 +343,43 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     return run(command, parser, argv)
+
+
+def remove_namespace(settings: Settings) -> int:
+    """Delete a challenger's namespace and everything in it; the chain's environments are never removed this way."""
+    if settings.environment in settings.app.environments:
+        raise FixFirstError(f"{settings.environment} is part of the promotion chain: its namespace is not removed")
+    print(kubectl("delete", "namespace", settings.kubernetes_namespace, "--ignore-not-found", "--wait=false"))
+    return EXIT_OK
+
+
+def test_deployed(settings: Settings, markers: str) -> int:
+    """pytest -m MARKERS against the environment: APP_URL if set, else its Service through kubectl port-forward."""
+    api_key = os.environ.get("API_KEY")
+    if not api_key:
+        raise FixFirstError("API_KEY is not set: the tests call the app's API with the environment's key")
+    if os.environ.get("APP_URL"):
+        return run_pytest(settings, markers, os.environ["APP_URL"], api_key)
+    port = free_port()
+    service = f"service/{APP_NAME.replace('_', '-')}"
+    forward = subprocess.Popen(["kubectl", "port-forward", "--namespace", settings.kubernetes_namespace, service,
+                                f"{port}:80"], stdout=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        failed = f"kubectl port-forward to {service} in {settings.kubernetes_namespace} did not answer"
+        health = lambda: requests.get(f"{url}/health", timeout=5).raise_for_status()  # noqa: E731
+        wait_until_started(forward, health, requests.RequestException, 60, lambda: failed)
+        return run_pytest(settings, markers, url, api_key)
+    finally:
+        forward.terminate()
+        forward.wait()
+
+
+def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
+    print(f"pytest -m {markers} against {url}", flush=True)
+    env = {**os.environ, "APP_URL": url, "API_KEY": api_key}
+    return subprocess.run([sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider"],
+                          cwd=settings.root, env=env).returncode  # fmt: skip
 
 
 def recorded_app_version(registry: ModelRegistry, environment: str) -> str:
