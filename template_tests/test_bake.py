@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,11 @@ EXPECTED_FILES = {
     "tests/test_deployment.py",
     "tests/test_smoke.py",
     "tests/test_container_commands.py",
+    "tests/test_workflows.py",
+    ".github/workflows/challenger-test.yml",
+    ".github/workflows/deploy.yml",
+    ".github/workflows/promote.yml",
+    ".github/actions/setup/action.yml",
 }
 
 
@@ -159,7 +165,7 @@ def test_every_variant_renders_completely_and_is_ruff_clean(bake, variant):
     for path in app.rglob("*"):
         # Flask's own Jinja templates are meant to keep their {{ }}.
         if path.is_file() and ".git" not in path.parts and path.suffix != ".csv" and "templates" not in path.parts:
-            text = path.read_text()
+            text = re.sub(r"\$\{\{.*?\}\}", "", path.read_text())  # GitHub's expressions are meant to stay
             assert "{{" not in text and "{%" not in text, f"unrendered template syntax in {path.relative_to(app)}"
     for command in (["check"], ["format", "--check"]):
         linted = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=app, capture_output=True, text=True)

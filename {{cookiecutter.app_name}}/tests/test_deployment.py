@@ -19,7 +19,7 @@ from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.manifests import ManifestError, as_yaml, render
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT
+from .conftest import APP_ROOT, copy_app_config
 
 pytestmark = pytest.mark.unit
 
@@ -28,10 +28,15 @@ IMAGE = "{{ cookiecutter.container_registry }}/{{ cookiecutter.app_name }}"
 
 
 @pytest.fixture
-def cluster_settings(settings, monkeypatch):
-    """The settings as CD has them: the pods reach the tracking server every environment shares."""
+def cluster_settings(settings, tmp_path, monkeypatch):
+    """The settings as CD has them: the pods reach the tracking server every environment shares; an app folder of
+    the test's own, holding the config file of challenger pr-7 as `env challenger create` leaves it."""
     monkeypatch.setenv("CLUSTER_MLFLOW_TRACKING_URI", TRACKING_SERVER)
-    return settings
+    root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
+    shutil.copytree(APP_ROOT / "k8s", root / "k8s")
+    shutil.copy(root / "config" / "environment_integration.yml", root / "config" / "environment_pr-7.yml")
+    monkeypatch.setenv("APP_ROOT", str(root))
+    return dataclasses.replace(settings, root=root)
 
 
 def tool(name: str) -> str:
@@ -144,7 +149,8 @@ def test_deploy_apply_wait_follows_every_rollout_and_remove_deletes_only_a_chall
     assert rollouts == [f"deployment/{o['metadata']['name']}" for o in kubectl.manifests() if o["kind"] == "Deployment"]
     assert all(call[3:5] == ["--namespace", namespace] for call in kubectl.calls()[1:-1])
     assert kept == 2 and "production is part of the promotion chain" in capsys.readouterr().err
-    assert removed == 0 and kubectl.calls()[-1] == ["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]
+    assert removed == 0
+    assert kubectl.calls()[-1] == ["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]
 
 
 @pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/mlflow.Dockerfile"])

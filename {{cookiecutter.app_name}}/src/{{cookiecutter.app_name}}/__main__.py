@@ -6,7 +6,8 @@ promote [--from ENV]                move model, app version and app config to th
 rollback ENV [--to-version N]       put ENV back as it was before its last change, or serve model version N
 history [ENV]                       who changed what each environment runs, and when
 deploy [--from-component-config]    record this checkout as ENV's app, or make ENV run what the component config lists
-deploy render | apply               print or kubectl-apply ENV's Kubernetes manifests
+deploy build | render | apply       build (--push) the image; print or kubectl-apply ENV's Kubernetes manifests
+deploy remove | test                delete a challenger's namespace; run pytest -m smoke against ENV
 component-config snapshot [--yes]   rewrite config/component_config.yml from the selected environment
 retrain                             as local_retrain.py
 

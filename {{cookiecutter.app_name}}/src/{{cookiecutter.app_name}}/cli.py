@@ -203,3 +203,11 @@ def kubectl(*args: str, manifest: str | None = None) -> str:
 def kubectl_apply(manifest: str) -> str:
     """`kubectl apply` the manifest (one or more YAML documents); what kubectl printed."""
     return kubectl("apply", "-f", "-", manifest=manifest)
+
+
+def run_tool(*args: str, cwd: Path | None = None) -> None:
+    """Run a command line tool (docker, gcloud) with its output shown; a FixFirstError naming it if it fails."""
+    if shutil.which(args[0]) is None:
+        raise FixFirstError(f"{args[0]} was not found: install it, or run this where it is (CI)")
+    if subprocess.run(args, cwd=cwd).returncode != 0:
+        raise FixFirstError(f"`{' '.join(args)}` failed; its output is above")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ import requests
 from tabulate import tabulate
 
 from . import manifests
-from .cli import EXIT_OK, kubectl, kubectl_apply, run
+from .cli import EXIT_OK, kubectl, kubectl_apply, run, run_tool
 from .config import APP_NAME, SELECTED_ENVIRONMENT_FILE, FixFirstError, Settings, load_settings
 from .datastore import DataStoreError, open_datastore
 from .environments import component_config as components
@@ -33,6 +34,7 @@ from .environments import (
 from .environments.deployments import known_environment
 from .local_processes import free_port, wait_until_started
 from .manifests import ENVIRONMENT_CONFIG_MAP, environment_config_maps
+from .provenance import app_version
 from .registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
 
 EXIT_OUT_OF_DATE = 1  # the component config differs from the environment and was not rewritten
@@ -112,6 +114,7 @@ def env_command(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--replace", action="store_true", help="delete challenger NAME first if it exists")
     delete = actions.add_parser("delete", help="delete a challenger: its data, model alias, app record and config")
     delete.add_argument("name")
+    delete.add_argument("--missing-ok", action="store_true", help="succeed if there is no such challenger (CI)")
     following = actions.add_parser(
         "next", help="the environment ENV promotes to (also written to $GITHUB_OUTPUT as target=...)"
     )
@@ -130,6 +133,8 @@ def env_command(argv: Sequence[str] | None = None) -> int:
             print_challenger(settings, args.name, challenger_source(settings, args))
         elif args.action == "next":
             print_next(settings, args.name)
+        elif args.missing_ok and args.name not in open_registry(settings).challengers():
+            print(f"There is no challenger [{args.name}]: nothing to delete.")
         else:
             removed = delete_environment(settings, args.name)
             print(f"Deleted [{args.name}]: {', '.join(removed) or 'nothing was left of it'}.")
@@ -288,10 +293,11 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=["render", "apply", "remove", "test"],
-        help="render: print the environment's manifests; apply: apply them with kubectl; remove: delete a "
-        "challenger's namespace; test: run pytest against the deployed environment",
+        choices=["build", "render", "apply", "remove", "test"],
+        help="build: build the image (and --push it); render: print the environment's manifests; apply: apply "
+        "them with kubectl; remove: delete a challenger's namespace; test: run pytest against the environment",
     )
+    parser.add_argument("--push", action="store_true", help="with build: push the image to container_registry")
     parser.add_argument("--wait", action="store_true", help="with apply: wait until every Deployment has rolled out")
     parser.add_argument("-m", dest="markers", default="smoke", help="with test: the tests to run (default smoke)")
     parser.add_argument(
@@ -303,12 +309,16 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
         "--app-version", help="with --from-component-config: the app version to run instead (e.g. the image just built)"
     )
     parser.add_argument(
-        "--image-tag", help="with render or apply: the image tag (default: the app version the environment runs)"
+        "--image-tag",
+        help="the image tag; for build, default: this checkout's app version (APP_VERSION, else its git commit); "
+        "for render and apply, default: the app version the environment runs",
     )
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
         registry, target = open_registry(settings), settings.environment
+        if args.action == "build":
+            return build_image(settings, args.image_tag or app_version(settings.root), args.push)
         if args.action:
             known_environment(settings, registry, target)
         if args.action == "remove":
@@ -320,6 +330,8 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
             if args.action == "render":
                 print(manifests.as_yaml(objects), end="")
                 return EXIT_OK
+            if os.environ.get("API_KEY"):  # CI has it as a secret; it goes to the cluster, not to the log
+                objects.insert(1, manifests.secrets_object(settings, os.environ["API_KEY"]))
             print(kubectl_apply(manifests.as_yaml(objects)))
             for rollout in (o for o in objects if o["kind"] == "Deployment" and args.wait):
                 print(kubectl("rollout", "status", f"deployment/{rollout['metadata']['name']}",
@@ -343,6 +355,18 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     return run(command, parser, argv)
+
+
+def build_image(settings: Settings, tag: str, push: bool) -> int:
+    """docker build (and push) the one image of the app, worker and beat, tagged with the app version."""
+    image = manifests.image_name(settings, tag)
+    run_tool("docker", "build", "--file", "docker/Dockerfile", "--tag", image, ".", cwd=settings.root)
+    if push:
+        if shutil.which("gcloud"):  # lets docker push to Artifact Registry with the gcloud credentials
+            run_tool("gcloud", "auth", "configure-docker", image.split("/")[0], "--quiet")
+        run_tool("docker", "push", image)
+    print(f"{'Pushed' if push else 'Built'} {image}")
+    return EXIT_OK
 
 
 def remove_namespace(settings: Settings) -> int:

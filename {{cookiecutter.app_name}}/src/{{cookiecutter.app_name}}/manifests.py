@@ -44,16 +44,34 @@ def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
             f"the registry is {cluster_tracking_uri(settings)}, which the cluster cannot reach: set "
             f"{CLUSTER_TRACKING_URI} (or MLFLOW_TRACKING_URI) to the tracking server every environment shares"
         )
-    namespace = settings.kubernetes_namespace
-    image = f"{settings.app.container_registry.rstrip('/')}/{APP_NAME}:{image_tag}"
+    namespace, image = settings.kubernetes_namespace, image_name(settings, image_tag)
     files = [f"{APP_NAME}.yml", "celery_worker.yml", "celery_redis.yml"]
     if settings.app.retrain_schedule:  # beat only sends the scheduled retrain
         files.append("celery_beat.yml")
-    objects = [namespace_object(namespace, settings.environment), settings_config_map(settings, namespace)]
+    objects = [
+        namespace_object(namespace, settings.environment),
+        settings_config_map(settings, namespace),
+        environment_config_map(settings, settings.environment),
+    ]
     for name in files:
         for document in yaml.safe_load_all((settings.root / K8S / name).read_text(encoding="utf-8")):
             objects.append(for_environment(document, settings, namespace, image))
     return objects
+
+
+def image_name(settings: Settings, tag: str) -> str:
+    return f"{settings.app.container_registry.rstrip('/')}/{APP_NAME}:{tag}"
+
+
+def secrets_object(settings: Settings, api_key: str) -> dict[str, Any]:
+    """The Secret holding the environment's API key: applied by `deploy apply`, never printed by `deploy render`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "app-secrets", "namespace": settings.kubernetes_namespace},
+        "type": "Opaque",
+        "stringData": {"API_KEY": api_key},
+    }
 
 
 def cluster_tracking_uri(settings: Settings) -> str:
@@ -142,20 +160,21 @@ def service_account_secret(settings: Settings, key: dict) -> str:
 
 
 def environment_config_maps(settings: Settings, names: Sequence[str]) -> str:
-    documents = []
-    for name in names:
-        path = settings.root / "config" / f"environment_{name}.yml"
-        if not path.is_file():
-            raise FixFirstError(f"there is no {path.relative_to(settings.root)} for environment {name}")
-        read_yaml(path)  # a clear error for a file that is not a YAML mapping
-        namespace = settings.for_environment(name).kubernetes_namespace
-        documents.append({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": namespace},
-            "data": {path.name: path.read_text(encoding="utf-8")},
-        })  # fmt: skip
-    return yaml.dump_all(documents, Dumper=BlockTextDumper, sort_keys=False)
+    """Every named environment's config file as a ConfigMap in its namespace; every file is checked first."""
+    return as_yaml([environment_config_map(settings, name) for name in names])
+
+
+def environment_config_map(settings: Settings, name: str) -> dict[str, Any]:
+    path = settings.root / "config" / f"environment_{name}.yml"
+    if not path.is_file():
+        raise ManifestError(f"there is no {path.relative_to(settings.root)} for environment {name}")
+    read_yaml(path)  # a clear error for a file that is not a YAML mapping
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": settings.for_environment(name).kubernetes_namespace},
+        "data": {path.name: path.read_text(encoding="utf-8")},
+    }
 
 
 class BlockTextDumper(yaml.SafeDumper):

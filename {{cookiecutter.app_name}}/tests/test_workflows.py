@@ -1,0 +1,179 @@
+"""The GitHub workflows: linted as GitHub reads them, and their steps run here, in order, on the embedded default.
+
+GitHub, GKE, docker and gcloud do not run here: stand-ins record what the steps send them. Everything else is real:
+each `run:` step's command runs with the workflow's environment, on a registry and data of the test's own. Only
+the `deploy test` steps (pytest against the cluster) are left out; test_container_commands covers that command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from {{ cookiecutter.app_name }}.__main__ import main
+from {{ cookiecutter.app_name }}.environments import component_config as components
+from {{ cookiecutter.app_name }}.registry import open_registry
+
+from .conftest import APP_ROOT, copy_app_config
+from .test_deployment import IMAGE, tool
+from .test_environments import deploy_app, trained_environment
+
+pytestmark = pytest.mark.workflows
+
+WORKFLOWS = APP_ROOT / ".github" / "workflows"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
+
+
+def test_the_workflows_pass_actionlint_and_github_s_schemas():
+    workflows = sorted(str(path.relative_to(APP_ROOT)) for path in WORKFLOWS.glob("*.yml"))
+    action = ".github/actions/setup/action.yml"
+    checks = [
+        [tool("actionlint"), *workflows],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", action],
+        [tool("yamllint"), "--strict", ".github"],
+    ]
+
+    for check in checks:
+        checked = subprocess.run(check, cwd=APP_ROOT, capture_output=True, text=True)
+        assert checked.returncode == 0, f"{check[0]}: {checked.stdout}{checked.stderr}"
+    assert workflows == [".github/workflows/challenger-test.yml", ".github/workflows/deploy.yml",
+                         ".github/workflows/promote.yml"]  # fmt: skip
+
+
+class Runner:
+    """Runs a workflow job's `run:` steps, as a GitHub runner would after the `uses:` steps set it up.
+
+    Every step must be `python -m "$APP" ARGS...`: the YAML holds no logic of its own. The command is run in this
+    process (the same `main` that `python -m` runs, without paying for a new interpreter per step)."""
+
+    def __init__(self, root: Path, bin_dir: Path, context: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+        self.root, self.bin_dir, self.context, self.monkeypatch = root, bin_dir, context, monkeypatch
+        self.skipped: list[str] = []
+
+    def substitute(self, text: str) -> str:
+        def value(match: re.Match) -> str:
+            assert match.group(1) in self.context, f"the test gives no value for {match.group(0)}"
+            return self.context[match.group(1)]
+
+        return EXPRESSION.sub(value, str(text))
+
+    def run_job(self, workflow: str, job: str) -> dict[str, str]:
+        """Run the job's steps; its outputs, as GITHUB_OUTPUT received them."""
+        spec = yaml.safe_load((WORKFLOWS / workflow).read_text())
+        outputs = self.bin_dir / f"{workflow}-{job}.outputs"
+        self.monkeypatch.chdir(self.root)
+        self.monkeypatch.setenv("PATH", f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}")
+        self.monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+        for key, value in {**spec.get("env", {}), **spec["jobs"][job].get("env", {})}.items():
+            self.monkeypatch.setenv(key, self.substitute(value))
+        for step in spec["jobs"][job]["steps"]:
+            if "run" not in step:
+                continue
+            words = [os.path.expandvars(word) for word in shlex.split(step["run"])]
+            assert words[:3] == ["python", "-m", "{{ cookiecutter.app_name }}"], f"a step with logic: {step['run']}"
+            if words[3:5] == ["deploy", "test"]:
+                self.skipped.append(step["run"])
+                continue
+            assert main(words[3:]) == 0, step.get("name", step["run"])
+        lines = outputs.read_text().splitlines() if outputs.exists() else []
+        return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.fixture
+def runner(settings, tmp_path, kubectl, monkeypatch):
+    """An app folder of the test's own, whose integration runs v1 and an app version, with the component config
+    taken from it committed; docker and gcloud recorded like kubectl."""
+    root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
+    for folder in ("k8s", "docker"):
+        shutil.copytree(APP_ROOT / folder, root / folder)
+    quickest = dataclasses.replace(settings.app, max_models_with_no_score_change=1)  # any model will do here
+    own = dataclasses.replace(settings, root=root, app=quickest)
+    trained_environment(own, "integration")
+    deploy_app(own, "integration", "app-1", monkeypatch)
+    monkeypatch.delenv("APP_VERSION")  # the steps say which version they deploy
+    registry = open_registry(own)
+    components.write(root / components.COMPONENT_CONFIG,
+                     components.as_mapping(own, "integration", registry.deployment("integration")))  # fmt: skip
+    for stand_in in ("docker", "gcloud"):
+        script = kubectl.bin_dir / stand_in
+        script.write_text(f'#!/bin/sh\necho "{stand_in} $@" >> {kubectl.bin_dir}/calls\n')
+        script.chmod(0o755)
+    monkeypatch.delenv("APP_ROOT", raising=False)  # the steps find the app from the folder they run in
+    context = {
+        "github.event.pull_request.number": "7",
+        "github.event.pull_request.head.sha": SHA,
+        "github.sha": SHA,
+        "github.run_number": "12",
+        "github.actor": "octocat",
+        "inputs.from": "integration",
+        "vars.MLFLOW_TRACKING_URI": own.mlflow_tracking_uri,
+        "vars.CLUSTER_MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc.cluster.local:5000",
+        "secrets.API_KEY": "ci-key",
+    }
+    return Runner(root, kubectl.bin_dir, context, monkeypatch), own
+
+
+def test_a_pull_request_gets_a_challenger_running_its_image_and_loses_it_when_closed(runner, kubectl):
+    run, settings = runner
+    registry = open_registry(settings)
+
+    run.run_job("challenger-test.yml", "challenger")
+
+    namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-pr-7"
+    assert ["docker", "build", "--file", "docker/Dockerfile", "--tag", f"{IMAGE}:{SHA}", "."] in kubectl.calls()
+    assert ["docker", "push", f"{IMAGE}:{SHA}"] in kubectl.calls()
+    assert registry.challengers() == {"pr-7": "integration"}
+    assert registry.deployment("pr-7").model_version == registry.deployment("integration").model_version
+    assert registry.deployment("pr-7").app_version == SHA
+    sent = kubectl.manifests()
+    assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in sent} == {namespace}
+    assert next(o for o in sent if o["kind"] == "Secret")["stringData"] == {"API_KEY": "ci-key"}
+    assert any(call[:2] == ["rollout", "status"] for call in kubectl.calls())
+    assert len(run.skipped) == 1  # the integration tests, which need the cluster
+
+    run.run_job("challenger-test.yml", "delete-challenger")
+
+    assert ["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"] in kubectl.calls()
+    assert registry.challengers() == {} and registry.deployment("pr-7").model_version is None
+
+
+def test_a_merge_deploys_the_component_config_to_integration_through_a_throwaway_challenger(runner, kubectl):
+    run, settings = runner
+    registry = open_registry(settings)
+    listed = registry.deployment("integration")
+
+    run.run_job("deploy.yml", "deploy")
+
+    assert registry.deployment("integration") == listed.__class__(listed.model_version, SHA, listed.app_config)
+    applied = [call for call in kubectl.calls() if call[:1] == ["apply"]]
+    assert len(applied) == 2  # the challenger, then integration
+    assert ["delete", "namespace", "{{ cookiecutter.app_name | replace('_', '-') }}-main-12", "--ignore-not-found",
+            "--wait=false"] in kubectl.calls()  # fmt: skip
+    assert registry.challengers() == {}
+    assert [event.action for event in registry.events("integration")][:1] == ["deploy"]
+
+
+def test_promote_moves_integration_to_uat_and_deploys_uat(runner, kubectl):
+    run, settings = runner
+    registry = open_registry(settings)
+
+    planned = run.run_job("promote.yml", "plan")
+    run.context["needs.plan.outputs.target"] = planned["target"]
+    run.run_job("promote.yml", "promote")
+
+    assert planned == {"target": "uat"}
+    assert registry.deployment("uat") == registry.deployment("integration")
+    assert [(e.action, e.source) for e in registry.events("uat")] == [("promote", "integration")]
+    assert any(call[:1] == ["apply"] for call in kubectl.calls())
+    uat = "{{ cookiecutter.app_name | replace('_', '-') }}-uat"
+    assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in kubectl.manifests()} == {uat}
