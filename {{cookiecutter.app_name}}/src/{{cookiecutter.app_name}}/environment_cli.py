@@ -324,7 +324,7 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
         if args.action == "remove":
             return remove_namespace(settings)
         if args.action == "test":
-            return test_deployed(settings, args.markers)
+            return run_tests_against(settings, args.markers)
         if args.action:
             objects = manifests.render(settings, args.image_tag or recorded_app_version(registry, target))
             if args.action == "render":
@@ -377,7 +377,7 @@ def remove_namespace(settings: Settings) -> int:
     return EXIT_OK
 
 
-def test_deployed(settings: Settings, markers: str) -> int:
+def run_tests_against(settings: Settings, markers: str) -> int:
     """pytest -m MARKERS against the environment: APP_URL if set, else its Service through kubectl port-forward."""
     api_key = os.environ.get("API_KEY")
     if not api_key:
