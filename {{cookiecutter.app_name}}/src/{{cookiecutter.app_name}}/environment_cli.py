@@ -29,6 +29,7 @@ from .environments import (
     deploy_checkout,
     environments,
     promote,
+    promotes_to,
     rollback,
 )
 from .environments.deployments import known_environment
@@ -150,15 +151,12 @@ def env_command(argv: Sequence[str] | None = None) -> int:
 def challenger_source(settings: Settings, args: argparse.Namespace) -> str:
     if not args.from_component_config:
         return args.source or settings.environment
-    listed = components.read(settings.root / components.COMPONENT_CONFIG)
-    if listed is None:
-        raise FixFirstError(f"there is no {components.COMPONENT_CONFIG}: write it with `python .git_hooks/pre-commit`")
-    return str(listed["environment"])
+    return str(components.read_committed(settings.root)["environment"])
 
 
 def print_next(settings: Settings, environment: str) -> None:
     """Where `environment` promotes to, for people and for a GitHub job that must know it before it starts."""
-    target = next((i.promotes_to for i in environments(settings, open_registry(settings)) if i.name == environment), "")
+    target = promotes_to(settings, open_registry(settings), environment)
     if not target:
         raise FixFirstError(f"{environment} promotes to no environment: it is not in {list(settings.app.environments)}"
                             " or is the end of the chain")  # fmt: skip
@@ -176,9 +174,7 @@ def print_challenger(settings: Settings, name: str, source: str) -> None:
 
 
 def select_environment(settings: Settings, name: str) -> None:
-    known = [info.name for info in environments(settings, open_registry(settings))]
-    if name not in known:
-        raise FixFirstError(f"there is no environment {name!r}; the environments are {known}")
+    known_environment(settings, open_registry(settings), name)
     (settings.root / SELECTED_ENVIRONMENT_FILE).write_text(name + "\n")
 
 
@@ -341,12 +337,7 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
             event = deploy_checkout(settings, registry, target)
             print("Deployed this checkout: " + describe_change(event, target, registry))
             return EXIT_OK
-        path = settings.root / components.COMPONENT_CONFIG
-        listed = components.read(path)
-        if listed is None:
-            raise FixFirstError(
-                f"there is no {components.COMPONENT_CONFIG}: write it with `python .git_hooks/pre-commit`"
-            )
+        listed = components.read_committed(settings.root)
         wanted = components.deployment_of(listed, settings)
         if args.app_version:
             wanted = Deployment(wanted.model_version, args.app_version, wanted.app_config)

@@ -53,6 +53,14 @@ def read(path: Path) -> dict[str, Any] | None:
     return content
 
 
+def read_committed(root: Path) -> dict[str, Any]:
+    """The app's component config, which must exist: CI deploys and copies what it lists."""
+    listed = read(root / COMPONENT_CONFIG)
+    if listed is None:
+        raise ConfigError(f"there is no {COMPONENT_CONFIG}: write it with `python .git_hooks/pre-commit`")
+    return listed
+
+
 def deployment_of(mapping: dict[str, Any], settings: Settings) -> Deployment:
     """The model and app versions a component config lists, checked against this app."""
     found = {}

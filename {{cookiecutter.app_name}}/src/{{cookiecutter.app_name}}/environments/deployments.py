@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..config import FixFirstError, Settings, read_yaml
 from ..provenance import app_version, created_by
 from ..registry import Deployment, EnvironmentEvent, ModelRegistry
-from .chain import environments
+from .chain import environments, promotes_to
 
 
 class DeploymentError(FixFirstError):
@@ -98,13 +98,13 @@ def deploy(
 def promote(settings: Settings, registry: ModelRegistry, source: str) -> tuple[str, EnvironmentEvent | None]:
     """Move `source`'s model, app version and app config to the environment it promotes to, as one step."""
     known_environment(settings, registry, source)
-    info = next(info for info in environments(settings, registry) if info.name == source)
-    if info.promotes_to is None:
+    target = promotes_to(settings, registry, source)
+    if target is None:
         raise DeploymentError(f"{source} is the end of the promotion chain {list(settings.app.environments)}")
     promoted = registry.deployment(source)
     if promoted.model_version is None:
         raise DeploymentError(f"{source} serves no model yet, so there is nothing to promote: retrain it first")
-    return info.promotes_to, move(registry, info.promotes_to, promoted, "promote", source=source)
+    return target, move(registry, target, promoted, "promote", source=source)
 
 
 def rollback(
