@@ -5,7 +5,7 @@ python local_retrain.py [--environment NAME]
 
 import sys
 
-from {{ cookiecutter.app_name }}.cli import retrain_command
+from {{ cookiecutter.app_name }}.cli.retrain import retrain_command
 
 if __name__ == "__main__":
     sys.exit(retrain_command())

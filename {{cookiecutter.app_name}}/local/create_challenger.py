@@ -7,7 +7,7 @@ Delete it afterwards with `python -m {{ cookiecutter.app_name }} env delete <cha
 
 import sys
 
-from {{ cookiecutter.app_name }}.environment_cli import create_challenger_command
+from {{ cookiecutter.app_name }}.cli.environments import create_challenger_command
 
 if __name__ == "__main__":
     sys.exit(create_challenger_command())

@@ -5,7 +5,7 @@ python local/create_database.py [--environment NAME] [--schema-from CSV]
 
 import sys
 
-from {{ cookiecutter.app_name }}.cli import create_database_command
+from {{ cookiecutter.app_name }}.cli.data import create_database_command
 
 if __name__ == "__main__":
     sys.exit(create_database_command())

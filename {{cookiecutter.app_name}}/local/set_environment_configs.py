@@ -6,7 +6,7 @@ Environment config stays with its environment (promotion does not move it): run 
 
 import sys
 
-from {{ cookiecutter.app_name }}.environment_cli import set_environment_configs_command
+from {{ cookiecutter.app_name }}.cli.deploy import set_environment_configs_command
 
 if __name__ == "__main__":
     sys.exit(set_environment_configs_command())

@@ -5,7 +5,7 @@ python local/upload_data.py CSV [--environment NAME]
 
 import sys
 
-from {{ cookiecutter.app_name }}.cli import upload_data_command
+from {{ cookiecutter.app_name }}.cli.data import upload_data_command
 
 if __name__ == "__main__":
     sys.exit(upload_data_command())

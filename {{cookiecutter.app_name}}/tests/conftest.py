@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,7 +121,8 @@ def copy_app_config(root: Path, **changes) -> Path:
 
 @dataclasses.dataclass
 class RecordingKubectl:
-    """Stands in for kubectl and the cluster, which cannot run here: records the arguments and manifests sent."""
+    """Stands in for kubectl and the cluster, which cannot run here: records the arguments and manifests sent, and
+    `port-forward` forwards to KUBECTL_SERVICE_ADDRESS (see kubectl_port_forward.py)."""
 
     bin_dir: Path
 
@@ -143,8 +145,10 @@ def kubectl(tmp_path: Path) -> RecordingKubectl:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "kubectl"
+    forwarder = Path(__file__).with_name("kubectl_port_forward.py")
     script.write_text(
         f'#!/bin/sh\necho "$@" >> {bin_dir}/calls\n'
+        f'if [ "$1" = port-forward ]; then exec "{sys.executable}" "{forwarder}" "$@"; fi\n'
         f'if [ "$1" = apply ]; then cat > {bin_dir}/applied.yaml; fi\necho "kubectl $1: done"\n'
     )
     script.chmod(0o755)

@@ -1,6 +1,6 @@
 """The image's own commands, exactly as docker/Dockerfile and k8s/celery_worker.yml give them, started on this
-machine (no container runtime here): the web app and the worker answer the smoke tests, run a retrain, and stop on
-SIGTERM as Kubernetes stops them."""
+machine (no container runtime here): the web app and the worker answer the smoke tests (through `deploy test`, as CI
+runs them), run a retrain, and stop on SIGTERM as Kubernetes stops them."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def manifest_command(file_name: str, container: str) -> list[str]:
     return next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == container)["command"]
 
 
-def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigterm(tmp_path):
+def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigterm(tmp_path, kubectl):
     settings = load_settings("integration", root=APP_ROOT).with_state_dir(tmp_path / "state")
     store = open_datastore(settings)
     store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
@@ -76,14 +76,17 @@ def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigt
 
             wait_for(lambda: answers(url) or any(p.poll() is not None for p in processes.values()),
                      START_TIMEOUT_SECONDS, f"the web app did not answer: {logs()}")  # fmt: skip
+            # As in CI: no APP_URL, so `deploy test` reaches the app through `kubectl port-forward` to its Service.
             deploy_test = [sys.executable, "-m", "{{ cookiecutter.app_name }}", "deploy", "test", "-m", "smoke"]
-            smoke = subprocess.run(
-                deploy_test, cwd=APP_ROOT, env={**env, "APP_URL": url}, capture_output=True, text=True
-            )
+            through_kubectl = {**env, "PATH": f"{kubectl.bin_dir}{os.pathsep}{env['PATH']}",
+                               "KUBECTL_SERVICE_ADDRESS": f"127.0.0.1:{port}"}  # fmt: skip
+            smoke = subprocess.run(deploy_test, cwd=APP_ROOT, env=through_kubectl, capture_output=True, text=True)
             client = AppClient(url, API_KEY)
             retrained = client.follow(client.retrain()["job_id"], timeout=600)
 
             assert smoke.returncode == 0 and re.search(r"\b3 passed", smoke.stdout), smoke.stdout[-3000:]
+            namespace, service = settings.kubernetes_namespace, "service/{{ cookiecutter.app_name }}".replace("_", "-")
+            assert kubectl.calls()[0][:4] == ["port-forward", "--namespace", namespace, service]
             assert retrained["state"] == "done", (retrained, logs())
 
             for process in processes.values():

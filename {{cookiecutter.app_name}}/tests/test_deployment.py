@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.app_name }}.environment_cli import deploy_command
+from {{ cookiecutter.app_name }}.cli.deploy import deploy_command
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.manifests import ManifestError, as_yaml, render
 from {{ cookiecutter.app_name }}.registry import open_registry
@@ -151,6 +151,24 @@ def test_deploy_apply_wait_follows_every_rollout_and_remove_deletes_only_a_chall
     assert kept == 2 and "production is part of the promotion chain" in capsys.readouterr().err
     assert removed == 0
     assert kubectl.calls()[-1] == ["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]
+
+
+def test_deploy_test_says_what_is_missing_when_it_cannot_reach_the_environment(
+    cluster_settings, kubectl, monkeypatch, capsys
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    monkeypatch.delenv("APP_URL", raising=False)
+    monkeypatch.delenv("API_KEY", raising=False)
+    without_key = deploy_command(["test", "--environment", "uat"])
+    monkeypatch.setenv("API_KEY", "uat-key")
+    without_cluster = deploy_command(["test", "--environment", "uat"])  # the port-forward finds no cluster
+
+    errors = capsys.readouterr().err
+    assert without_key == 2 and "API_KEY is not set" in errors
+    namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-uat"
+    service = "service/{{ cookiecutter.app_name | replace('_', '-') }}"
+    assert without_cluster == 2 and f"kubectl port-forward to {service} in {namespace} did not answer" in errors
+    assert kubectl.calls() == [["port-forward", "--namespace", namespace, service, kubectl.calls()[0][-1]]]
 
 
 @pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/mlflow.Dockerfile"])

@@ -13,14 +13,10 @@ import yaml
 from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.__main__ import main
+from {{ cookiecutter.app_name }}.cli.deploy import deploy_command, set_environment_configs_command
+from {{ cookiecutter.app_name }}.cli.environments import history_command, status_command
 from {{ cookiecutter.app_name }}.config import ConfigError, read_yaml
 from {{ cookiecutter.app_name }}.datastore import DataStoreError, infer_schema, open_datastore, read_csv
-from {{ cookiecutter.app_name }}.environment_cli import (
-    deploy_command,
-    history_command,
-    set_environment_configs_command,
-    status_command,
-)
 from {{ cookiecutter.app_name }}.environments import (
     ChallengerError,
     DeploymentError,
@@ -160,7 +156,10 @@ def run_command(settings, *args: str) -> subprocess.CompletedProcess:
 
 def app_command(capsys, *argv: str) -> tuple[int, str, str]:
     """`python -m {{ cookiecutter.app_name }} argv...`, run in this process: exit code, stdout, stderr."""
-    exit_code = main(list(argv))
+    try:
+        exit_code = main(list(argv))
+    except SystemExit as parse_error:  # argparse refused the arguments (or printed --help)
+        exit_code = parse_error.code
     printed = capsys.readouterr()
     return exit_code, printed.out, printed.err
 
@@ -299,8 +298,10 @@ def test_deploying_a_component_config_that_names_an_unknown_version_is_refused_a
     components.write(path, mapping)
 
     refused = deploy_command(["--from-component-config", "--environment", "uat"])
-
     assert refused == 2 and "there is no model version v99" in capsys.readouterr().err
+    without_the_file = app_command(capsys, "deploy", "--app-version", "app-9", "--environment", "uat")
+    assert without_the_file[0] == 2 and "--app-version goes with --from-component-config" in without_the_file[2]
+
     assert open_registry(integration).deployment("uat") == Deployment()
 
 
@@ -334,10 +335,12 @@ def test_ci_creates_a_pr_challenger_from_the_component_config_s_environment_and_
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
 
     first = app_command(capsys, "env", "challenger", "create", "pr-7", "--from-component-config")
+    shortened = app_command(capsys, "env", "challenger", "create", "pr-7", "--from-component-config", "--replac")
     again = app_command(capsys, "env", "challenger", "create", "pr-7", "--from-component-config", "--replace")
     following = app_command(capsys, "env", "next", "pr-7")
 
     assert first[0] == 0 and "Created challenger [pr-7] of [production]" in first[1]
+    assert shortened[0] == 2 and "unrecognized arguments: --replac" in shortened[2]  # a typo in a workflow fails it
     assert again[0] == 0 and "Deleted the earlier [pr-7]" in again[1] and "Created challenger [pr-7]" in again[1]
     assert registry.deployment("pr-7") == registry.deployment("production")
     assert following == (0, "production\n", "") and outputs.read_text() == "target=production\n"

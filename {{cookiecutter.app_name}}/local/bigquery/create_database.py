@@ -6,7 +6,7 @@ The columns and types come from `schema` in config/app_config.yml, else from dat
 
 import sys
 
-from {{ cookiecutter.app_name }}.cli import create_database_command
+from {{ cookiecutter.app_name }}.cli.data import create_database_command
 
 if __name__ == "__main__":
     sys.exit(create_database_command(backend="bigquery"))

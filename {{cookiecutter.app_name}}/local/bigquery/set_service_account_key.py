@@ -8,7 +8,7 @@ Secret as YAML instead of applying it with kubectl.
 
 import sys
 
-from {{ cookiecutter.app_name }}.cli import set_service_account_key_command
+from {{ cookiecutter.app_name }}.cli.deploy import set_service_account_key_command
 
 if __name__ == "__main__":
     sys.exit(set_service_account_key_command())

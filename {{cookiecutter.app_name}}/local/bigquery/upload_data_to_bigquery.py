@@ -6,7 +6,7 @@ Every row is checked against the table first; a file that does not fit loads not
 
 import sys
 
-from {{ cookiecutter.app_name }}.cli import upload_data_command
+from {{ cookiecutter.app_name }}.cli.data import upload_data_command
 
 if __name__ == "__main__":
     sys.exit(upload_data_command(backend="bigquery"))

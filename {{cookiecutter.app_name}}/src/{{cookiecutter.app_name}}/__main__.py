@@ -16,16 +16,10 @@ Every command takes --environment NAME and --help.
 
 import sys
 
-from .cli import retrain_command
-from .environment_cli import (
-    component_config_command,
-    deploy_command,
-    env_command,
-    history_command,
-    promote_command,
-    rollback_command,
-    status_command,
-)
+from .cli.component_config import component_config_command
+from .cli.deploy import deploy_command
+from .cli.environments import env_command, history_command, promote_command, rollback_command, status_command
+from .cli.retrain import retrain_command
 
 COMMANDS = {
     "status": status_command,

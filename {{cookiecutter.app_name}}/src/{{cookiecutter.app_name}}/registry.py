@@ -248,21 +248,33 @@ class ModelRegistry:
 
     def _registered_model(self):
         """The registered model, or None before the first version; a RegistryError if the registry cannot be read."""
-        try:
-            return self.client.get_registered_model(self.model_name)
-        except MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return None
-            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
+        with self._reading():
+            try:
+                return self.client.get_registered_model(self.model_name)
+            except MlflowException as error:
+                if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return None
+                raise
 
     def deployment(self, environment: str) -> Deployment:
         """What `environment` runs now, read in one request."""
+        return self.deployments().get(environment, Deployment())
+
+    def deployments(self) -> dict[str, Deployment]:
+        """What every environment that runs something runs, read in one request."""
         model = self._registered_model()
         if model is None:
-            return Deployment()
-        version = model.aliases.get(environment)
-        app = json.loads(model.tags.get(APP_TAG + environment, "{}"))
-        return Deployment(int(version) if version else None, app.get("version"), app.get("app_config") or {})
+            return {}
+        apps = {key.removeprefix(APP_TAG): json.loads(value) for key, value in model.tags.items()
+                if key.startswith(APP_TAG)}  # fmt: skip
+        return {
+            environment: Deployment(
+                int(model.aliases[environment]) if environment in model.aliases else None,
+                apps.get(environment, {}).get("version"),
+                apps.get(environment, {}).get("app_config") or {},
+            )
+            for environment in sorted({*model.aliases, *apps})
+        }
 
     def set_app(self, environment: str, version: str, app_config: dict[str, Any]) -> None:
         self._create_registered_model()
@@ -307,8 +319,15 @@ class ModelRegistry:
         # Several changes can share a millisecond; the microseconds in `at` keep their order.
         return sorted((EnvironmentEvent.from_tags(run.data.tags) for run in runs), key=lambda e: e.at, reverse=True)
 
-    def version(self, version: int) -> ModelVersion:
-        found = self.client.get_model_version(self.model_name, str(version))
+    def version(self, version: int) -> ModelVersion | None:
+        """Version `version`, or None if the registry holds no such version."""
+        with self._reading():
+            try:
+                found = self.client.get_model_version(self.model_name, str(version))
+            except MlflowException as error:
+                if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return None
+                raise
         serving = tuple(sorted(env for env, served in self.aliases().items() if served == version))
         return ModelVersion.from_mlflow(found, serving)
 

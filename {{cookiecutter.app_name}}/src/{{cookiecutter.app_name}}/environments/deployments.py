@@ -133,8 +133,9 @@ def rollback(
 def check_model_version(registry: ModelRegistry, version: int | None) -> None:
     if version is None:
         raise DeploymentError("a model version is needed: an environment cannot be deployed to serve no model")
-    known = {v.version: v for v in registry.versions()}
-    if version not in known:
-        raise DeploymentError(f"there is no model version v{version}; the versions are {sorted(known)}")
-    if not known[version].passed:
+    found = registry.version(version)
+    if found is None:
+        known = sorted(v.version for v in registry.versions())  # read all only to say which exist
+        raise DeploymentError(f"there is no model version v{version}; the versions are {known}")
+    if not found.passed:
         raise DeploymentError(f"v{version} failed the quality gate when it was trained, so no environment may serve it")

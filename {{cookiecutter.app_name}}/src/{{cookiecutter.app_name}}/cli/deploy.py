@@ -1,0 +1,225 @@
+"""The deploy commands: what an environment runs, its image, its Kubernetes objects, and tests against it.
+
+`python -m {{ cookiecutter.app_name }} deploy [ACTION]`, local/set_environment_configs.py and
+local/bigquery/set_service_account_key.py. The GitHub workflows call these, step by step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import requests
+
+from .. import manifests
+from ..config import APP_NAME, FixFirstError, Settings, load_settings
+from ..datastore.credentials import KEY_FILE, read_service_account_key
+from ..environments import component_config as components
+from ..environments import deploy, deploy_checkout, environments
+from ..environments.deployments import known_environment
+from ..local_processes import free_port, wait_until_started
+from ..provenance import app_version
+from ..registry import Deployment, open_registry
+from .command import EXIT_OK, CommandParser, prog, run
+from .environments import describe_change
+from .tools import kubectl, kubectl_apply, run_tool
+
+RUNNING_TAG = "the image tag to run (default: the app version the environment runs)"
+
+
+def deploy_command(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(
+        prog=prog("deploy"),
+        description="Record that an environment runs this checkout's app version and app config (its model stays); "
+        f"with --from-component-config, make it run exactly what {components.COMPONENT_CONFIG} lists. The actions "
+        "build its image, render or apply its Kubernetes objects, remove a challenger's, and test it.",
+    )
+    parser.add_argument(
+        "--from-component-config",
+        action="store_true",
+        help=f"deploy the model version, app version and app config that {components.COMPONENT_CONFIG} lists",
+    )
+    parser.add_argument(
+        "--app-version", help="with --from-component-config: the app version to run instead (e.g. the image just built)"
+    )
+    parser.set_defaults(handler=record_deployment)
+    actions = parser.actions(metavar="ACTION")
+
+    build = actions.add_parser("build", help="build the image of the app, worker and beat (and --push it)")
+    build.add_argument("--push", action="store_true", help="push the image to container_registry")
+    build.add_argument("--image-tag", help="default: this checkout's app version (APP_VERSION, else its git commit)")
+    build.set_defaults(handler=build_image)
+
+    render = actions.add_parser("render", help="print the environment's Kubernetes objects as YAML")
+    render.add_argument("--image-tag", help=RUNNING_TAG)
+    render.set_defaults(handler=render_objects)
+    apply = actions.add_parser(
+        "apply", help="kubectl-apply those objects (and the API-key Secret, from API_KEY if set)"
+    )
+    apply.add_argument("--image-tag", help=RUNNING_TAG)
+    apply.add_argument("--wait", action="store_true", help="wait until every Deployment has rolled out")
+    apply.set_defaults(handler=apply_objects)
+
+    actions.add_parser("remove", help="delete a challenger's namespace").set_defaults(handler=remove_namespace)
+    test = actions.add_parser("test", help="run pytest against the environment (APP_URL, else a port-forward)")
+    test.add_argument("-m", dest="markers", default="smoke", help="the tests to run (default smoke)")
+    test.set_defaults(handler=pytest_environment)
+
+    def command(args: argparse.Namespace) -> int:
+        if args.app_version and not args.from_component_config:
+            parser.error("--app-version goes with --from-component-config")
+        return args.handler(load_settings(args.environment), args)
+
+    return run(command, parser, argv)
+
+
+def record_deployment(settings: Settings, args: argparse.Namespace) -> int:
+    """Record this checkout, or what the component config lists, as what the environment runs."""
+    registry, target = open_registry(settings), settings.environment
+    if not args.from_component_config:
+        event = deploy_checkout(settings, registry, target)
+        print("Deployed this checkout: " + describe_change(event, target, registry))
+        return EXIT_OK
+    listed = components.read_committed(settings.root)
+    wanted = components.deployment_of(listed, settings)
+    if args.app_version:
+        wanted = Deployment(wanted.model_version, args.app_version, wanted.app_config)
+    event = deploy(settings, registry, target, wanted, source=str(listed.get("environment", "")))
+    print(f"Deployed {components.COMPONENT_CONFIG}: " + describe_change(event, target, registry))
+    return EXIT_OK
+
+
+def build_image(settings: Settings, args: argparse.Namespace) -> int:
+    """docker build (and push) the one image of the app, worker and beat, tagged with the app version."""
+    image = manifests.image_name(settings, args.image_tag or app_version(settings.root))
+    run_tool("docker", "build", "--file", "docker/Dockerfile", "--tag", image, ".", cwd=settings.root)
+    if args.push:
+        if shutil.which("gcloud"):  # lets docker push to Artifact Registry with the gcloud credentials
+            run_tool("gcloud", "auth", "configure-docker", image.split("/")[0], "--quiet")
+        run_tool("docker", "push", image)
+    print(f"{'Pushed' if args.push else 'Built'} {image}")
+    return EXIT_OK
+
+
+def environment_objects(settings: Settings, image_tag: str | None) -> list[dict]:
+    """The environment's Kubernetes objects, running `image_tag` or else the app version recorded for it."""
+    registry = open_registry(settings)
+    known_environment(settings, registry, settings.environment)
+    if image_tag is None:
+        image_tag = registry.deployment(settings.environment).app_version
+    if image_tag is None:
+        raise FixFirstError(
+            f"no app version is recorded for [{settings.environment}], so there is no image tag to run: deploy it "
+            f"first (`{prog('deploy --from-component-config')}`), or pass --image-tag"
+        )
+    return manifests.render(settings, image_tag)
+
+
+def render_objects(settings: Settings, args: argparse.Namespace) -> int:
+    print(manifests.as_yaml(environment_objects(settings, args.image_tag)), end="")
+    return EXIT_OK
+
+
+def apply_objects(settings: Settings, args: argparse.Namespace) -> int:
+    objects = environment_objects(settings, args.image_tag)
+    if os.environ.get("API_KEY"):  # CI has it as a secret; it goes to the cluster, not to the log
+        objects.insert(1, manifests.secrets_object(settings, os.environ["API_KEY"]))
+    print(kubectl_apply(manifests.as_yaml(objects)))
+    for rollout in (o for o in objects if o["kind"] == "Deployment" and args.wait):
+        print(kubectl("rollout", "status", f"deployment/{rollout['metadata']['name']}",
+                      "--namespace", settings.kubernetes_namespace, "--timeout", "600s"))  # fmt: skip
+    return EXIT_OK
+
+
+def remove_namespace(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete a challenger's namespace and everything in it; the chain's environments are never removed this way."""
+    known_environment(settings, open_registry(settings), settings.environment)
+    if settings.environment in settings.app.environments:
+        raise FixFirstError(f"{settings.environment} is part of the promotion chain: its namespace is not removed")
+    print(kubectl("delete", "namespace", settings.kubernetes_namespace, "--ignore-not-found", "--wait=false"))
+    return EXIT_OK
+
+
+def pytest_environment(settings: Settings, args: argparse.Namespace) -> int:
+    known_environment(settings, open_registry(settings), settings.environment)
+    return run_tests_against(settings, args.markers)
+
+
+def run_tests_against(settings: Settings, markers: str) -> int:
+    """pytest -m MARKERS against the environment: APP_URL if set, else its Service through kubectl port-forward."""
+    api_key = os.environ.get("API_KEY")
+    if not api_key:
+        raise FixFirstError("API_KEY is not set: the tests call the app's API with the environment's key")
+    if os.environ.get("APP_URL"):
+        return run_pytest(settings, markers, os.environ["APP_URL"], api_key)
+    port = free_port()
+    service = f"service/{APP_NAME.replace('_', '-')}"
+    forward = subprocess.Popen(["kubectl", "port-forward", "--namespace", settings.kubernetes_namespace, service,
+                                f"{port}:80"], stdout=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        failed = f"kubectl port-forward to {service} in {settings.kubernetes_namespace} did not answer (see above)"
+        health = lambda: requests.get(f"{url}/health", timeout=5).raise_for_status()  # noqa: E731
+        try:
+            wait_until_started(forward, health, requests.RequestException, 60, lambda: failed)
+        except RuntimeError as error:
+            raise FixFirstError(str(error)) from None
+        return run_pytest(settings, markers, url, api_key)
+    finally:
+        forward.terminate()
+        forward.wait()
+
+
+def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
+    print(f"pytest -m {markers} against {url}", flush=True)
+    env = {**os.environ, "APP_URL": url, "API_KEY": api_key}
+    return subprocess.run([sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider"],
+                          cwd=settings.root, env=env).returncode  # fmt: skip
+
+
+def set_environment_configs_command(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(
+        description="Check every config/environment_<name>.yml and store each as the ConfigMap "
+        f"{manifests.ENVIRONMENT_CONFIG_MAP!r} in its environment's namespace, where the deployed app reads it "
+        "(applied with kubectl, or printed with --dry-run). Environment config stays with its environment: "
+        "promotion does not move it, so run this again whenever you change one."
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the ConfigMaps as YAML instead of applying them")
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        if args.environment:
+            names = [args.environment]
+        else:
+            names = [info.name for info in environments(settings, open_registry(settings))]
+        manifest = manifests.environment_config_maps(settings, names)  # every file is checked before any is applied
+        if args.dry_run:
+            print(manifest, end="")
+        else:
+            print(kubectl_apply(manifest))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(
+        description=f"Store {KEY_FILE} as a Kubernetes Secret in the environment's namespace, where the deployed "
+        "app reads it (applied with kubectl, or printed with --dry-run)."
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the Secret as YAML instead of applying it")
+
+    def command(args: argparse.Namespace) -> int:
+        settings = load_settings(args.environment)
+        manifest = manifests.service_account_secret(settings, read_service_account_key(settings.root / KEY_FILE))
+        if args.dry_run:
+            print(manifest, end="")
+        else:
+            print(kubectl_apply(manifest))
+        return EXIT_OK
+
+    return run(command, parser, argv)

@@ -1,0 +1,90 @@
+"""`python local_retrain.py` and `python -m {{ cookiecutter.app_name }} retrain`: train a challenger, promote it if better."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tabulate import tabulate
+
+from ..config import load_settings
+from .command import EXIT_KEPT_CHAMPION, EXIT_OK, CommandParser, prog, run
+
+if TYPE_CHECKING:
+    from ..pipeline import RetrainReport
+    from ..registry import ModelVersion
+
+
+def retrain_command(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(
+        prog=prog("retrain"),
+        description="Fetch the environment's data, train a challenger, score it and the champion on the same "
+        "held-out rows, and promote the challenger only if it is better.",
+        epilog="Exit codes: 0 promoted, 3 kept the champion, 2 something to fix first (the message says what).",
+    )
+
+    def command(args: argparse.Namespace) -> int:
+        from ..pipeline import retrain
+        from ..registry import open_registry
+
+        settings = load_settings(args.environment)
+        print(f"Retraining [{settings.app.model_name}] in environment [{settings.environment}]")
+        last_stage = None
+
+        def progress(stage: str, fraction: float) -> None:
+            nonlocal last_stage
+            if stage != last_stage:
+                print(f"  {fraction:4.0%}  {stage}", flush=True)
+                last_stage = stage
+
+        report = retrain(settings=settings, progress=progress)
+        print(describe(report))
+        print(f"\nModel versions of [{settings.app.model_name}]:")
+        print(leaderboard(open_registry(settings).versions()))
+        return EXIT_OK if report.promoted else EXIT_KEPT_CHAMPION
+
+    return run(command, parser, argv)
+
+
+def describe(report: RetrainReport) -> str:
+    if report.promoted:
+        outcome = f"Promoted v{report.challenger_version} to [{report.environment}]."
+    else:
+        serving = report.serving_version
+        kept = (
+            f"Kept v{serving} in [{report.environment}]"
+            if serving is not None
+            else f"No model serves [{report.environment}]"
+        )
+        status = "passed the gate but was not promoted" if report.passed else "is registered as failed"
+        outcome = f"{kept}; v{report.challenger_version} {status}."
+    seconds = ", ".join(f"{stage} {value:.1f}s" for stage, value in report.seconds.items())
+    return (
+        f"{outcome}\n"
+        f"  why: {report.reason}\n"
+        f"  scored on the same {report.test_rows} held-out rows; trained on {report.training_rows} rows; "
+        f"{report.models_tried} models tried ({report.search_stopped_because})\n"
+        f"  time: {seconds}"
+    )
+
+
+def leaderboard(versions: Sequence[ModelVersion]) -> str:
+    rows = [
+        [
+            f"v{v.version}",
+            "" if v.score is None else f"{v.score:.4f}",
+            v.score_type,
+            "" if v.champion_score is None else f"{v.champion_score:.4f}",
+            "passed" if v.passed else "failed",
+            v.training_rows,
+            v.environment,
+            v.created.strftime("%Y/%m/%d %H:%M:%S"),
+            v.created_by,
+            ", ".join(v.serving),
+        ]
+        for v in versions
+    ]
+    headers = ["version", "score", "score_type", "champion score", "gate", "train rows", "trained in", "created",
+               "created_by", "serving"]  # fmt: skip
+    return tabulate(rows, headers=headers, tablefmt="grid")
