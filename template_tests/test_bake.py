@@ -54,6 +54,7 @@ EXPECTED_FILES = {
     "src/{app}/cli/environments.py",
     "src/{app}/cli/deploy.py",
     "src/{app}/cli/component_config.py",
+    "src/{app}/cli/registry.py",
     "src/{app}/pipeline.py",
     "src/{app}/registry.py",
     "src/{app}/serving.py",

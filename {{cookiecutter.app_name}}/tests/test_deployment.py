@@ -108,9 +108,12 @@ def test_the_tracking_server_manifest_validates_as_it_is():
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_rendering_for_a_registry_the_cluster_cannot_reach_is_refused(settings):
+@pytest.mark.parametrize("registry", [None, "http://127.0.0.1:5000"])  # a SQLite file; this machine's port-forward
+def test_rendering_for_a_registry_the_cluster_cannot_reach_is_refused(settings, monkeypatch, registry):
+    if registry:
+        monkeypatch.setenv("CLUSTER_MLFLOW_TRACKING_URI", registry)
     with pytest.raises(ManifestError, match="which the cluster cannot reach"):
-        render(settings, image_tag="v1")  # the test's registry is a SQLite file
+        render(settings, image_tag="v1")
 
 
 def test_deploy_apply_sends_the_environment_s_manifests_with_its_app_version_to_kubectl(

@@ -7,19 +7,24 @@ the `deploy test` steps (pytest against the cluster) are left out; test_containe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.environments import component_config as components
+from {{ cookiecutter.app_name }}.local_processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
 
 from .conftest import APP_ROOT, copy_app_config
@@ -31,6 +36,7 @@ pytestmark = pytest.mark.workflows
 WORKFLOWS = APP_ROOT / ".github" / "workflows"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
+SETUP_ACTION = "./.github/actions/setup"
 
 
 def test_the_workflows_pass_actionlint_and_github_s_schemas():
@@ -51,42 +57,80 @@ def test_the_workflows_pass_actionlint_and_github_s_schemas():
 
 
 class Runner:
-    """Runs a workflow job's `run:` steps, as a GitHub runner would after the `uses:` steps set it up.
+    """Runs a workflow job's `run:` steps, as a GitHub runner would, with the `run:` steps of the local setup action
+    where the job uses it (the others set up Python, Google credentials and kubectl, which this test has or fakes).
 
-    Every step must be `python -m "$APP" ARGS...`: the YAML holds no logic of its own. The command is run in this
-    process (the same `main` that `python -m` runs, without paying for a new interpreter per step)."""
+    Every step must be `python -m "$APP" ARGS...`: the YAML holds no logic of its own; only the action's step that
+    installs the app is not. The command is run in this process (the same `main` that `python -m` runs, without
+    paying for a new interpreter per step)."""
 
-    def __init__(self, root: Path, bin_dir: Path, context: dict[str, str], monkeypatch: pytest.MonkeyPatch):
-        self.root, self.bin_dir, self.context, self.monkeypatch = root, bin_dir, context, monkeypatch
+    def __init__(self, root: Path, bin_dir: Path, context: dict[str, str]):
+        self.root, self.bin_dir, self.context = root, bin_dir, context
         self.skipped: list[str] = []
+        self.job_environment = bin_dir / "github_env"
 
-    def substitute(self, text: str) -> str:
+    def substitute(self, text: str, inputs: dict[str, str] | None = None) -> str:
+        known = {**self.context, **(inputs or {})}
+
         def value(match: re.Match) -> str:
-            assert match.group(1) in self.context, f"the test gives no value for {match.group(0)}"
-            return self.context[match.group(1)]
+            assert match.group(1) in known, f"the test gives no value for {match.group(0)}"
+            return known[match.group(1)]
 
         return EXPRESSION.sub(value, str(text))
 
     def run_job(self, workflow: str, job: str) -> dict[str, str]:
-        """Run the job's steps; its outputs, as GITHUB_OUTPUT received them."""
+        """Run the job's steps; its outputs, as GITHUB_OUTPUT received them. The job's environment (and what its
+        steps add to it) ends with it, as it does on a GitHub runner."""
         spec = yaml.safe_load((WORKFLOWS / workflow).read_text())
         outputs = self.bin_dir / f"{workflow}-{job}.outputs"
-        self.monkeypatch.chdir(self.root)
-        self.monkeypatch.setenv("PATH", f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}")
-        self.monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
-        for key, value in {**spec.get("env", {}), **spec["jobs"][job].get("env", {})}.items():
-            self.monkeypatch.setenv(key, self.substitute(value))
-        for step in spec["jobs"][job]["steps"]:
-            if "run" not in step:
-                continue
-            words = [os.path.expandvars(word) for word in shlex.split(step["run"])]
-            assert words[:3] == ["python", "-m", "{{ cookiecutter.app_name }}"], f"a step with logic: {step['run']}"
-            if words[3:5] == ["deploy", "test"]:
-                self.skipped.append(step["run"])
-                continue
-            assert main(words[3:]) == 0, step.get("name", step["run"])
+        self.job_environment = self.bin_dir / f"{workflow}-{job}.env"
+        with pytest.MonkeyPatch.context() as self.job:
+            self.job.chdir(self.root)
+            self.job.setenv("PATH", f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}")
+            self.job.setenv("GITHUB_OUTPUT", str(outputs))
+            self.job.setenv("GITHUB_ENV", str(self.job_environment))
+            for key, value in {**spec.get("env", {}), **spec["jobs"][job].get("env", {})}.items():
+                self.job.setenv(key, self.substitute(value))
+            try:
+                self.run_steps(spec["jobs"][job]["steps"])
+            finally:
+                self.stop_background_processes()
         lines = outputs.read_text().splitlines() if outputs.exists() else []
         return dict(line.split("=", 1) for line in lines)
+
+    def run_steps(self, steps: list[dict], inputs: dict[str, str] | None = None) -> None:
+        for step in steps:
+            if step.get("uses") == SETUP_ACTION:
+                action = yaml.safe_load((APP_ROOT / SETUP_ACTION / "action.yml").read_text())
+                given = {f"inputs.{name}": self.substitute(value) for name, value in step.get("with", {}).items()}
+                self.run_steps(action["runs"]["steps"], given)
+            elif "run" in step:
+                self.run_step(step, inputs)
+
+    def run_step(self, step: dict, inputs: dict[str, str] | None) -> None:
+        words = [os.path.expandvars(word) for word in shlex.split(step["run"])]
+        if inputs is not None and words[:1] == ["pip"]:  # the action installing the app, which this venv has
+            return
+        assert words[:3] == ["python", "-m", "{{ cookiecutter.app_name }}"], f"a step with logic: {step['run']}"
+        if words[3:5] == ["deploy", "test"]:
+            self.skipped.append(step["run"])
+            return
+        with pytest.MonkeyPatch.context() as step_environment:
+            for key, value in step.get("env", {}).items():
+                step_environment.setenv(key, self.substitute(value, inputs))
+            assert main(words[3:]) == 0, step.get("name", step["run"])
+        for name, value in self.job_variables().items():  # what the step wrote to $GITHUB_ENV, for the next ones
+            self.job.setenv(name, value)
+
+    def job_variables(self) -> dict[str, str]:
+        lines = self.job_environment.read_text().splitlines() if self.job_environment.exists() else []
+        return dict(line.split("=", 1) for line in lines)
+
+    def stop_background_processes(self) -> None:
+        """Stop the port-forward a step left running, as GitHub stops a job's processes when the job ends."""
+        if pid := self.job_variables().get("MLFLOW_PORT_FORWARD_PID"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGTERM)
 
 
 @pytest.fixture
@@ -118,9 +162,13 @@ def runner(settings, tmp_path, kubectl, monkeypatch):
         "inputs.from": "integration",
         "vars.MLFLOW_TRACKING_URI": own.mlflow_tracking_uri,
         "vars.CLUSTER_MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc.cluster.local:5000",
+        "vars.GCP_WORKLOAD_IDENTITY_PROVIDER": "projects/1/locations/global/workloadIdentityPools/gh/providers/gh",
+        "vars.GCP_SERVICE_ACCOUNT": "github-deploy@project.iam.gserviceaccount.com",
+        "vars.GKE_CLUSTER": "retrain",
+        "vars.GKE_LOCATION": "europe-west1",
         "secrets.API_KEY": "ci-key",
     }
-    return Runner(root, kubectl.bin_dir, context, monkeypatch), own
+    return Runner(root, kubectl.bin_dir, context), own
 
 
 def test_a_pull_request_gets_a_challenger_running_its_image_and_loses_it_when_closed(runner, kubectl):
@@ -163,9 +211,33 @@ def test_a_merge_deploys_the_component_config_to_integration_through_a_throwaway
     assert [event.action for event in registry.events("integration")][:1] == ["deploy"]
 
 
-def test_promote_moves_integration_to_uat_and_deploys_uat(runner, kubectl):
+@pytest.fixture
+def tracking_server(runner, tmp_path):
+    """`mlflow server` on the test's registry, as k8s/mlflow.yml runs it in the cluster: its host:port."""
+    _, settings = runner
+    port, log_path = free_port(), tmp_path / "mlflow-server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                                   settings.mlflow_tracking_uri, "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+    try:
+        health = lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=5).raise_for_status()  # noqa: E731
+        wait_until_started(server, health, requests.RequestException, 120, log_path.read_text)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+
+
+def test_promote_moves_integration_to_uat_and_deploys_uat_reaching_the_registry_through_a_port_forward(
+    runner, kubectl, tracking_server, monkeypatch
+):
     run, settings = runner
-    registry = open_registry(settings)
+    registry = open_registry(settings)  # the test reads the server's database directly
+    run.context["vars.MLFLOW_TRACKING_URI"] = ""  # no address the runners reach: the setup action forwards a port
+    run.context["vars.CLUSTER_MLFLOW_TRACKING_URI"] = ""
+    monkeypatch.setenv("KUBECTL_SERVICE_ADDRESS", tracking_server)  # where the stand-in's port-forward leads
 
     planned = run.run_job("promote.yml", "plan")
     run.context["needs.plan.outputs.target"] = planned["target"]
@@ -174,6 +246,11 @@ def test_promote_moves_integration_to_uat_and_deploys_uat(runner, kubectl):
     assert planned == {"target": "uat"}
     assert registry.deployment("uat") == registry.deployment("integration")
     assert [(e.action, e.source) for e in registry.events("uat")] == [("promote", "integration")]
-    assert any(call[:1] == ["apply"] for call in kubectl.calls())
+    assert ["port-forward", "--namespace", "mlflow", "service/mlflow"] in [call[:4] for call in kubectl.calls()]
+    assert run.job_variables()["MLFLOW_TRACKING_URI"].startswith("http://127.0.0.1:")
     uat = "{{ cookiecutter.app_name | replace('_', '-') }}-uat"
-    assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in kubectl.manifests()} == {uat}
+    sent = kubectl.manifests()
+    assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in sent} == {uat}
+    settings_map = next(o for o in sent if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "app-settings")
+    in_cluster = "http://mlflow.mlflow.svc.cluster.local:5000"
+    assert settings_map["data"]["MLFLOW_TRACKING_URI"] == in_cluster  # the pods' address, not this runner's forward

@@ -9,6 +9,7 @@ deploy [--from-component-config]    record this checkout as ENV's app, or make E
 deploy build | render | apply       build (--push) the image; print or kubectl-apply ENV's Kubernetes manifests
 deploy remove | test                delete a challenger's namespace; run pytest -m smoke against ENV
 component-config snapshot [--yes]   rewrite config/component_config.yml from the selected environment
+registry connect                    reach the tracking server: MLFLOW_TRACKING_URI, or a port-forward into the cluster
 retrain                             as local_retrain.py
 
 Every command takes --environment NAME and --help.
@@ -19,6 +20,7 @@ import sys
 from .cli.component_config import component_config_command
 from .cli.deploy import deploy_command
 from .cli.environments import env_command, history_command, promote_command, rollback_command, status_command
+from .cli.registry import registry_command
 from .cli.retrain import retrain_command
 
 COMMANDS = {
@@ -29,6 +31,7 @@ COMMANDS = {
     "history": history_command,
     "deploy": deploy_command,
     "component-config": component_config_command,
+    "registry": registry_command,
     "retrain": retrain_command,
 }
 

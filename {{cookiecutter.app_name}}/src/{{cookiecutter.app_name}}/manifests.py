@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -39,10 +40,12 @@ def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
     """Every object the environment of `settings` needs, namespace first, ready for `kubectl apply`."""
     if not settings.app.container_registry:
         raise ManifestError("container_registry is not set in config/app_config.yml: where are images pushed?")
-    if cluster_tracking_uri(settings).startswith(("sqlite:", "file:")) or "://" not in cluster_tracking_uri(settings):
+    registry = urlsplit(cluster_tracking_uri(settings))
+    if registry.scheme not in ("http", "https") or registry.hostname in ("localhost", "127.0.0.1", "::1"):
         raise ManifestError(
             f"the registry is {cluster_tracking_uri(settings)}, which the cluster cannot reach: set "
-            f"{CLUSTER_TRACKING_URI} (or MLFLOW_TRACKING_URI) to the tracking server every environment shares"
+            f"{CLUSTER_TRACKING_URI} (or MLFLOW_TRACKING_URI) to the tracking server every environment shares, as "
+            "the pods reach it (e.g. http://mlflow.mlflow.svc.cluster.local:5000)"
         )
     namespace, image = settings.kubernetes_namespace, image_name(settings, image_tag)
     files = [f"{APP_NAME}.yml", "celery_worker.yml", "celery_redis.yml"]

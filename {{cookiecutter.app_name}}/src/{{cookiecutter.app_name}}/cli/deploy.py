@@ -11,9 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
-
-import requests
 
 from .. import manifests
 from ..config import APP_NAME, FixFirstError, Settings, load_settings
@@ -21,12 +20,11 @@ from ..datastore.credentials import KEY_FILE, read_service_account_key
 from ..environments import component_config as components
 from ..environments import deploy, deploy_checkout, environments
 from ..environments.deployments import known_environment
-from ..local_processes import free_port, wait_until_started
 from ..provenance import app_version
 from ..registry import Deployment, open_registry
 from .command import EXIT_OK, CommandParser, prog, run
 from .environments import describe_change
-from .tools import kubectl, kubectl_apply, run_tool
+from .tools import kubectl, kubectl_apply, port_forward, run_tool
 
 RUNNING_TAG = "the image tag to run (default: the app version the environment runs)"
 
@@ -156,22 +154,14 @@ def run_tests_against(settings: Settings, markers: str) -> int:
         raise FixFirstError("API_KEY is not set: the tests call the app's API with the environment's key")
     if os.environ.get("APP_URL"):
         return run_pytest(settings, markers, os.environ["APP_URL"], api_key)
-    port = free_port()
-    service = f"service/{APP_NAME.replace('_', '-')}"
-    forward = subprocess.Popen(["kubectl", "port-forward", "--namespace", settings.kubernetes_namespace, service,
-                                f"{port}:80"], stdout=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        failed = f"kubectl port-forward to {service} in {settings.kubernetes_namespace} did not answer (see above)"
-        health = lambda: requests.get(f"{url}/health", timeout=5).raise_for_status()  # noqa: E731
+    service = APP_NAME.replace("_", "-")
+    with tempfile.NamedTemporaryFile(prefix="port-forward-", suffix=".log") as log:
+        forward, url = port_forward(settings.kubernetes_namespace, service, 80, log)
         try:
-            wait_until_started(forward, health, requests.RequestException, 60, lambda: failed)
-        except RuntimeError as error:
-            raise FixFirstError(str(error)) from None
-        return run_pytest(settings, markers, url, api_key)
-    finally:
-        forward.terminate()
-        forward.wait()
+            return run_pytest(settings, markers, url, api_key)
+        finally:
+            forward.terminate()
+            forward.wait()
 
 
 def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
