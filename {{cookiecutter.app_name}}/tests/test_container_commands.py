@@ -79,7 +79,8 @@ def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigt
             # As in CI: no APP_URL, so `deploy test` reaches the app through `kubectl port-forward` to its Service.
             deploy_test = [sys.executable, "-m", "{{ cookiecutter.app_name }}", "deploy", "test", "-m", "smoke"]
             through_kubectl = {**env, "PATH": f"{kubectl.bin_dir}{os.pathsep}{env['PATH']}",
-                               "KUBECTL_SERVICE_ADDRESS": f"127.0.0.1:{port}"}  # fmt: skip
+                               "KUBECTL_SERVICE_ADDRESS": f"127.0.0.1:{port}",
+                               "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}  # fmt: skip
             smoke = subprocess.run(deploy_test, cwd=APP_ROOT, env=through_kubectl, capture_output=True, text=True)
             client = AppClient(url, API_KEY)
             retrained = client.follow(client.retrain()["job_id"], timeout=600)
@@ -87,6 +88,8 @@ def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigt
             assert smoke.returncode == 0 and re.search(r"\b3 passed", smoke.stdout), smoke.stdout[-3000:]
             namespace, service = settings.kubernetes_namespace, "service/{{ cookiecutter.app_name }}".replace("_", "-")
             assert kubectl.calls()[0][:4] == ["port-forward", "--namespace", namespace, service]
+            report = (tmp_path / "summary.md").read_text()
+            assert report.startswith("### pytest -m smoke against [integration]: 3 passed, 0 failed"), report
             assert retrained["state"] == "done", (retrained, logs())
 
             for process in processes.values():

@@ -16,6 +16,7 @@ import pytest
 
 from {{ cookiecutter.app_name }}.cli.deploy import deploy_command
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
+from {{ cookiecutter.app_name }}.local_processes import free_port
 from {{ cookiecutter.app_name }}.manifests import ManifestError, as_yaml, render
 from {{ cookiecutter.app_name }}.registry import open_registry
 
@@ -172,6 +173,20 @@ def test_deploy_test_says_what_is_missing_when_it_cannot_reach_the_environment(
     service = "service/{{ cookiecutter.app_name | replace('_', '-') }}"
     assert without_cluster == 2 and f"kubectl port-forward to {service} in {namespace} did not answer" in errors
     assert kubectl.calls() == [["port-forward", "--namespace", namespace, service, kubectl.calls()[0][-1]]]
+
+
+def test_deploy_test_reports_each_failed_smoke_test_in_the_github_job_summary(settings, monkeypatch, tmp_path):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("APP_URL", f"http://127.0.0.1:{free_port()}")  # no app answers there
+    monkeypatch.setenv("API_KEY", "uat-key")
+
+    failed = deploy_command(["test", "--environment", "uat"])
+
+    report = summary.read_text()
+    assert failed == 1
+    assert report.startswith("### pytest -m smoke against [uat]: 0 passed, 3 failed, 0 skipped in "), report
+    assert "- `test_the_app_is_healthy_and_serves_a_model`: " in report and "Connection refused" in report
 
 
 @pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/mlflow.Dockerfile"])

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from xml.etree import ElementTree
 
 from .. import manifests
 from ..config import APP_NAME, FixFirstError, Settings, load_settings
@@ -165,10 +167,36 @@ def run_tests_against(settings: Settings, markers: str) -> int:
 
 
 def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
+    """pytest -m MARKERS with APP_URL = `url`; in a GitHub job, its results also go to the job's summary page."""
     print(f"pytest -m {markers} against {url}", flush=True)
     env = {**os.environ, "APP_URL": url, "API_KEY": api_key}
-    return subprocess.run([sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider"],
-                          cwd=settings.root, env=env).returncode  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="pytest-") as scratch:
+        results = Path(scratch) / "results.xml"
+        finished = subprocess.run([sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider",
+                                   f"--junitxml={results}"], cwd=settings.root, env=env)  # fmt: skip
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
+                summary.write(results_summary(settings.environment, markers, results))
+    return finished.returncode
+
+
+def results_summary(environment: str, markers: str, results: Path) -> str:
+    """Markdown for a job summary: the counts, and each failed test with the first line of why."""
+    if not results.exists():
+        return f"### pytest -m {markers} against [{environment}]: did not run (see the log)\n"
+    suites = ElementTree.parse(results).getroot()
+    suite = suites if suites.tag == "testsuite" else suites.find("testsuite")
+    counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    failed = counts["failures"] + counts["errors"]
+    passed = counts["tests"] - failed - counts["skipped"]
+    lines = [f"### pytest -m {markers} against [{environment}]: {passed} passed, {failed} failed, "
+             f"{counts['skipped']} skipped in {float(suite.get('time', 0)):.1f} s", ""]  # fmt: skip
+    for case in suite.iter("testcase"):
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is not None:
+            why = (problem.get("message") or "").splitlines()[:1] or ["(no message)"]
+            lines.append(f"- `{case.get('name')}`: {why[0]}")
+    return "\n".join(lines) + "\n"
 
 
 def set_environment_configs_command(argv: Sequence[str] | None = None) -> int:
