@@ -23,7 +23,12 @@ IN_CLUSTER_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 
 
 def registry_command(argv: Sequence[str] | None = None) -> int:
-    parser = CommandParser(prog=prog("registry"), description=__doc__.split("\n\n")[1].replace("\n", " "))
+    parser = CommandParser(
+        prog=prog("registry"),
+        description="Reach the tracking server every environment shares: MLFLOW_TRACKING_URI when set, else a "
+        "kubectl port-forward to the one in the cluster, which keeps running. The settings go to $GITHUB_ENV in a "
+        'GitHub job, else they are printed as export lines: eval "$(%(prog)s connect)"',
+    )
     actions = parser.actions(required=True, metavar="connect")
     connect = actions.add_parser("connect", help="use MLFLOW_TRACKING_URI, else port-forward to the cluster's server")
     connect.add_argument("--namespace", default="mlflow", help="the tracking server's namespace (default mlflow)")

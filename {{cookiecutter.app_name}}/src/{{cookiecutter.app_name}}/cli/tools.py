@@ -13,10 +13,15 @@ from ..config import FixFirstError
 from ..local_processes import free_port, wait_until_started
 
 
+def require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        hint = "and connect it to the cluster" if tool == "kubectl" else "or run this where it is (CI)"
+        raise FixFirstError(f"{tool} was not found: install it {hint}")
+
+
 def kubectl(*args: str, manifest: str | None = None) -> str:
     """Run kubectl (on the cluster its current context points at); what it printed, or a FixFirstError."""
-    if shutil.which("kubectl") is None:
-        raise FixFirstError("kubectl was not found: install it and connect it to the cluster, or use --dry-run")
+    require("kubectl")
     finished = subprocess.run(["kubectl", *args], input=manifest, text=True, capture_output=True)
     if finished.returncode != 0:
         raise FixFirstError(f"kubectl {' '.join(args[:2])} failed: {finished.stderr.strip()}")
@@ -30,26 +35,20 @@ def kubectl_apply(manifest: str) -> str:
 
 def run_tool(*args: str, cwd: Path | None = None) -> None:
     """Run a command line tool (docker, gcloud) with its output shown; a FixFirstError naming it if it fails."""
-    if shutil.which(args[0]) is None:
-        raise FixFirstError(f"{args[0]} was not found: install it, or run this where it is (CI)")
+    require(args[0])
     if subprocess.run(args, cwd=cwd).returncode != 0:
         raise FixFirstError(f"`{' '.join(args)}` failed; its output is above")
-
-
-def kubectl_in_background(*args: str, log: IO[bytes], **popen: Any) -> subprocess.Popen:
-    """Start kubectl (a port-forward) without waiting for it, its output to `log`; a FixFirstError if there is none."""
-    if shutil.which("kubectl") is None:
-        raise FixFirstError("kubectl was not found: install it and connect it to the cluster")
-    return subprocess.Popen(["kubectl", *args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, **popen)
 
 
 def port_forward(namespace: str, service: str, port: int, log: IO[bytes], **popen: Any) -> tuple[subprocess.Popen, str]:
     """`kubectl port-forward` to a Service, waited for until its /health answers: the process and the local URL.
 
     A FixFirstError with kubectl's output if it does not answer within a minute (the forward is stopped then)."""
+    require("kubectl")
     local = free_port()
-    forward = kubectl_in_background("port-forward", "--namespace", namespace, f"service/{service}", f"{local}:{port}",
-                                    log=log, **popen)  # fmt: skip
+    forward = subprocess.Popen(["kubectl", "port-forward", "--namespace", namespace, f"service/{service}",
+                                f"{local}:{port}"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                               **popen)  # fmt: skip
     url = f"http://127.0.0.1:{local}"
 
     def failed() -> str:
