@@ -7,13 +7,21 @@ No cluster runs here, so the manifests are checked with kubernetes-validate (the
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
+from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.cli.deploy import deploy_command
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.local_processes import free_port
@@ -172,7 +180,8 @@ def test_deploy_test_says_what_is_missing_when_it_cannot_reach_the_environment(
     namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-uat"
     service = "service/{{ cookiecutter.app_name | replace('_', '-') }}"
     assert without_cluster == 2 and f"kubectl port-forward to {service} in {namespace} did not answer" in errors
-    assert kubectl.calls() == [["port-forward", "--namespace", namespace, service, kubectl.calls()[0][-1]]]
+    [forward] = kubectl.calls()
+    assert forward[:4] == ["port-forward", "--namespace", namespace, service] and re.fullmatch(r"\d+:80", forward[4])
 
 
 def test_deploy_test_reports_each_failed_smoke_test_in_the_github_job_summary(settings, monkeypatch, tmp_path):
@@ -187,6 +196,45 @@ def test_deploy_test_reports_each_failed_smoke_test_in_the_github_job_summary(se
     assert failed == 1
     assert report.startswith("### pytest -m smoke against [uat]: 0 passed, 3 failed, 0 skipped in "), report
     assert "- `test_the_app_is_healthy_and_serves_a_model`: " in report and "Connection refused" in report
+
+
+@pytest.fixture
+def health_server(tmp_path):
+    """An HTTP server whose /health answers OK, for the stand-in's port-forward to lead to: its host:port."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "health").write_text("OK")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=tmp_path / "www"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_registry_connect_keeps_a_given_server_and_replaces_a_stopped_forward(
+    settings, kubectl, health_server, monkeypatch, capsys
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    for variable in ("GITHUB_ENV", "CLUSTER_MLFLOW_TRACKING_URI", "MLFLOW_PORT_FORWARD_PID"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example.com")  # a team's own server
+    kept = main(["registry", "connect"])
+    assert (kept, capsys.readouterr().out) == (0, "export MLFLOW_TRACKING_URI=https://mlflow.example.com\n")
+    assert kubectl.calls() == []
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # an earlier forward, stopped
+    monkeypatch.setenv("MLFLOW_PORT_FORWARD_PID", "999999")
+    monkeypatch.setenv("KUBECTL_SERVICE_ADDRESS", health_server)
+    replaced = main(["registry", "connect"])
+    printed = capsys.readouterr()
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in printed.out.splitlines())
+    try:
+        assert replaced == 0 and "has stopped; starting a new one" in printed.err
+        assert requests.get(f"{exports['MLFLOW_TRACKING_URI']}/health", timeout=5).text == "OK"  # the new forward
+        assert exports["CLUSTER_MLFLOW_TRACKING_URI"] == TRACKING_SERVER  # the pods' address, not the forward
+        assert [call[:4] for call in kubectl.calls()] == [["port-forward", "--namespace", "mlflow", "service/mlflow"]]
+    finally:
+        if "MLFLOW_PORT_FORWARD_PID" in exports:
+            os.killpg(int(exports["MLFLOW_PORT_FORWARD_PID"]), signal.SIGTERM)
 
 
 @pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/mlflow.Dockerfile"])

@@ -301,6 +301,8 @@ def test_deploying_a_component_config_that_names_an_unknown_version_is_refused_a
     assert refused == 2 and "there is no model version v99" in capsys.readouterr().err
     without_the_file = app_command(capsys, "deploy", "--app-version", "app-9", "--environment", "uat")
     assert without_the_file[0] == 2 and "--app-version goes with --from-component-config" in without_the_file[2]
+    with_an_action = app_command(capsys, "deploy", "--from-component-config", "apply", "--environment", "uat")
+    assert with_an_action[0] == 2 and "are not options of `deploy apply`" in with_an_action[2]
 
     assert open_registry(integration).deployment("uat") == Deployment()
 

@@ -216,10 +216,10 @@ def tracking_server(runner, tmp_path):
     """`mlflow server` on the test's registry, as k8s/mlflow.yml runs it in the cluster: its host:port."""
     _, settings = runner
     port, log_path = free_port(), tmp_path / "mlflow-server.log"
-    with log_path.open("wb") as log:
+    with log_path.open("wb") as log:  # run in tmp_path: the server's default artifact folder is in its cwd
         server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                    settings.mlflow_tracking_uri, "--host", "127.0.0.1", "--port", str(port),
-                                   "--workers", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                   "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
                                   start_new_session=True)  # fmt: skip
     try:
         health = lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=5).raise_for_status()  # noqa: E731

@@ -55,8 +55,10 @@ class Champion:
         try:
             version = self.registry.champion_version(self.environment)
             if version is not None and (self._served is None or self._served.version != version):
-                model = self.registry.load(version)
-                schema = self.registry.version(version).input_schema
+                model, registered = self.registry.load(version), self.registry.version(version)
+                if registered is None:
+                    raise LookupError(f"the alias of {self.environment} names v{version}, which is not registered")
+                schema = registered.input_schema
                 used = {column: schema[column] for column in used_columns(model)}
                 self._served = ServedModel(version, model, used, RecordScorer.compile(model, used))
                 logger.info("now serving %s v%s in %s", self.registry.model_name, version, self.environment)

@@ -2,11 +2,13 @@
 
 Exit codes: 0 done (for a retrain: the challenger was promoted), 3 a retrain kept the champion,
 2 something to fix first (missing table, bad data or config: the message says what), 1 a crash.
+`deploy test` exits with pytest's own code once pytest runs: 1 tests failed, 5 no test had the markers.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -47,3 +49,11 @@ def run(command: Callable[[argparse.Namespace], int], parser: CommandParser, arg
     except FixFirstError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FIX_FIRST
+
+
+def write_for_github(file_variable: str, text: str) -> None:
+    """Append `text` to the file a GitHub job reads back (GITHUB_OUTPUT, GITHUB_ENV, GITHUB_STEP_SUMMARY), if this
+    runs in one."""
+    if os.environ.get(file_variable):
+        with open(os.environ[file_variable], "a", encoding="utf-8") as github_file:
+            github_file.write(text)

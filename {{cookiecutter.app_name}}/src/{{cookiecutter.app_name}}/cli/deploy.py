@@ -24,7 +24,7 @@ from ..environments import deploy, deploy_checkout, environments
 from ..environments.deployments import known_environment
 from ..provenance import app_version
 from ..registry import Deployment, open_registry
-from .command import EXIT_OK, CommandParser, prog, run
+from .command import EXIT_OK, CommandParser, prog, run, write_for_github
 from .environments import describe_change
 from .tools import kubectl, kubectl_apply, port_forward, run_tool
 
@@ -70,6 +70,8 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
     test.set_defaults(handler=pytest_environment)
 
     def command(args: argparse.Namespace) -> int:
+        if args.action and (args.from_component_config or args.app_version):
+            parser.error(f"--from-component-config and --app-version are not options of `deploy {args.action}`")
         if args.app_version and not args.from_component_config:
             parser.error("--app-version goes with --from-component-config")
         return args.handler(load_settings(args.environment), args)
@@ -174,22 +176,24 @@ def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
         results = Path(scratch) / "results.xml"
         finished = subprocess.run([sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider",
                                    f"--junitxml={results}"], cwd=settings.root, env=env)  # fmt: skip
-        if os.environ.get("GITHUB_STEP_SUMMARY"):
-            with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
-                summary.write(results_summary(settings.environment, markers, results))
+        write_for_github("GITHUB_STEP_SUMMARY", results_summary(settings.environment, markers, results))
     return finished.returncode
 
 
 def results_summary(environment: str, markers: str, results: Path) -> str:
     """Markdown for a job summary: the counts, and each failed test with the first line of why."""
-    if not results.exists():
-        return f"### pytest -m {markers} against [{environment}]: did not run (see the log)\n"
-    suites = ElementTree.parse(results).getroot()
+    heading = f"### pytest -m {markers} against [{environment}]"
+    try:
+        suites = ElementTree.parse(results).getroot()
+    except (OSError, ElementTree.ParseError):
+        return f"{heading}: no results were written (see the log)\n"
     suite = suites if suites.tag == "testsuite" else suites.find("testsuite")
+    if suite is None:
+        return f"{heading}: no results were written (see the log)\n"
     counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
     failed = counts["failures"] + counts["errors"]
     passed = counts["tests"] - failed - counts["skipped"]
-    lines = [f"### pytest -m {markers} against [{environment}]: {passed} passed, {failed} failed, "
+    lines = [f"{heading}: {passed} passed, {failed} failed, "
              f"{counts['skipped']} skipped in {float(suite.get('time', 0)):.1f} s", ""]  # fmt: skip
     for case in suite.iter("testcase"):
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")

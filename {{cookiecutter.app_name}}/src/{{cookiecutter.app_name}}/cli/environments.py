@@ -17,7 +17,7 @@ from ..environments import component_config as components
 from ..environments import create_challenger, delete_environment, environments, promote, promotes_to, rollback
 from ..environments.deployments import known_environment
 from ..registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
-from .command import EXIT_OK, CommandParser, prog, run
+from .command import EXIT_OK, CommandParser, prog, run, write_for_github
 
 
 def status_command(argv: Sequence[str] | None = None) -> int:
@@ -137,9 +137,7 @@ def print_next(settings: Settings, environment: str) -> None:
         raise FixFirstError(f"{environment} promotes to no environment: it is not in {list(settings.app.environments)}"
                             " or is the end of the chain")  # fmt: skip
     print(target)
-    if os.environ.get("GITHUB_OUTPUT"):
-        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
-            output.write(f"target={target}\n")
+    write_for_github("GITHUB_OUTPUT", f"target={target}\n")
 
 
 def print_challenger(settings: Settings, name: str, source: str) -> None:

@@ -2,8 +2,9 @@
 
 MLFLOW_TRACKING_URI, when set, is used as it is. Otherwise a `kubectl port-forward` to the tracking server in the
 cluster (k8s/mlflow.yml) brings it to this machine and keeps running after the command: for the rest of a CI job,
-or until you stop it. The settings go to $GITHUB_ENV for the job's next steps, or are printed as `export` lines:
-    eval "$(python -m {{ cookiecutter.app_name }} registry connect)"    # and later: kill $MLFLOW_PORT_FORWARD_PID
+or until you stop it; run again after it stopped, it starts a new one. The settings go to $GITHUB_ENV for the
+job's next steps, or are printed as `export` lines for a shell:
+    connect=$(python -m {{ cookiecutter.app_name }} registry connect) && eval "$connect"
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import argparse
 import os
 import shlex
 import sys
-import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
+import requests
+
+from ..config import load_settings
 from ..manifests import CLUSTER_TRACKING_URI
-from .command import EXIT_OK, CommandParser, prog, run
-from .tools import port_forward
+from .command import EXIT_OK, CommandParser, prog, run, write_for_github
+from .tools import answers, port_forward
 
 IN_CLUSTER_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
+FORWARD_PID = "MLFLOW_PORT_FORWARD_PID"  # set by an earlier connect: its URL is ours to replace if it stopped
 
 
 def registry_command(argv: Sequence[str] | None = None) -> int:
@@ -36,11 +41,15 @@ def registry_command(argv: Sequence[str] | None = None) -> int:
     connect.add_argument("--port", type=int, default=5000, help="the Service's port (default 5000)")
 
     def command(args: argparse.Namespace) -> int:
+        given = os.environ.get("MLFLOW_TRACKING_URI", "")
         found = {CLUSTER_TRACKING_URI: os.environ.get(CLUSTER_TRACKING_URI, "")}
-        if os.environ.get("MLFLOW_TRACKING_URI"):
-            found["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_TRACKING_URI"]
+        if given and (not os.environ.get(FORWARD_PID) or answering(given)):
+            found["MLFLOW_TRACKING_URI"] = given  # a server of the team's own, or an earlier forward still running
         else:
-            found.update(forward_to_cluster(args.namespace, args.service, args.port))
+            if given:
+                print(f"The earlier port-forward ({given}) has stopped; starting a new one.", file=sys.stderr)
+            log = load_settings(args.environment).state_dir / "mlflow-port-forward.log"
+            found.update(forward_to_cluster(args.namespace, args.service, args.port, log))
             # The pods reach the server in the cluster, not through this machine's forward.
             found[CLUSTER_TRACKING_URI] = found[CLUSTER_TRACKING_URI] or IN_CLUSTER_URL.format(
                 service=args.service, namespace=args.namespace, port=args.port
@@ -51,22 +60,29 @@ def registry_command(argv: Sequence[str] | None = None) -> int:
     return run(command, parser, argv)
 
 
-def forward_to_cluster(namespace: str, service: str, port: int) -> dict[str, str]:
-    log = tempfile.NamedTemporaryFile(prefix="mlflow-port-forward-", suffix=".log", delete=False)  # noqa: SIM115
-    # A session of its own: the forward outlives this command, as the job's later steps need it.
-    forward, url = port_forward(namespace, service, port, log, start_new_session=True)
-    print(f"Forwarding {url} to service/{service} in {namespace}: kubectl, pid {forward.pid}, log {log.name}",
+def answering(url: str) -> bool:
+    try:
+        answers(url)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def forward_to_cluster(namespace: str, service: str, port: int, log_path: Path) -> dict[str, str]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:  # kubectl keeps its own handle to it
+        # A session of its own: the forward outlives this command, as the job's later steps need it.
+        forward, url = port_forward(namespace, service, port, log, start_new_session=True)
+    print(f"Forwarding {url} to service/{service} in {namespace}: kubectl, pid {forward.pid}, log {log_path}",
           file=sys.stderr)  # fmt: skip
-    return {"MLFLOW_TRACKING_URI": url, "MLFLOW_PORT_FORWARD_PID": str(forward.pid)}
+    return {"MLFLOW_TRACKING_URI": url, FORWARD_PID: str(forward.pid)}
 
 
 def export(variables: dict[str, str]) -> None:
     """For a GitHub job's next steps ($GITHUB_ENV), else as `export` lines for a shell to eval."""
-    if not os.environ.get("GITHUB_ENV"):
-        for name, value in variables.items():
-            print(f"export {name}={shlex.quote(value)}")
+    if os.environ.get("GITHUB_ENV"):
+        write_for_github("GITHUB_ENV", "".join(f"{name}={value}\n" for name, value in variables.items()))
+        print("For the next steps: " + ", ".join(f"{name}={value}" for name, value in variables.items()))
         return
-    with open(os.environ["GITHUB_ENV"], "a", encoding="utf-8") as job_environment:
-        for name, value in variables.items():
-            job_environment.write(f"{name}={value}\n")
-    print("For the next steps: " + ", ".join(f"{name}={value}" for name, value in variables.items()))
+    for name, value in variables.items():
+        print(f"export {name}={shlex.quote(value)}")

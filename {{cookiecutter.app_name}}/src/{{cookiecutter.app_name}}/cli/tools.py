@@ -57,10 +57,16 @@ def port_forward(namespace: str, service: str, port: int, log: IO[bytes], **pope
         return f"kubectl port-forward to service/{service} in {namespace} did not answer; kubectl said: {said}"
 
     try:
-        health = lambda: requests.get(f"{url}/health", timeout=5).raise_for_status()  # noqa: E731
-        wait_until_started(forward, health, requests.RequestException, 60, failed)
-    except RuntimeError as error:
+        wait_until_started(forward, lambda: answers(url), requests.RequestException, 60, failed)
+    except BaseException as error:  # also Ctrl-C: a forward in a session of its own would outlive it
         forward.terminate()
         forward.wait()
-        raise FixFirstError(str(error)) from None
+        if isinstance(error, RuntimeError):
+            raise FixFirstError(str(error)) from None
+        raise
     return forward, url
+
+
+def answers(url: str) -> None:
+    """Return if `url`/health answers 200; a requests.RequestException if not."""
+    requests.get(f"{url}/health", timeout=5).raise_for_status()
