@@ -23,6 +23,7 @@ import requests
 import yaml
 
 from {{ cookiecutter.app_name }}.__main__ import main
+from {{ cookiecutter.app_name }}.cli.tools import answers
 from {{ cookiecutter.app_name }}.environments import component_config as components
 from {{ cookiecutter.app_name }}.local_processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
@@ -222,8 +223,8 @@ def tracking_server(runner, tmp_path):
                                    "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
                                   start_new_session=True)  # fmt: skip
     try:
-        health = lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=5).raise_for_status()  # noqa: E731
-        wait_until_started(server, health, requests.RequestException, 120, log_path.read_text)
+        wait_until_started(server, lambda: answers(f"http://127.0.0.1:{port}"), requests.RequestException, 120,
+                           log_path.read_text)  # fmt: skip
         yield f"127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)

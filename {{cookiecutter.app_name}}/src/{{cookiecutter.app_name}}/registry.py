@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no look-ups of a telemetry host from laptops or CI
 
@@ -245,12 +244,7 @@ class ModelRegistry:
         try:
             yield
         except MlflowException as error:
-            hint = ""
-            if os.environ.get("MLFLOW_PORT_FORWARD_PID") and urlsplit(self.tracking_uri).hostname == "127.0.0.1":
-                hint = " (through a kubectl port-forward, which may have stopped: run `registry connect` again)"
-            raise RegistryError(
-                f"the model registry at {self.tracking_uri} could not be read{hint}: {error}"
-            ) from error
+            raise RegistryError(f"the model registry at {self.tracking_uri} could not be read: {error}") from error
 
     def _registered_model(self):
         """The registered model, or None before the first version; a RegistryError if the registry cannot be read."""

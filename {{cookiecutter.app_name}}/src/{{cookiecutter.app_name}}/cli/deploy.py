@@ -26,7 +26,7 @@ from ..provenance import app_version
 from ..registry import Deployment, open_registry
 from .command import EXIT_OK, CommandParser, prog, run, write_for_github
 from .environments import describe_change
-from .tools import kubectl, kubectl_apply, port_forward, run_tool
+from .tools import apply_or_print, kubectl, kubectl_apply, port_forward, run_tool
 
 RUNNING_TAG = "the image tag to run (default: the app version the environment runs)"
 
@@ -159,13 +159,12 @@ def run_tests_against(settings: Settings, markers: str) -> int:
     if os.environ.get("APP_URL"):
         return run_pytest(settings, markers, os.environ["APP_URL"], api_key)
     service = APP_NAME.replace("_", "-")
-    with tempfile.NamedTemporaryFile(prefix="port-forward-", suffix=".log") as log:
-        forward, url = port_forward(settings.kubernetes_namespace, service, 80, log)
-        try:
-            return run_pytest(settings, markers, url, api_key)
-        finally:
-            forward.terminate()
-            forward.wait()
+    forward, url = port_forward(settings.kubernetes_namespace, service, 80, settings.state_dir / "port-forward.log")
+    try:
+        return run_pytest(settings, markers, url, api_key)
+    finally:
+        forward.terminate()
+        forward.wait()
 
 
 def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
@@ -219,10 +218,7 @@ def set_environment_configs_command(argv: Sequence[str] | None = None) -> int:
         else:
             names = [info.name for info in environments(settings, open_registry(settings))]
         manifest = manifests.environment_config_maps(settings, names)  # every file is checked before any is applied
-        if args.dry_run:
-            print(manifest, end="")
-        else:
-            print(kubectl_apply(manifest))
+        apply_or_print(manifest, args.dry_run)
         return EXIT_OK
 
     return run(command, parser, argv)
@@ -238,10 +234,7 @@ def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
         manifest = manifests.service_account_secret(settings, read_service_account_key(settings.root / KEY_FILE))
-        if args.dry_run:
-            print(manifest, end="")
-        else:
-            print(kubectl_apply(manifest))
+        apply_or_print(manifest, args.dry_run)
         return EXIT_OK
 
     return run(command, parser, argv)

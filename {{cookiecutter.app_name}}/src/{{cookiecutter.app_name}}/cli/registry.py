@@ -32,7 +32,7 @@ def registry_command(argv: Sequence[str] | None = None) -> int:
         prog=prog("registry"),
         description="Reach the tracking server every environment shares: MLFLOW_TRACKING_URI when set, else a "
         "kubectl port-forward to the one in the cluster, which keeps running. The settings go to $GITHUB_ENV in a "
-        'GitHub job, else they are printed as export lines: eval "$(%(prog)s connect)"',
+        'GitHub job, else they are printed as export lines: connect=$(%(prog)s connect) && eval "$connect"',
     )
     actions = parser.actions(required=True, metavar="connect")
     connect = actions.add_parser("connect", help="use MLFLOW_TRACKING_URI, else port-forward to the cluster's server")
@@ -69,10 +69,8 @@ def answering(url: str) -> bool:
 
 
 def forward_to_cluster(namespace: str, service: str, port: int, log_path: Path) -> dict[str, str]:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:  # kubectl keeps its own handle to it
-        # A session of its own: the forward outlives this command, as the job's later steps need it.
-        forward, url = port_forward(namespace, service, port, log, start_new_session=True)
+    # Detached: the forward outlives this command, as the job's later steps need it.
+    forward, url = port_forward(namespace, service, port, log_path, detached=True)
     print(f"Forwarding {url} to service/{service} in {namespace}: kubectl, pid {forward.pid}, log {log_path}",
           file=sys.stderr)  # fmt: skip
     return {"MLFLOW_TRACKING_URI": url, FORWARD_PID: str(forward.pid)}

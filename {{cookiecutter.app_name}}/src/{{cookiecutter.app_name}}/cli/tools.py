@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import IO, Any
 
 import requests
 
@@ -40,25 +39,29 @@ def run_tool(*args: str, cwd: Path | None = None) -> None:
         raise FixFirstError(f"`{' '.join(args)}` failed; its output is above")
 
 
-def port_forward(namespace: str, service: str, port: int, log: IO[bytes], **popen: Any) -> tuple[subprocess.Popen, str]:
+def port_forward(
+    namespace: str, service: str, port: int, log_path: Path, detached: bool = False
+) -> tuple[subprocess.Popen, str]:
     """`kubectl port-forward` to a Service, waited for until its /health answers: the process and the local URL.
 
+    kubectl's output goes to `log_path`. A detached forward runs in a session of its own and outlives this command.
     A FixFirstError with kubectl's output if it does not answer within a minute (the forward is stopped then)."""
     require("kubectl")
     local = free_port()
-    forward = subprocess.Popen(["kubectl", "port-forward", "--namespace", namespace, f"service/{service}",
-                                f"{local}:{port}"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                               **popen)  # fmt: skip
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:  # kubectl keeps its own handle to it
+        forward = subprocess.Popen(["kubectl", "port-forward", "--namespace", namespace, f"service/{service}",
+                                    f"{local}:{port}"], stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=detached)  # fmt: skip
     url = f"http://127.0.0.1:{local}"
 
     def failed() -> str:
-        log.flush()
-        said = Path(log.name).read_text(errors="replace").strip()[-2000:] or "(no output)"
+        said = log_path.read_text(errors="replace").strip()[-2000:] or "(no output)"
         return f"kubectl port-forward to service/{service} in {namespace} did not answer; kubectl said: {said}"
 
     try:
         wait_until_started(forward, lambda: answers(url), requests.RequestException, 60, failed)
-    except BaseException as error:  # also Ctrl-C: a forward in a session of its own would outlive it
+    except BaseException as error:  # also Ctrl-C: a detached forward would outlive it
         forward.terminate()
         forward.wait()
         if isinstance(error, RuntimeError):
@@ -70,3 +73,11 @@ def port_forward(namespace: str, service: str, port: int, log: IO[bytes], **pope
 def answers(url: str) -> None:
     """Return if `url`/health answers 200; a requests.RequestException if not."""
     requests.get(f"{url}/health", timeout=5).raise_for_status()
+
+
+def apply_or_print(manifest: str, dry_run: bool) -> None:
+    """`kubectl apply` the manifest and show what kubectl said, or with `dry_run` print the manifest itself."""
+    if dry_run:
+        print(manifest, end="")
+    else:
+        print(kubectl_apply(manifest))
