@@ -1,4 +1,4 @@
-"""Finish the generated app: record the answers, git init.
+"""Finish the generated app: its data and the table schema read off it, the answers recorded, git init.
 
 Every app gets both data backends (DuckDB and BigQuery): switching is a line of config, not a new bake.
 """
@@ -6,19 +6,50 @@ Every app gets both data backends (DuckDB and BigQuery): switching is a line of 
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-# tojson twice: the context as JSON text, then that text as a string literal.
-CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
+# Every answer, as JSON inside a string literal: the hook is valid Python before cookiecutter renders it.
+ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
 # Where this particular bake happened: meaningless on another machine.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout"}
+# Kept although private: replaying the answers needs the data file, wherever cookiecutter was run from.
+RECORDED_PRIVATE = {"__training_data_path"}
+EMPTY_SCHEMA = "schema: {}\n"  # the line of config/app_config.yml that the data's schema replaces
 
 
-def record_answers(app: Path) -> None:
+def add_data(app: Path, answers: dict) -> None:
+    """The data the app starts with, and its columns' types in app config so that every table is made alike."""
+    from training_data import FIRST_LOAD_SHARE, profile, schema_yaml, split_into_loads, training_files
+
+    files = training_files(answers)
+    target, time_column = answers["target"], answers["time_column"]
+    data = profile(files, target, answers["problem_type"], time_column)
+    if answers["training_data"].strip():
+        left_out = split_into_loads(
+            files[0], app / "data" / "dataset_1.csv", app / "data" / "dataset_2.csv", data, target, time_column
+        )
+        order = f"the oldest by {time_column}" if time_column else "drawn at random"
+        print(
+            f"data/dataset_1.csv holds {FIRST_LOAD_SHARE:.0%} of the rows of {files[0].name} ({order}), "
+            "data/dataset_2.csv the rest."
+        )
+        if left_out:
+            print(f"Left out {left_out} rows with no {target} value: a row without its answer teaches a model nothing.")
+    config = app / "config" / "app_config.yml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(EMPTY_SCHEMA, schema_yaml(data.types), 1), encoding="utf-8")
+
+
+def record_answers(app: Path, answers: dict) -> None:
     # Kept so the app can be regenerated or updated (`cookiecutter --replay-file .cookiecutter.json`, cruft).
-    answers = {key: value for key, value in CONTEXT.items() if not key.startswith("__") and key not in MACHINE_LOCAL}
-    (app / ".cookiecutter.json").write_text(json.dumps({"cookiecutter": answers}, indent=2) + "\n")
+    kept = {
+        key: value
+        for key, value in answers.items()
+        if (not key.startswith("__") or key in RECORDED_PRIVATE) and key not in MACHINE_LOCAL
+    }
+    (app / ".cookiecutter.json").write_text(json.dumps({"cookiecutter": kept}, indent=2) + "\n")
 
 
 def add_key_placeholder(app: Path) -> None:
@@ -34,8 +65,11 @@ def git_init(app: Path) -> None:
 
 
 if __name__ == "__main__":
+    answers = json.loads(ANSWERS_JSON)
+    sys.path.insert(0, str(Path(answers["_repo_dir"]) / "hooks"))  # training_data.py, beside this hook
     app = Path.cwd()
-    record_answers(app)
+    add_data(app, answers)
+    record_answers(app, answers)
     add_key_placeholder(app)
     git_init(app)
     print(f"Created {app.name}. Next: cd {app.name} and follow README.md (Quick start).")

@@ -1,22 +1,14 @@
-"""Refuse answers that would generate a broken app, with a one-line reason each."""
+"""Refuse answers that would generate a broken app, with a one-line reason each: first the answers themselves,
+then the data (the training_data file, else the demo data) against the target, problem type and time column."""
 
+import json
 import keyword
 import re
 import sys
+from pathlib import Path
 
-# tojson makes each answer a valid string literal, whatever quotes it holds.
-ANSWERS = {
-    "app_name": {{ cookiecutter.app_name | tojson }},
-    "app_title": {{ cookiecutter.app_title | tojson }},
-    "model_name": {{ cookiecutter.model_name | tojson }},
-    "target": {{ cookiecutter.target | tojson }},
-    "problem_type": {{ cookiecutter.problem_type | tojson }},
-    "data_source": {{ cookiecutter.data_source | tojson }},
-    "gcp_project": {{ cookiecutter.gcp_project | tojson }},
-    "bigquery_dataset": {{ cookiecutter.bigquery_dataset | tojson }},
-    "github_org": {{ cookiecutter.github_org | tojson }},
-    "python_version": {{ cookiecutter.python_version | tojson }},
-}
+# Every answer, as JSON inside a string literal: the hook is valid Python before cookiecutter renders it.
+ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 # Google's rules: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter.
@@ -56,7 +48,8 @@ def problems(answers: dict[str, str]) -> list[str]:
             "(6-30 lowercase letters, digits and hyphens, starting with a letter)"
         )
     # The dataset name defaults to the app name: one bad answer, one reason.
-    if not BIGQUERY_DATASET.match(answers["bigquery_dataset"]) and (app_name_ok or answers["bigquery_dataset"] != app_name):
+    dataset_is_app_name = answers["bigquery_dataset"] == app_name
+    if not BIGQUERY_DATASET.match(answers["bigquery_dataset"]) and (app_name_ok or not dataset_is_app_name):
         found.append(
             f"bigquery_dataset {answers['bigquery_dataset']!r} may hold only letters, digits and _ "
             "and must not start with a digit"
@@ -69,8 +62,19 @@ def problems(answers: dict[str, str]) -> list[str]:
     return found
 
 
+def data_problems(answers: dict[str, str]) -> list[str]:
+    """What is wrong with the app's data (the training_data file, else the demo data) for these answers."""
+    from training_data import profile, training_files
+
+    return profile(training_files(answers), answers["target"], answers["problem_type"], answers["time_column"]).problems
+
+
 if __name__ == "__main__":
-    reasons = problems(ANSWERS)
+    answers = json.loads(ANSWERS_JSON)
+    sys.path.insert(0, str(Path(answers["_repo_dir"]) / "hooks"))  # training_data.py, beside this hook
+    reasons = problems(answers)
+    if not reasons and answers["target"].strip():
+        reasons = data_problems(answers)
     if reasons:
         # cookiecutter shows only that the hook failed; the reasons are what the person needs to read.
         for reason in reasons:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import random
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,44 @@ def bake(cookies):
 def run_in_app(app: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python args...` in the app folder with its own venv, as a person would after installing it."""
     return subprocess.run([str(app_python(app)), *args], cwd=app, capture_output=True, text=True, env=env, timeout=1200)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def house_sales(path: Path, rows: int = 1500, seed: int = 1) -> Path:
+    """Made-up house sales, shaped unlike the demo: a regression target, no date, R's nameless row-number column,
+    numbers with gaps written as NA, a yes/no column and a sentence per house. Price follows area, rooms and place."""
+    rng = random.Random(seed)
+    places = {"Old Town": 1.4, "Riverside": 1.2, "Hillcrest": 1.0, "Docklands": 0.9, "Meadows": 0.8, "Northfield": 0.7}
+    table = []
+    for number in range(1, rows + 1):
+        place = rng.choice(list(places))
+        area = round(rng.uniform(35, 220), 1)
+        rooms = max(1, min(8, round(area / 30 + rng.gauss(0, 0.7))))
+        garden = rng.random() < 0.4
+        price = (2200 * area + 9000 * rooms + 25000 * garden) * places[place] * rng.uniform(0.9, 1.1)
+        described = f"{'sunny' if rng.random() < 0.5 else 'quiet'} {rooms} room home in {place}"
+        table.append([number, place, rooms if rng.random() > 0.05 else "NA", area, "yes" if garden else "no",
+                      rng.randint(1900, 2024), described, round(price, -2)])  # fmt: skip
+    header = ["", "neighbourhood", "rooms", "floor_area_m2", "garden", "built", "description", "sale_price"]
+    return write_csv(path, header, table)
+
+
+def support_tickets(path: Path, rows: int = 900, seed: int = 2) -> Path:
+    """Made-up support tickets, unsorted, with the day each was opened: a multiclass target and a time column."""
+    rng = random.Random(seed)
+    teams = {"billing": ["invoice", "refund", "charge"], "technical": ["error", "crash", "login"],
+             "sales": ["price", "upgrade", "quote"]}  # fmt: skip
+    table = []
+    for _ in range(rows):
+        team = rng.choice(list(teams))
+        opened = date(2025, 1, 1) + timedelta(days=rng.randrange(365))
+        words = " ".join(rng.sample(teams[team], 2) + rng.sample(["please", "help", "urgent", "today"], 2))
+        table.append([opened.isoformat(), rng.choice(["email", "phone", "chat"]), words, rng.randint(1, 5), team])
+    return write_csv(path, ["opened_on", "channel", "message", "priority", "team"], table)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import VARIANTS
+from .conftest import TEMPLATE, VARIANTS, house_sales, support_tickets
 
 EXPECTED_FILES = {
     ".cookiecutter.json",
@@ -88,6 +88,7 @@ EXPECTED_FILES = {
     "src/{app}/ml/prediction.py",
     "src/{app}/ml/record_scorer.py",
     "src/{app}/ml/training.py",
+    "src/{app}/ml/holdout.py",
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/test_datastore.py",
@@ -148,22 +149,66 @@ def test_default_bake_has_the_expected_files_and_a_git_repository(bake):
 
 
 def test_the_answers_are_recorded_for_replay(bake):
-    app = bake(app_name="invoice_sorter", target="Category")
+    app = bake(app_name="invoice_sorter", target="Supplier")
 
     recorded = json.loads((app / ".cookiecutter.json").read_text())["cookiecutter"]
 
-    assert recorded["app_name"] == "invoice_sorter" and recorded["target"] == "Category"
+    assert recorded["app_name"] == "invoice_sorter" and recorded["target"] == "Supplier"
     assert "_output_dir" not in recorded  # where it was baked means nothing elsewhere
 
 
+def test_the_recorded_answers_bake_the_same_app_again(bake, tmp_path):
+    app = bake(training_data=str(house_sales(tmp_path / "houses.csv", rows=300)), target="sale_price",
+               problem_type="regression")  # fmt: skip
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    (replay / "bookkeeping_retrain.json").write_text((app / ".cookiecutter.json").read_text())
+
+    again = subprocess.run([sys.executable, "-m", "cookiecutter", str(TEMPLATE), "--replay-file",
+                            str(replay / "bookkeeping_retrain.json"), "-o", str(tmp_path / "again")],
+                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+
+    assert again.returncode == 0, again.stderr
+    for path in ("config/app_config.yml", "data/dataset_1.csv", "data/dataset_2.csv"):
+        assert (tmp_path / "again" / app.name / path).read_text() == (app / path).read_text(), path
+
+
 def test_answers_reach_the_config(bake):
-    app = bake(app_name="invoice_sorter", model_name="invoices", target="Category", app_title="Invoice Sorter")
+    app = bake(app_name="invoice_sorter", model_name="invoices", target="Supplier", app_title="Invoice Sorter")
 
     config = (app / "config" / "app_config.yml").read_text()
 
-    assert "model_name: 'invoices'" in config and "target: 'Category'" in config
+    assert "model_name: 'invoices'" in config and 'target: "Supplier"' in config
     assert "app_title: 'Invoice Sorter'" in config
     assert (app / "src" / "invoice_sorter" / "pipeline.py").is_file()
+
+
+def test_an_app_made_from_your_csv_carries_its_rows_and_schema_and_nothing_of_the_demo(bake, tmp_path):
+    houses = house_sales(tmp_path / "houses.csv", rows=1000)
+
+    app = bake(training_data=str(houses), target="sale_price", problem_type="regression", model_name="houses")
+
+    first, later = ((app / "data" / name).read_text().splitlines() for name in ("dataset_1.csv", "dataset_2.csv"))
+    original = houses.read_text().splitlines()
+    assert first[0] == later[0] == "Unnamed: 0" + original[0]
+    assert len(first) - 1 == 600 and sorted(first[1:] + later[1:]) == sorted(original[1:])
+    config = (app / "config" / "app_config.yml").read_text()
+    assert '  "Unnamed: 0": integer\n  neighbourhood: string\n  rooms: integer\n  floor_area_m2: float\n' in config
+    assert "time_column: null" in config and "ignore: []" in config
+    for demo_only in ("Transaction_Id", "Account_Name", "Date", "Supplier"):
+        assert demo_only not in config
+    assert "`houses.csv`" in (app / "README.md").read_text()
+    assert json.loads((app / ".cookiecutter.json").read_text())["cookiecutter"]["training_data"] == str(houses)
+
+
+def test_with_a_time_column_the_first_load_is_the_oldest_rows_and_config_names_the_column(bake, tmp_path):
+    app = bake(training_data=str(support_tickets(tmp_path / "tickets.csv")), target="team", time_column="opened_on")
+
+    first, later = ((app / "data" / name).read_text().splitlines()[1:] for name in ("dataset_1.csv", "dataset_2.csv"))
+
+    assert max(row.split(",")[0] for row in first) <= min(row.split(",")[0] for row in later)
+    config = (app / "config" / "app_config.yml").read_text()
+    assert 'time_column: "opened_on"' in config and "  opened_on: date\n" in config
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

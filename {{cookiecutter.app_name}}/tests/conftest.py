@@ -28,6 +28,7 @@ from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 DATA = APP_ROOT / "data"
+FIRST_MODEL_ROWS = 200  # the rows the served app's first model learns from
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +96,31 @@ def bigquery_settings(settings: Settings, bigquery_endpoint: str, monkeypatch: p
     return on_bigquery(settings, bigquery_endpoint, monkeypatch)
 
 
+def table_schema() -> dict[str, str]:
+    """The columns and types of the app's table: `schema` in app config, else those of data/dataset_1.csv."""
+    configured = load_settings("integration", root=APP_ROOT).app.schema
+    return dict(configured) or infer_schema(read_csv(DATA / "dataset_1.csv"))
+
+
+def features_of_type(*kinds: str) -> list[str]:
+    """The columns of the app's data, other than the target, whose type is one of `kinds` (string, float, ...)."""
+    target = load_settings("integration", root=APP_ROOT).app.target
+    return [column for column, kind in table_schema().items() if kind in kinds and column != target]
+
+
+def a_feature_of_type(*kinds: str) -> str:
+    """The first column of one of `kinds`; the test is skipped when the app's data has none (it cannot apply)."""
+    columns = features_of_type(*kinds)
+    if not columns:
+        pytest.skip(f"the app's data has no column of type {' or '.join(kinds)} besides the target")
+    return columns[0]
+
+
 @pytest.fixture
 def store(settings: Settings) -> DataStore:
-    """The integration table, created with the demo data's columns and empty."""
+    """The integration table, created with the app's schema and empty."""
     datastore = open_datastore(settings)
-    datastore.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
+    datastore.create(table_schema())
     return datastore
 
 
@@ -155,21 +176,21 @@ def kubectl(tmp_path: Path) -> RecordingKubectl:
     return RecordingKubectl(bin_dir)
 
 
-def demo_rows(file_name: str, rows: int) -> pd.DataFrame:
-    """The first `rows` rows of a demo CSV, as text: what an upload looks like."""
-    return read_csv(DATA / file_name).head(rows)
+def data_rows(file_name: str, rows: int | None = None) -> pd.DataFrame:
+    """The first `rows` rows (all without a number) of one of the app's CSVs in data/, as text: what an upload is."""
+    frame = read_csv(DATA / file_name)
+    return frame if rows is None else frame.head(rows)
 
 
-def typed_demo_rows(rows: int) -> pd.DataFrame:
-    """The first `rows` rows of dataset_1.csv with the types the table gives them."""
-    raw = demo_rows("dataset_1.csv", rows)
-    return conform(raw, infer_schema(raw))
+def typed_rows(rows: int | None = None, file_name: str = "dataset_1.csv") -> pd.DataFrame:
+    """The first `rows` rows of a data file with the types the table gives them."""
+    return conform(data_rows(file_name, rows), table_schema())
 
 
 @pytest.fixture
 def trained(settings: Settings, store: DataStore) -> int:
-    """The integration environment with 600 rows of the first period and a model (v1) serving them."""
-    store.append(demo_rows("dataset_1.csv", 600))
+    """The integration environment with 600 rows of the first load and a model (v1) serving them."""
+    store.append(data_rows("dataset_1.csv", 600))
     return retrain(settings=settings).challenger_version
 
 
@@ -203,13 +224,13 @@ class ServedEnvironment:
 def served_environment(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, request: pytest.FixtureRequest
 ) -> Iterator[ServedEnvironment]:
-    """An environment with 600 rows of the first period and a model (v1) serving them, shared by a module's tests
+    """An environment with 600 rows of the first load and a model (v1) serving them, shared by a module's tests
     that change nothing in it: training a model for each of them would cost seconds apiece."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = fresh_settings(tmp_path_factory.mktemp("served") / "state", monkeypatch, request)
         store = open_datastore(settings)
-        store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
-        store.append(demo_rows("dataset_1.csv", 600))
+        store.create(table_schema())
+        store.append(data_rows("dataset_1.csv", 600))
         version = retrain(settings=settings).challenger_version
         yield ServedEnvironment(for_the_web(settings, redis_url), store, version)
 
@@ -233,7 +254,8 @@ def served(served_environment: ServedEnvironment) -> Served:
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
     """A client of the whole app: APP_URL (with API_KEY) when set, e.g. a challenger environment in CI;
     otherwise the app started on this machine as a deployment runs it (uWSGI, a Celery worker, Redis) on a fresh
-    environment holding dataset_1 and a first model, one per test module so none sees another's retrains."""
+    environment holding the first rows of dataset_1.csv and a first model trained on them, one per test module so none
+    sees another's retrains. Few rows: a model trained later on many more is better, whatever the data."""
     if os.environ.get("APP_URL"):
         yield AppClient(os.environ["APP_URL"], os.environ["API_KEY"])
         return
@@ -245,8 +267,8 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppClient]:
         app=dataclasses.replace(loaded.app, model_refresh_seconds=1),
     )
     store = open_datastore(settings)
-    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
-    store.append(read_csv(DATA / "dataset_1.csv"))
+    store.create(table_schema())
+    store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
     retrain(settings=settings)
     with local_stack(settings, free_port(), log_folder=state) as stack:
         yield AppClient(stack.url, settings.api_key)

@@ -8,11 +8,12 @@ import redis
 
 from {{ cookiecutter.app_name }}.api import create_app
 from {{ cookiecutter.app_name }}.config import ConfigError
-from {{ cookiecutter.app_name }}.datastore import conform, infer_schema
+from {{ cookiecutter.app_name }}.datastore import conform
+from {{ cookiecutter.app_name }}.ml import used_columns
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import DATA, demo_rows
+from .conftest import DATA, a_feature_of_type, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 KEY = {"X-API-Key": "test-key"}
@@ -28,6 +29,20 @@ def raw_upload(content: bytes, name: str = "rows.csv") -> dict:
 
 def queued_anything(web_settings) -> bool:
     return bool(redis.Redis.from_url(web_settings.redis_url).keys("retrain:*"))
+
+
+def a_used_feature_of_type(served, *kinds: str) -> str:
+    """A column of one of `kinds` that the served model reads (a prediction request is checked on those alone)."""
+    used = used_columns(open_registry(served.settings).load(served.version))
+    columns = [column for column in used if table_schema()[column] in kinds]
+    if not columns:
+        pytest.skip(f"the served model reads no column of type {' or '.join(kinds)}")
+    return columns[0]
+
+
+def features(file_name: str, rows: int, target: str):
+    """Rows of a data file without their target: what a prediction request holds."""
+    return data_rows(file_name, rows).drop(columns=[target])
 
 
 def test_health_needs_no_key_and_reports_the_served_version(served):
@@ -66,15 +81,16 @@ def test_the_page_remembers_the_key_after_the_first_visit(client):
     assert again.status_code == 200
 
 
-def test_predicting_without_a_model_says_to_train_first(client, store):
-    answer = client.post("/predict", json={"records": [{"Description": "fuel"}]}, headers=KEY)
+def test_predicting_without_a_model_says_to_train_first(client, store, settings):
+    record = features("dataset_1.csv", 1, settings.app.target).to_dict(orient="records")
+    answer = client.post("/predict", json={"records": record}, headers=KEY)
 
     assert answer.status_code == 409
     assert "train a model first" in answer.json["error"]
 
 
 def test_predict_json_records(served):
-    records = demo_rows("dataset_2.csv", 3).drop(columns=[served.settings.app.target]).to_dict(orient="records")
+    records = features("dataset_2.csv", 3, served.settings.app.target).to_dict(orient="records")
 
     answer = served.client.post("/predict", json={"records": records}, headers=KEY)
 
@@ -88,8 +104,9 @@ def test_predict_json_records(served):
 
 def test_json_and_csv_predictions_of_the_same_rows_agree(served):
     target = served.settings.app.target
-    rows = demo_rows("dataset_2.csv", 40).drop(columns=[target])
-    records = json.loads(conform(rows, infer_schema(rows)).to_json(orient="records", date_format="iso"))
+    rows = features("dataset_2.csv", 40, target)
+    schema = {column: kind for column, kind in table_schema().items() if column != target}
+    records = json.loads(conform(rows, schema).to_json(orient="records", date_format="iso"))
 
     as_json = served.client.post("/predict", json={"records": records}, headers=KEY).json["predictions"]
     as_csv = pd.read_csv(io.BytesIO(served.client.post("/predict", data=csv_upload(rows), headers=KEY).data))
@@ -103,31 +120,30 @@ def test_json_and_csv_predictions_of_the_same_rows_agree(served):
 
 
 def test_predict_csv_returns_the_rows_with_predictions_and_echoes_extra_columns(served):
-    rows = demo_rows("dataset_2.csv", 25).drop(columns=[served.settings.app.target]).assign(Note="kept as sent")
+    rows = features("dataset_2.csv", 25, served.settings.app.target).assign(Note="kept as sent")
 
     answer = served.client.post("/predict", data=csv_upload(rows, "new.csv"), headers=KEY)
 
     assert answer.status_code == 200
     assert answer.headers["Content-Disposition"] == 'attachment; filename="predictions_new.csv"'
-    returned = pd.read_csv(io.BytesIO(answer.data), dtype=str)
-    assert len(returned) == 25
+    returned = pd.read_csv(io.BytesIO(answer.data), dtype=str, keep_default_na=False)
+    assert len(returned) == len(rows)
     assert list(returned.columns[: len(rows.columns)]) == list(rows.columns)
     assert (returned["Note"] == "kept as sent").all()
     assert f"predicted_{served.settings.app.target}" in returned.columns
 
 
 def test_predictions_csv_neutralises_formulas_but_not_negative_numbers(served):
-    rows = demo_rows("dataset_2.csv", 2).drop(columns=[served.settings.app.target])
-    rows.loc[0, "Description"] = '=HYPERLINK("http://example.com","x")'
-    rows.loc[1, "Description"] = "@SUM(A1)"
-    rows.loc[1, "Amount"] = "-12.50"
+    # Columns the model does not read are echoed back as they came: a formula could hide in any of them.
+    rows = features("dataset_2.csv", 2, served.settings.app.target)
+    rows["Note"] = ['=HYPERLINK("http://example.com","x")', "@SUM(A1)"]
+    rows["Change"] = ["+3", "-12.50"]
 
     answer = served.client.post("/predict", data=csv_upload(rows), headers=KEY)
 
     returned = pd.read_csv(io.BytesIO(answer.data), dtype=str)
-    assert returned.loc[0, "Description"] == '\'=HYPERLINK("http://example.com","x")'
-    assert returned.loc[1, "Description"] == "'@SUM(A1)"
-    assert returned.loc[1, "Amount"] == "-12.50"
+    assert returned["Note"].tolist() == ['\'=HYPERLINK("http://example.com","x")', "'@SUM(A1)"]
+    assert returned["Change"].tolist() == ["+3", "-12.50"]
 
 
 @pytest.mark.parametrize(
@@ -135,9 +151,9 @@ def test_predictions_csv_neutralises_formulas_but_not_negative_numbers(served):
     [
         (b"", "is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
-        ("Description,Supplier\ncaf\u00e9,Caf\u00e9 Nero\n".encode("latin-1"), "not UTF-8 text"),
-        (b"Date,Description,Supplier,Amount,VAT,Payment_Method\n", "header but no data rows"),
-        (b"Description\nfuel\n", "missing column(s)"),
+        ("shop,note\ncaf\u00e9,Caf\u00e9 Nero\n".encode("latin-1"), "not UTF-8 text"),
+        (",".join(table_schema()).encode() + b"\n", "header but no data rows"),
+        (b"Colour\nred\n", "missing column(s)"),
         (b'a,"b\n1,2\n', "not a readable CSV"),
     ],
     ids=["empty", "binary", "latin-1", "header-only", "missing-columns", "broken-quotes"],
@@ -150,7 +166,7 @@ def test_predict_refuses_unusable_files(served, content, message):
 
 
 def test_predict_names_missing_columns_with_expected_and_got(served):
-    answer = served.client.post("/predict", json={"records": [{"Description": "fuel", "Colour": "red"}]}, headers=KEY)
+    answer = served.client.post("/predict", json={"records": [{"Colour": "red"}]}, headers=KEY)
 
     assert answer.status_code == 400
     message = answer.json["error"]
@@ -158,13 +174,14 @@ def test_predict_names_missing_columns_with_expected_and_got(served):
 
 
 def test_predict_refuses_text_in_a_numeric_column(served):
-    record = demo_rows("dataset_2.csv", 1).drop(columns=[served.settings.app.target]).to_dict(orient="records")[0]
-    feature = "VAT" if served.settings.app.target == "Amount" else "Amount"
+    record = features("dataset_2.csv", 1, served.settings.app.target).to_dict(orient="records")[0]
+    feature = a_used_feature_of_type(served, "integer", "float")
 
     answer = served.client.post("/predict", json={"records": [{**record, feature: "a lot"}]}, headers=KEY)
 
     assert answer.status_code == 400
-    assert f"'{feature}' expects float" in answer.json["error"] and "a lot" in answer.json["error"]
+    message = answer.json["error"]
+    assert f"'{feature}' expects {table_schema()[feature]}" in message and "a lot" in message
 
 
 @pytest.mark.parametrize(
@@ -184,13 +201,13 @@ def test_predict_refuses_bad_json(served, body, message):
 
 def test_train_appends_the_rows_and_queues_one_retrain(client, store, trained, settings):
     before = store.count()
-    rows = demo_rows("dataset_2.csv", 40).assign(Comment="ignored")
+    rows = data_rows("dataset_2.csv", 40).assign(Comment="ignored")
 
     answer = client.post("/train", data=csv_upload(rows), headers=KEY)
 
     assert answer.status_code == 202
-    assert answer.json["rows_added"] == 40 and answer.json["ignored_columns"] == ["Comment"]
-    assert store.count() == before + 40
+    assert answer.json["rows_added"] == len(rows) and answer.json["ignored_columns"] == ["Comment"]
+    assert store.count() == before + len(rows)
     job = client.get(f"/jobs/{answer.json['job_id']}", headers=KEY)
     assert job.status_code == 200 and job.json["state"] == "queued"
 
@@ -207,22 +224,23 @@ def test_a_retrain_requested_while_one_waits_joins_it(client, trained):
 @pytest.mark.parametrize("problem", ["no-target", "empty-target", "wrong-type", "missing-column"])
 def test_train_refuses_bad_rows_and_changes_nothing(served, problem):
     target = served.settings.app.target
-    rows = demo_rows("dataset_2.csv", 10)
-    feature = "VAT" if target == "Amount" else "Amount"
+    rows = data_rows("dataset_2.csv", 10)
+    feature = a_feature_of_type("integer", "float", "boolean", "date", "timestamp") if problem == "wrong-type" else None
+    column = next(column for column in table_schema() if column != target)
     expected_message = {
         "no-target": f"no '{target}' column",
         "empty-target": f"'{target}' must have a value in every row",
-        "wrong-type": f"'{feature}' expects float",
-        "missing-column": "missing column(s) ['Supplier']",
+        "wrong-type": f"'{feature}' expects {table_schema().get(feature)}",
+        "missing-column": f"missing column(s) [{column!r}]",
     }[problem]
     if problem == "no-target":
         rows = rows.drop(columns=[target])
     elif problem == "empty-target":
         rows.loc[4, target] = None
     elif problem == "wrong-type":
-        rows.loc[2, feature] = "n/a"
+        rows.loc[2, feature] = "twelve pounds"
     else:
-        rows = rows.drop(columns=["Supplier"])
+        rows = rows.drop(columns=[column])
     before = served.store.count()
 
     answer = served.client.post("/train", data=csv_upload(rows), headers=KEY)
@@ -234,9 +252,10 @@ def test_train_refuses_bad_rows_and_changes_nothing(served, problem):
 
 
 def test_an_upload_over_the_size_limit_is_refused_with_413(served):
-    tiny = dataclasses.replace(served.settings, app=dataclasses.replace(served.settings.app, max_upload_mb=0.01))
-    client = create_app(tiny).test_client()
     big = (DATA / "dataset_1.csv").read_bytes()
+    limit = len(big) / 2 / 1024 / 1024  # half the file
+    tiny = dataclasses.replace(served.settings, app=dataclasses.replace(served.settings.app, max_upload_mb=limit))
+    client = create_app(tiny).test_client()
     before = served.store.count()
 
     answer = client.post("/train", data=raw_upload(big), headers=KEY)
@@ -263,9 +282,9 @@ def test_models_lists_versions_and_what_each_environment_serves(served):
 
 
 def test_a_new_champion_is_served_without_a_restart(client, store, trained, settings):
-    record = demo_rows("dataset_2.csv", 1).drop(columns=[settings.app.target]).to_dict(orient="records")
+    record = features("dataset_2.csv", 1, settings.app.target).to_dict(orient="records")
     assert client.post("/predict", json={"records": record}, headers=KEY).json["model_version"] == trained
-    store.append(demo_rows("dataset_2.csv", 200))
+    store.append(data_rows("dataset_2.csv", 200))
     newer = retrain(settings=settings).challenger_version
     open_registry(settings).set_alias("integration", newer)  # promoted, whatever the gate said
 

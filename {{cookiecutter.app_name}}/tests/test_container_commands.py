@@ -18,12 +18,12 @@ import yaml
 
 from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import load_settings
-from {{ cookiecutter.app_name }}.datastore import infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.datastore import open_datastore
 from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis
 from {{ cookiecutter.app_name }}.local_processes import free_port
 from {{ cookiecutter.app_name }}.pipeline import retrain
 
-from .conftest import APP_ROOT, DATA
+from .conftest import APP_ROOT, data_rows, table_schema
 from .test_run_server import wait_for
 
 pytestmark = pytest.mark.integration
@@ -49,8 +49,8 @@ def manifest_command(file_name: str, container: str) -> list[str]:
 def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigterm(tmp_path, kubectl):
     settings = load_settings("integration", root=APP_ROOT).with_state_dir(tmp_path / "state")
     store = open_datastore(settings)
-    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
-    store.append(read_csv(DATA / "dataset_1.csv").head(1000))
+    store.create(table_schema())
+    store.append(data_rows("dataset_1.csv", 1000))
     retrain(settings=settings)
     port = free_port()
     web = image_command()

@@ -1,51 +1,68 @@
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.app_name }}.datastore import SchemaMismatchError, TableMissingError, open_datastore
+from {{ cookiecutter.app_name }}.datastore import SchemaMismatchError, TableMissingError, open_datastore, parse_csv
 
-from .conftest import create_database_script, demo_rows
+from .conftest import APP_ROOT, a_feature_of_type, create_database_script, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 
+IS_TYPE = {
+    "string": pd.api.types.is_string_dtype,
+    "integer": pd.api.types.is_integer_dtype,
+    "float": pd.api.types.is_float_dtype,
+    "boolean": pd.api.types.is_bool_dtype,
+    "date": pd.api.types.is_datetime64_any_dtype,
+    "timestamp": pd.api.types.is_datetime64_any_dtype,
+}
+
 
 def test_append_adds_every_row_and_read_returns_them_typed(store):
-    rows = demo_rows("dataset_1.csv", 50)
+    rows = data_rows("dataset_1.csv", 50)
 
-    assert store.append(rows) == 50
+    assert store.append(rows) == len(rows)
 
     stored = store.read()
-    assert store.count() == 50
+    assert store.count() == len(rows)
     assert list(stored.columns) == list(rows.columns)
-    assert pd.api.types.is_numeric_dtype(stored["Amount"])
-    assert pd.api.types.is_datetime64_any_dtype(stored["Date"])
+    wrongly_typed = {column: str(stored[column].dtype) for column, kind in table_schema().items()
+                     if not IS_TYPE[kind](stored[column])}  # fmt: skip
+    assert not wrongly_typed, f"columns read back with other types than the schema's: {wrongly_typed}"
 
 
-def test_append_with_a_missing_column_names_it_and_appends_nothing(store):
-    store.append(demo_rows("dataset_1.csv", 10))
-    incomplete = demo_rows("dataset_1.csv", 20).drop(columns=["Supplier"])
+def test_append_with_a_missing_column_names_it_and_appends_nothing(store, settings):
+    store.append(data_rows("dataset_1.csv", 10))
+    column = next(column for column in table_schema() if column != settings.app.target)
+    incomplete = data_rows("dataset_1.csv", 20).drop(columns=[column])
 
     with pytest.raises(SchemaMismatchError) as raised:
         store.append(incomplete)
 
-    assert "missing column(s) ['Supplier']" in str(raised.value)
+    assert f"missing column(s) [{column!r}]" in str(raised.value)
     assert "Expected columns" in str(raised.value)
     assert store.count() == 10
 
 
 def test_append_with_an_unreadable_value_names_column_and_value_and_appends_nothing(store):
-    rows = demo_rows("dataset_1.csv", 20)
-    rows.loc[7, "Amount"] = "twelve pounds"
+    column = a_feature_of_type("integer", "float", "boolean", "date", "timestamp")
+    rows = data_rows("dataset_1.csv", 20)
+    rows.loc[7, column] = "twelve pounds"
 
     with pytest.raises(SchemaMismatchError) as raised:
         store.append(rows)
 
     message = str(raised.value)
-    assert "'Amount' expects float" in message and "twelve pounds" in message and "rows [8]" in message
+    assert f"{column!r} expects {table_schema()[column]}" in message
+    assert "twelve pounds" in message and "rows [8]" in message
     assert store.count() == 0
 
 
 def test_append_without_a_target_value_is_refused(store, settings):
-    rows = demo_rows("dataset_1.csv", 20)
+    rows = data_rows("dataset_1.csv", 20)
     rows.loc[3, settings.app.target] = None
 
     with pytest.raises(SchemaMismatchError, match=f"'{settings.app.target}' must have a value in every row"):
@@ -53,11 +70,18 @@ def test_append_without_a_target_value_is_refused(store, settings):
     assert store.count() == 0
 
 
+@pytest.mark.parametrize("marker", ["NA", "n/a", "NULL", "NaN", "  ", " null "])
+def test_the_usual_markers_of_a_missing_value_are_read_as_missing(marker):
+    frame = parse_csv(f"kind,size\nsmall,{marker}\n{marker},4\n".encode())
+
+    assert frame.isna().to_numpy().tolist() == [[False, True], [True, False]]
+
+
 def test_clone_gives_an_equal_and_independent_table(store):
-    store.append(demo_rows("dataset_1.csv", 30))
+    store.append(data_rows("dataset_1.csv", 30))
 
     copy = store.clone("challenger_test")
-    copy.append(demo_rows("dataset_2.csv", 5))
+    copy.append(data_rows("dataset_2.csv", 5))
 
     assert copy.environment == "challenger_test"
     assert copy.count() == 35
@@ -69,4 +93,35 @@ def test_reading_a_missing_table_says_which_command_creates_it(settings):
     with pytest.raises(TableMissingError) as raised:
         open_datastore(settings, "uat").read()
 
+    assert "data/dataset_1.csv --environment uat" in str(raised.value)
     assert f"python {create_database_script(settings)} --environment uat" in str(raised.value)
+
+
+def upload(settings, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "APP_STATE_DIR": str(settings.state_dir)}
+    return subprocess.run(
+        [sys.executable, "local/upload_data.py", *args], cwd=APP_ROOT, capture_output=True, text=True, env=env
+    )
+
+
+def test_the_first_upload_creates_the_table_and_a_file_that_does_not_fit_creates_nothing(settings, tmp_path):
+    if settings.app.data_source == "bigquery":
+        pytest.skip("test_bigquery.py runs the BigQuery scripts on datasets of their own")
+    spoilt = data_rows("dataset_1.csv", 20)
+    spoilt.loc[5, settings.app.target] = None
+    spoilt.to_csv(tmp_path / "spoilt.csv", index=False)
+
+    refused = upload(settings, str(tmp_path / "spoilt.csv"), "--environment", "uat")
+
+    assert refused.returncode == 2 and "must have a value in every row" in refused.stderr
+    assert "Nothing was created" in refused.stderr
+    with pytest.raises(TableMissingError):
+        open_datastore(settings, "uat").count()
+
+    created = upload(settings, "data/dataset_1.csv", "--environment", "uat")
+
+    assert created.returncode == 0, created.stderr
+    assert "Created DuckDB table data_uat" in created.stdout
+    rows = len(data_rows("dataset_1.csv"))
+    assert f"Appended {rows} rows from data/dataset_1.csv" in created.stdout
+    assert open_datastore(settings, "uat").count() == rows

@@ -16,7 +16,7 @@ from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.cli.deploy import deploy_command, set_environment_configs_command
 from {{ cookiecutter.app_name }}.cli.environments import history_command, status_command
 from {{ cookiecutter.app_name }}.config import ConfigError, read_yaml
-from {{ cookiecutter.app_name }}.datastore import DataStoreError, infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.datastore import DataStoreError, open_datastore
 from {{ cookiecutter.app_name }}.environments import (
     ChallengerError,
     DeploymentError,
@@ -33,7 +33,7 @@ from {{ cookiecutter.app_name }}.local_processes import free_port
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 
-from .conftest import APP_ROOT, DATA, copy_app_config, demo_rows
+from .conftest import APP_ROOT, copy_app_config, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 
@@ -55,10 +55,10 @@ def deploy_app(settings, environment: str, version: str, monkeypatch) -> None:
 
 
 def trained_environment(settings, environment: str) -> None:
-    """`environment` holding 600 rows of the first period and serving a model (v1) trained on them."""
+    """`environment` holding 600 rows of the first load and serving a model (v1) trained on them."""
     store = open_datastore(settings, environment)
-    store.create(infer_schema(read_csv(DATA / "dataset_1.csv")))
-    store.append(demo_rows("dataset_1.csv", 600))
+    store.create(table_schema())
+    store.append(data_rows("dataset_1.csv", 600))
     retrain(settings=settings.for_environment(environment))
 
 
@@ -99,7 +99,7 @@ def test_a_challenger_copies_data_alias_and_config_and_retraining_it_leaves_the_
     assert [line.split(":")[0] for line in made] == ["data", "model", "app", "config"]
     assert registry.deployment("production_owen") == registry.deployment("production")  # model, app and app config
 
-    challenger.append(demo_rows("dataset_2.csv", 300))  # newer rows, after the drift: the champion scores badly
+    challenger.append(data_rows("dataset_2.csv"))  # every later row: the challenger learns from far more
     searching = dataclasses.replace(production.app, max_models_with_no_score_change=3)
     report = retrain(settings=dataclasses.replace(production.for_environment("production_owen"), app=searching))
 

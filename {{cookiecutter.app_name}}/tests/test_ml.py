@@ -1,37 +1,60 @@
+import numpy as np
+import pandas as pd
 import pytest
 
 from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, predict_table, train_model
+from {{ cookiecutter.app_name }}.ml.holdout import HoldoutError, hash_holdout, time_holdout
 
-from .conftest import typed_demo_rows
+from .conftest import typed_rows
 
 pytestmark = pytest.mark.unit
 
 
-def test_column_roles_are_inferred_from_the_values(settings):
-    roles = infer_roles(typed_demo_rows(300), settings.app.target)
+def shop_rows(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Made-up rows with one column of each kind a table can hold, and a label that depends on two of them."""
+    rng = np.random.default_rng(seed)
+    shops = rng.choice(["north", "south", "east", "west"], rows)
+    amounts = rng.gamma(2.0, 50.0, rows).round(2)
+    words = rng.choice(["blue widget", "red gadget", "spare part", "gift card", "repair service"], rows)
+    return pd.DataFrame(
+        {
+            "line": np.arange(1, rows + 1),  # numbers the rows
+            "order_ref": [f"R-{number:06d}" for number in rng.permutation(rows)],  # unique text: an identifier
+            "note": [f"{w} for the {s} office, paid on account" for w, s in zip(words, shops, strict=True)],
+            "shop": pd.array(shops, dtype="string"),
+            "ordered": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D"),
+            "amount": amounts,
+            "express": rng.random(rows) < 0.3,
+            "size": np.where((amounts > 100) | (shops == "north"), "big", "small"),
+        }
+    )
 
-    assert "Transaction_Id" in roles.ignore  # unique per row: an identifier
-    assert "Description" in roles.text
-    assert "Supplier" in roles.categorical
-    assert "Date" in roles.datetime
-    assert "Amount" in roles.numeric or settings.app.target == "Amount"
+
+def test_column_roles_are_inferred_from_the_values():
+    roles = infer_roles(shop_rows(), "size")
+
+    assert set(roles.ignore) == {"line", "order_ref"}  # a row number and a unique reference say nothing
+    assert roles.text == ("note",)
+    assert roles.categorical == ("shop",)
+    assert roles.datetime == ("ordered",)
+    assert set(roles.numeric) == {"amount", "express"}
 
 
-def test_config_overrides_win_over_inference(settings):
-    roles = infer_roles(typed_demo_rows(300), settings.app.target, {"categorical": ["Description"], "ignore": ["VAT"]})
+def test_config_overrides_win_over_inference():
+    roles = infer_roles(shop_rows(), "size", {"categorical": ["note"], "ignore": ["amount"]})
 
-    assert "Description" in roles.categorical and "Description" not in roles.text
-    assert "VAT" in roles.ignore
+    assert "note" in roles.categorical and "note" not in roles.text
+    assert "amount" in roles.ignore
 
 
-def test_overriding_a_column_the_data_lacks_is_an_error(settings):
+def test_overriding_a_column_the_data_lacks_is_an_error():
     with pytest.raises(ValueError, match="Colour"):
-        infer_roles(typed_demo_rows(50), settings.app.target, {"text": ["Colour"]})
+        infer_roles(shop_rows(50), "size", {"text": ["Colour"]})
 
 
 def test_training_is_deterministic_for_a_seed_and_data(settings):
     app = settings.app
-    frame = typed_demo_rows(400)
+    frame = typed_rows(400)
     budget = SearchBudget(max_seconds=120, patience=2, workers=2)
 
     first, second = (train_model(frame, app.target, app.problem_type, app.score_type, budget, seed=7) for _ in range(2))
@@ -43,20 +66,15 @@ def test_training_is_deterministic_for_a_seed_and_data(settings):
 
 
 def test_binary_classification_learns_two_labels_and_scores_roc_auc():
-    frame = typed_demo_rows(600)
-    large = frame["Amount"] > frame["Amount"].median()
-    # Whether a payment is large, from what was bought and from whom (the amounts themselves are hidden).
-    binary = frame.assign(Size=large.map({True: "large", False: "small"})).drop(columns=["Amount", "VAT"])
+    trained = train_model(shop_rows(600), "size", "classification", "roc_auc", SearchBudget(60, 2, 1), seed=1)
 
-    trained = train_model(binary, "Size", "classification", "roc_auc", SearchBudget(60, patience=2, workers=1), seed=1)
-
-    assert sorted(trained.model.classes_) == ["large", "small"]
-    assert trained.validation_score > 0.7
+    assert sorted(trained.model.classes_) == ["big", "small"]
+    assert trained.validation_score > 0.9
 
 
 def test_the_search_stops_at_its_time_budget_and_still_gives_a_model(settings):
     app = settings.app
-    frame = typed_demo_rows(400)
+    frame = typed_rows(400)
 
     trained = train_model(
         frame, app.target, app.problem_type, app.score_type, SearchBudget(max_seconds=0.001, patience=50), seed=3
@@ -69,7 +87,7 @@ def test_the_search_stops_at_its_time_budget_and_still_gives_a_model(settings):
 
 def test_the_prediction_table_agrees_with_the_model(settings):
     app = settings.app
-    frame = typed_demo_rows(400)
+    frame = typed_rows(400)
     trained = train_model(frame, app.target, app.problem_type, app.score_type, SearchBudget(60, patience=2), seed=5)
     features = frame.drop(columns=[app.target])
 
@@ -78,3 +96,55 @@ def test_the_prediction_table_agrees_with_the_model(settings):
     assert (table[f"predicted_{app.target}"].to_numpy() == trained.model.predict(features)).all()
     if app.problem_type == "classification":
         assert len(table.columns) == 1 + len(trained.model.classes_)
+
+
+def test_a_row_is_held_out_or_not_by_its_content_whatever_rows_surround_it():
+    rows = shop_rows(2000)
+    rule = hash_holdout(rows, "size", 0.2)
+
+    everything, first_half, shuffled = (
+        pd.Series(rule.mask(frame), index=frame.index)
+        for frame in (rows, rows.head(1000), rows.sample(frac=1, random_state=3))
+    )
+
+    assert everything.mean() == pytest.approx(0.2, abs=0.03)
+    assert first_half.equals(everything.head(1000))
+    assert shuffled.sort_index().equals(everything)
+    # The label is not part of a row's identity: a corrected row stays on its side.
+    assert (rule.mask(rows.assign(size="corrected")) == everything.to_numpy()).all()
+
+
+def test_with_an_id_column_a_row_is_held_out_by_its_id_alone():
+    rows = shop_rows(1000)
+    rule = hash_holdout(rows, "size", 0.3, id_column="order_ref")
+
+    changed = rows.assign(amount=rows["amount"] * 2, note="edited")
+
+    assert (rule.mask(changed) == rule.mask(rows)).all()
+    assert rule.describe().endswith("a hash of its order_ref")
+
+
+def test_a_time_holdout_is_the_newest_rows_and_keeps_its_cutoff_as_rows_arrive():
+    rows = shop_rows(1000)
+
+    rule = time_holdout(rows, "ordered", 0.2)
+    held_out = rows[rule.mask(rows)]
+
+    assert len(held_out) == pytest.approx(200, abs=10)  # rows of the same day share a side
+    assert held_out["ordered"].min() > rows["ordered"][~rule.mask(rows)].max()
+    later = pd.DataFrame({**rows.iloc[0].to_dict(), "ordered": pd.Timestamp("2025-06-01")}, index=[0])
+    assert rule.mask(later).all() and not rule.mask(rows.assign(ordered=pd.NaT)).any()
+
+
+def test_a_time_holdout_reads_a_cutoff_across_time_zones():
+    naive = shop_rows(500)
+    rule = time_holdout(naive, "ordered", 0.2)
+
+    in_utc = naive.assign(ordered=naive["ordered"].dt.tz_localize("UTC"))
+
+    assert (rule.mask(in_utc) == rule.mask(naive)).all()
+
+
+def test_a_time_column_with_one_value_cannot_hold_out_newer_rows():
+    with pytest.raises(HoldoutError, match="the same value in every row"):
+        time_holdout(shop_rows(100).assign(ordered=pd.Timestamp("2024-01-01")), "ordered", 0.2)

@@ -1,22 +1,43 @@
 import dataclasses
-import math
 import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
-from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash, split_holdout
+from {{ cookiecutter.app_name }}.ml.holdout import Holdout
+from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash
 
-from .conftest import APP_ROOT, create_database_script, demo_rows, typed_demo_rows
+from .conftest import APP_ROOT, create_database_script, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 
 
+def random_holdout(settings):
+    """The settings without a time column: rows are held out by a hash of their content."""
+    return dataclasses.replace(settings, app=dataclasses.replace(settings.app, time_column=None, min_score=None))
+
+
+def every_row() -> pd.DataFrame:
+    """All the rows of the app's data files, as text, in file order."""
+    return pd.concat([data_rows("dataset_1.csv"), data_rows("dataset_2.csv")], ignore_index=True)
+
+
+def row_keys(frame: pd.DataFrame) -> set[tuple]:
+    """Each row as a tuple of its values written out: rows with the same content have the same key."""
+    return set(frame.astype(str).itertuples(index=False, name=None))
+
+
+def better(score_type: str, one: float, other: float) -> bool:
+    return one > other if greater_is_better(score_type) else one < other
+
+
 def test_first_model_is_registered_and_promoted(settings, store, registry):
-    store.append(demo_rows("dataset_1.csv", 400))
+    store.append(data_rows("dataset_1.csv", 400))
     stages = []
 
     report = retrain(settings=settings, progress=lambda stage, fraction: stages.append((stage, fraction)))
@@ -27,6 +48,8 @@ def test_first_model_is_registered_and_promoted(settings, store, registry):
     [version] = registry.versions()
     assert version.passed and version.serving == ("integration",)
     assert version.training_rows == report.training_rows and version.data_hash == report.data_hash
+    assert version.test_rows == report.test_rows == report.held_out_rows > 0
+    assert report.training_rows + report.held_out_rows == store.count()
     assert list(dict.fromkeys(stage for stage, _ in stages)) == [
         "read",
         "split",
@@ -40,32 +63,59 @@ def test_first_model_is_registered_and_promoted(settings, store, registry):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
-def test_a_better_challenger_replaces_the_champion(settings, store, registry):
-    # The champion only ever saw the earlier period; the challenger also sees the later one.
-    store.append(demo_rows("dataset_1.csv", 600))
+def test_three_retrains_with_a_random_holdout_never_score_a_model_on_a_row_it_trained_on(settings, store, registry):
+    settings = random_holdout(settings)
+    trained_on: dict[int, set[tuple]] = {}  # version -> the rows it learnt from
+
+    rows = every_row()
+    for start in (0, 300, 600):
+        store.append(rows.iloc[start : start + 300])
+        frame = canonical_order(store.read())[0]  # what the retrain reads
+
+        report = retrain(settings=settings)
+
+        version = registry.version(report.challenger_version)
+        held_out = Holdout.from_json(version.holdout).mask(frame)
+        trained_on[version.version] = row_keys(frame[~held_out])
+        assert (~held_out).sum() == report.training_rows
+        compared = held_out.copy()
+        if report.champion_version is not None:
+            compared &= Holdout.from_json(registry.version(report.champion_version).holdout).mask(frame)
+        scored = frame[compared]
+        assert rows_hash(scored) == report.test_rows_hash, "these must be the rows both models were scored on"
+        assert len(scored) == report.test_rows > 0
+        for model in (report.challenger_version, report.champion_version):
+            assert not row_keys(scored) & trained_on.get(model, set()), f"v{model} was scored on rows it learnt"
+        assert "neither model trained on" in report.compared_on or report.champion_version is None
+    assert len(trained_on) == 3
+
+
+def test_a_truly_better_challenger_more_rows_of_the_same_data_replaces_the_champion(settings, store, registry):
+    settings = random_holdout(settings)
+    rows = every_row().sample(frac=1, random_state=0).head(1200)  # the same data throughout: no drift
+    store.append(rows.head(100))
     retrain(settings=settings)
-    store.append(demo_rows("dataset_2.csv", 900))
+    store.append(rows.tail(len(rows) - 100))
 
     report = retrain(settings=settings)
 
     assert report.champion_version == 1 and report.challenger_version == 2
     assert report.promoted, report.reason
-    if greater_is_better(settings.app.score_type):
-        assert report.challenger_score > report.champion_score
-    else:
-        assert report.challenger_score < report.champion_score
+    assert better(settings.app.score_type, report.challenger_score, report.champion_score)
     assert registry.champion_version("integration") == 2
 
 
 def test_a_worse_challenger_is_registered_as_failed_and_not_promoted(settings, store, registry):
-    store.append(demo_rows("dataset_1.csv", 600))
-    retrain(settings=settings)
-    # A config change that hides the informative columns gives a clearly worse model.
-    informative = [column for column in store.schema() if column not in (settings.app.target, "Payment_Method")]
+    # A column of noise beside the real ones: a challenger told to learn from it alone learns nothing.
+    store.drop()
+    store.create({**table_schema(), "noise": "float"})
+    rows = data_rows("dataset_1.csv", 600)
+    store.append(rows.assign(noise=np.random.default_rng(0).random(len(rows)).astype(str)))
+    champion = dataclasses.replace(settings.app, min_score=None)  # let the comparison decide, not the floor
+    retrain(settings=dataclasses.replace(settings, app=champion))
+    real_features = [column for column in table_schema() if column != settings.app.target]
     blinkered = dataclasses.replace(
-        settings.app,
-        features=dataclasses.replace(settings.app.features, ignore=tuple(informative)),
-        min_score=None,  # let the comparison with the champion decide, not the floor
+        champion, features=dataclasses.replace(settings.app.features, ignore=tuple(real_features))
     )
 
     report = retrain(settings=dataclasses.replace(settings, app=blinkered))
@@ -79,48 +129,52 @@ def test_a_worse_challenger_is_registered_as_failed_and_not_promoted(settings, s
 
 
 def test_champion_and_challenger_are_scored_on_the_same_held_out_rows(settings, store, registry):
-    store.append(demo_rows("dataset_1.csv", 500))
+    store.append(data_rows("dataset_1.csv", 500))
     retrain(settings=settings)
-    store.append(demo_rows("dataset_2.csv", 300))
+    store.append(data_rows("dataset_2.csv", 300))
 
     report = retrain(settings=settings)
 
-    # Reproduce the split independently and score both registered models on it.
-    _, test = split_holdout(canonical_order(store.read())[0], settings)
+    # Apply both versions' recorded holdouts to the data again, and score both registered models on what they share.
+    frame = canonical_order(store.read())[0]
+    rules = [Holdout.from_json(registry.version(version).holdout) for version in (1, 2)]
+    test = frame[rules[0].mask(frame) & rules[1].mask(frame)]
     assert rows_hash(test) == report.test_rows_hash and len(test) == report.test_rows
     features, truth = split_features(test, settings.app.target)
     assert score(registry.load(1), features, truth, settings.app.score_type) == pytest.approx(report.champion_score)
     assert score(registry.load(2), features, truth, settings.app.score_type) == pytest.approx(report.challenger_score)
 
 
-def test_the_holdout_is_the_newest_rows_when_a_time_column_is_set(settings):
-    frame = typed_demo_rows(1000)
+def test_after_test_fraction_grows_the_models_are_compared_only_on_rows_both_held_out(settings, store, registry):
+    settings = random_holdout(settings)
+    store.append(every_row().head(800))
+    retrain(settings=settings)  # holds out test_fraction (0.2) of the rows
+    wider = dataclasses.replace(settings, app=dataclasses.replace(settings.app, test_fraction=0.5))
 
-    train, test = split_holdout(frame, settings)
+    report = retrain(settings=wider)
 
-    assert len(test) == math.ceil(len(frame) * settings.app.test_fraction)
-    assert test[settings.app.time_column].min() >= train[settings.app.time_column].max()
+    # The challenger did not train on half the rows; the champion may have trained on all but a fifth of them.
+    assert report.test_rows < report.held_out_rows
+    assert report.test_rows == pytest.approx(0.2 * store.count(), rel=0.3)
+    assert "which neither model trained on" in report.compared_on
 
 
-def test_without_a_time_column_the_holdout_is_a_seeded_sample(settings):
-    frame = typed_demo_rows(1000)
-    by_seed = {
-        seed: dataclasses.replace(settings, app=dataclasses.replace(settings.app, time_column=None, random_seed=seed))
-        for seed in (1, 2)
-    }
+def test_a_champion_that_recorded_no_holdout_is_compared_on_the_new_one_and_the_report_says_it_is_favoured(
+    settings, store, registry
+):
+    store.append(data_rows("dataset_1.csv", 300))
+    retrain(settings=settings)
+    # As a version registered before holdouts were recorded.
+    registry.client.delete_model_version_tag(settings.app.model_name, "1", "holdout")
 
-    first, again, other = (split_holdout(frame, by_seed[seed])[1] for seed in (1, 1, 2))
+    report = retrain(settings=settings)
 
-    assert first.index.equals(again.index)
-    assert not first.index.equals(other.index)
-    if settings.app.problem_type == "classification":  # stratified: every class keeps its share, give or take a row
-        expected = frame[settings.app.target].value_counts(normalize=True) * len(first)
-        counts = first[settings.app.target].value_counts().reindex(expected.index, fill_value=0)
-        assert ((counts - expected).abs() <= 1).all()
+    assert report.champion_score is not None and report.test_rows == report.held_out_rows
+    assert "champion v1 recorded no holdout" in report.compared_on and "favours it" in report.compared_on
 
 
 def test_retraining_an_environment_leaves_the_others_alone(settings, store, registry):
-    store.append(demo_rows("dataset_1.csv", 300))
+    store.append(data_rows("dataset_1.csv", 300))
     store.clone("uat")
     retrain(settings=settings)
 

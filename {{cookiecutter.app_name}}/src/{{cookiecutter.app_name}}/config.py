@@ -65,6 +65,7 @@ class AppConfig:
     min_improvement: float = 0.0
     test_fraction: float = 0.2
     time_column: str | None = None
+    id_column: str | None = None  # decides a row's holdout membership when there is no time_column
     random_seed: int = 42
     features: FeatureOverrides = field(default_factory=FeatureOverrides)
     # Serving and the worker

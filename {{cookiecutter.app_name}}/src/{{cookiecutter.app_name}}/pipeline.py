@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,16 +16,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from .config import FixFirstError, Settings, load_settings
 from .datastore import open_datastore
-from .ml import SearchBudget, greater_is_better, score, split_features, stratify_by, train_model
+from .ml import SearchBudget, greater_is_better, score, split_features, train_model
+from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
 from .provenance import created_by, git_sha
-from .registry import EnvironmentEvent, ModelRegistry, open_registry
+from .registry import EnvironmentEvent, ModelRegistry, ModelVersion, open_registry
 
 Progress = Callable[[str, float], None]
 MIN_TRAINING_ROWS = 30
+MIN_COMPARED_ROWS = 30  # fewer rows shared by two holdouts is no fair basis for a comparison
 # Where each stage starts in the whole run's progress; training takes most of the time.
 STAGE_STARTS = {"read": 0.0, "split": 0.05, "train": 0.1, "score": 0.85, "register": 0.9, "promote": 0.97, "done": 1.0}
 
@@ -75,8 +75,11 @@ class RetrainReport:
     reason: str = ""
     serving_version: int | None = None
     training_rows: int = 0
-    test_rows: int = 0
+    held_out_rows: int = 0  # the rows this retrain held out of training
+    holdout: str = ""  # how they were chosen
+    test_rows: int = 0  # the rows both models were scored on
     test_rows_hash: str = ""
+    compared_on: str = ""  # why those rows are fair to both
     data_hash: str = ""
     validation_score: float | None = None
     models_tried: int = 0
@@ -90,7 +93,7 @@ class RetrainReport:
 def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Rows in an order that depends only on their content, and a hash of that content.
 
-    Backends return rows in whatever order they like; the split, and so the scores, must not depend on it.
+    Backends return rows in whatever order they like; training, and so the scores, must not depend on it.
     """
     row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     order = np.argsort(row_hashes, kind="stable")
@@ -98,28 +101,43 @@ def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return frame.iloc[order].reset_index(drop=True), data_hash
 
 
-def split_holdout(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The held-out rows both models are scored on: the newest when time_column is set, else a stratified sample."""
-    app = settings.app
-    test_rows = max(1, math.ceil(len(frame) * app.test_fraction))
-    if app.time_column:
-        if app.time_column not in frame.columns:
-            raise RetrainError(
-                f"time_column {app.time_column!r} is not a column of the data {list(frame.columns)}; "
-                "set time_column in config/app_config.yml to one of them, or to null for a random holdout"
-            )
-        ordered = frame.sort_values(app.time_column, kind="stable")
-        return ordered.iloc[:-test_rows], ordered.iloc[-test_rows:]
-    return train_test_split(
-        frame,
-        test_size=test_rows,
-        random_state=app.random_seed,
-        stratify=stratify_by(frame[app.target], app.problem_type),
-    )
-
-
 def rows_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+def holdout_rule(frame: pd.DataFrame, settings: Settings) -> Holdout:
+    """The rule that holds rows out of this retrain's training: the newest by time_column, else a hash of each row."""
+    app = settings.app
+    try:
+        if app.time_column:
+            return time_holdout(frame, app.time_column, app.test_fraction)
+        return hash_holdout(frame, app.target, app.test_fraction, app.id_column)
+    except HoldoutError as error:
+        raise RetrainError(str(error)) from error
+
+
+def compared_rows(held_out: np.ndarray, frame: pd.DataFrame, champion: ModelVersion | None) -> tuple[np.ndarray, str]:
+    """The rows a challenger (held out: `held_out`) and `champion` are compared on: rows neither trained on.
+
+    Those are the rows that both holdout rules held out. When the champion's rule is unknown (a version from before
+    rules were recorded) or shares too few rows with this one (say, test_fraction or time_column changed), there is
+    no such set: the comparison then uses this retrain's held-out rows, and says that it favours the champion.
+    """
+    if champion is None:
+        return held_out, "which the model never trained on"
+    try:
+        shared = held_out & Holdout.from_json(champion.holdout).mask(frame) if champion.holdout else None
+        problem = "recorded no holdout"
+    except HoldoutError as error:
+        shared, problem = None, f"held out rows by another rule ({error})"
+    if shared is not None and shared.sum() >= min(MIN_COMPARED_ROWS, held_out.sum()):
+        return shared, "which neither model trained on"
+    if shared is not None:
+        problem = f"held out rows by another rule, which shares {int(shared.sum())} rows with this one"
+    return held_out, (
+        f"which the challenger never trained on; champion v{champion.version} {problem}, so it may have trained on "
+        "some of them, which favours it"
+    )
 
 
 def retrain(
@@ -159,8 +177,15 @@ def retrain(
         )
 
     with stage("split"):
-        train, test = split_holdout(frame, settings)
-        report.training_rows, report.test_rows, report.test_rows_hash = len(train), len(test), rows_hash(test)
+        holdout = holdout_rule(frame, settings)
+        held_out = holdout.mask(frame)
+        train = frame[~held_out]
+        report.training_rows, report.held_out_rows, report.holdout = len(train), int(held_out.sum()), holdout.describe()
+        if not report.held_out_rows or report.training_rows < MIN_TRAINING_ROWS:
+            raise RetrainError(
+                f"{holdout.describe()} leaves {report.held_out_rows} rows to test on and {report.training_rows} to "
+                f"train on, of {len(frame)}: load more rows, or change test_fraction in config/app_config.yml"
+            )
 
     with stage("train"):
         train_start, train_span = STAGE_STARTS["train"], STAGE_STARTS["score"] - STAGE_STARTS["train"]
@@ -176,15 +201,20 @@ def retrain(
             ),
             seed=app.random_seed,
             feature_overrides=asdict(app.features),
+            time_column=app.time_column,
             progress=(lambda done: progress("train", train_start + train_span * done)) if progress else None,
         )
         report.validation_score = trained.validation_score
         report.models_tried, report.search_stopped_because = trained.trials, trained.stopped_because
 
     with stage("score"):
+        report.champion_version = registry.champion_version(settings.environment)
+        champion = registry.version(report.champion_version) if report.champion_version is not None else None
+        compared, report.compared_on = compared_rows(held_out, frame, champion)
+        test = frame[compared]
+        report.test_rows, report.test_rows_hash = len(test), rows_hash(test)
         test_features, test_truth = split_features(test, app.target)
         report.challenger_score = score(trained.model, test_features, test_truth, app.score_type)
-        report.champion_version = registry.champion_version(settings.environment)
         champion_problem = ""
         if report.champion_version is not None:
             try:
@@ -208,10 +238,11 @@ def retrain(
                 "passed": str(report.passed).lower(),
                 "environment": settings.environment,
                 "training_rows": report.training_rows,
+                "holdout": holdout.to_json(),
+                "held_out_rows": report.held_out_rows,
                 "test_rows": report.test_rows,
                 "test_rows_hash": report.test_rows_hash,
                 "data_hash": report.data_hash,
-                "split_seed": app.random_seed,
                 "git_sha": git_sha(settings.root),
                 "created_by": created_by(),
                 "validation_score": report.validation_score,

@@ -49,13 +49,14 @@ class ModelVersion:
     passed: bool
     environment: str
     training_rows: int | None
+    test_rows: int | None  # the rows it and the champion it met were scored on
     data_hash: str
-    split_seed: int | None
     git_sha: str
     created_by: str
     created: datetime
     params: dict[str, Any] = field(default_factory=dict)
     input_schema: dict[str, str] = field(default_factory=dict)  # column -> type a prediction request must have
+    holdout: str = ""  # the rule that chose the rows it never trained on (JSON; empty in versions from before rules)
     serving: tuple[str, ...] = ()  # environments whose alias names this version
 
     @classmethod
@@ -73,13 +74,14 @@ class ModelVersion:
             passed=tags.get("passed") == "true",
             environment=tags.get("environment", ""),
             training_rows=number("training_rows", int),
+            test_rows=number("test_rows", int),
             data_hash=tags.get("data_hash", ""),
-            split_seed=number("split_seed", int),
             git_sha=tags.get("git_sha", ""),
             created_by=tags.get("created_by", ""),
             created=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
             params=json.loads(tags.get("params", "{}")),
             input_schema=json.loads(tags.get("input_schema", "{}")),
+            holdout=tags.get("holdout", ""),
             serving=serving,
         )
 

@@ -9,13 +9,45 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 from tabulate import tabulate
 
-from ..config import load_settings
-from ..datastore import DataStoreError, infer_schema, open_datastore, read_csv
+from ..config import Settings, load_settings
+from ..datastore import (
+    DataStore,
+    DataStoreError,
+    Schema,
+    SchemaMismatchError,
+    TableMissingError,
+    conform,
+    infer_schema,
+    open_datastore,
+    read_csv,
+)
 from .command import EXIT_OK, CommandParser, run
 
 DEFAULT_CSV = "data/dataset_1.csv"  # the first period of the demo data
+
+
+def table_schema(settings: Settings, source: str | None, rows: pd.DataFrame | None = None) -> tuple[Schema, str]:
+    """The columns and types a new table takes, and where they come from: a CSV when one is named (or `rows`, read
+    from `source`), else the schema in app config, else DEFAULT_CSV. DataStoreError if they lack the target."""
+    if source is None and settings.app.schema:
+        schema, described = dict(settings.app.schema), "the schema in config/app_config.yml"
+    else:
+        source = source or DEFAULT_CSV
+        schema, described = infer_schema(rows if rows is not None else read_csv(source)), f"the columns of {source}"
+    if settings.app.target not in schema:
+        raise DataStoreError(
+            f"{described} hold no target column {settings.app.target!r}: {list(schema)}. The table needs it: "
+            "choose a CSV that has it (--schema-from), or fix schema or target in config/app_config.yml"
+        )
+    return schema, described
+
+
+def print_created(store: DataStore, schema: Schema, described: str) -> None:
+    print(f"Created {store} with {described}:")
+    print(tabulate(schema.items(), headers=["column", "type"]))
 
 
 def create_database_command(argv: Sequence[str] | None = None, backend: str | None = None) -> int:
@@ -30,17 +62,9 @@ def create_database_command(argv: Sequence[str] | None = None, backend: str | No
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
         store = open_datastore(settings, backend=backend)
-        configured = settings.app.schema
-        if args.schema_from or not configured:
-            source = args.schema_from or DEFAULT_CSV
-            schema = infer_schema(read_csv(source))
-        else:
-            source, schema = "schema in config/app_config.yml", configured
-        if settings.app.target not in schema:
-            raise DataStoreError(f"the {source} has no target column {settings.app.target!r}: {list(schema)}")
+        schema, described = table_schema(settings, args.schema_from)
         if store.create(schema):
-            print(f"Created {store} with columns:")
-            print(tabulate(schema.items(), headers=["column", "type"]))
+            print_created(store, schema, described)
         else:
             print(f"Found {store} ({store.count()} rows); left it as it is.")
         return EXIT_OK
@@ -49,8 +73,11 @@ def create_database_command(argv: Sequence[str] | None = None, backend: str | No
 
 
 def upload_data_command(argv: Sequence[str] | None = None, backend: str | None = None) -> int:
-    """Append a CSV to the environment's table on `backend` (default: the app's data_source)."""
-    parser = CommandParser(description="Check a CSV against the environment's table and append all its rows, or none.")
+    """Append a CSV to the environment's table on `backend` (default: the app's data_source), creating it if need be."""
+    parser = CommandParser(
+        description="Check a CSV against the environment's table and append all its rows, or none. "
+        "With no table yet, create it first: with the schema in app config, else with the CSV's columns."
+    )
     parser.add_argument(
         "csv",
         type=Path,
@@ -60,9 +87,30 @@ def upload_data_command(argv: Sequence[str] | None = None, backend: str | None =
     )
 
     def command(args: argparse.Namespace) -> int:
-        store = open_datastore(load_settings(args.environment), backend=backend)
+        settings = load_settings(args.environment)
+        store = open_datastore(settings, backend=backend)
         rows = read_csv(args.csv)
-        before = store.count()
+        try:
+            before = store.count()
+        except TableMissingError:
+            before = None
+        if before is None:
+            schema, described = table_schema(settings, None if settings.app.schema else str(args.csv), rows)
+            # Check every row before creating anything: a file that does not fit leaves no empty table behind.
+            try:
+                conform(rows, schema, required=[settings.app.target])
+            except SchemaMismatchError as error:
+                raise SchemaMismatchError(f"{error} Nothing was created or added.") from error
+            if store.create(schema):
+                print_created(store, schema, described)
+                try:
+                    added = store.append(rows)
+                except DataStoreError:
+                    store.drop()  # whole or not at all: no table without the rows it was made for
+                    raise
+                print(f"Appended {added} rows from {args.csv} to {store}.")
+                return EXIT_OK
+            before = store.count()  # another process created it meanwhile: append as to any table
         added = store.append(rows)
         print(f"Appended {added} rows from {args.csv} to {store}: {before} -> {store.count()} rows.")
         return EXIT_OK

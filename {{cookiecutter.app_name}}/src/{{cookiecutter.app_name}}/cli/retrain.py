@@ -63,8 +63,9 @@ def describe(report: RetrainReport) -> str:
     return (
         f"{outcome}\n"
         f"  why: {report.reason}\n"
-        f"  scored on the same {report.test_rows} held-out rows; trained on {report.training_rows} rows; "
-        f"{report.models_tried} models tried ({report.search_stopped_because})\n"
+        f"  scored on the same {report.test_rows} held-out rows, {report.compared_on}\n"
+        f"  held out: {report.held_out_rows} rows, {report.holdout}; trained on the other {report.training_rows}\n"
+        f"  search: {report.models_tried} models tried ({report.search_stopped_because})\n"
         f"  time: {seconds}"
     )
 
@@ -78,6 +79,7 @@ def leaderboard(versions: Sequence[ModelVersion]) -> str:
             "" if v.champion_score is None else f"{v.champion_score:.4f}",
             "passed" if v.passed else "failed",
             v.training_rows,
+            v.test_rows,
             v.environment,
             v.created.strftime("%Y/%m/%d %H:%M:%S"),
             v.created_by,
@@ -85,6 +87,6 @@ def leaderboard(versions: Sequence[ModelVersion]) -> str:
         ]
         for v in versions
     ]
-    headers = ["version", "score", "score_type", "champion score", "gate", "train rows", "trained in", "created",
-               "created_by", "serving"]  # fmt: skip
+    headers = ["version", "score", "score_type", "champion score", "gate", "train rows", "scored on", "trained in",
+               "created", "created_by", "serving"]  # fmt: skip
     return tabulate(rows, headers=headers, tablefmt="grid")

@@ -27,6 +27,7 @@ from .schema import (
 __all__ = [
     "DataStore",
     "DataStoreError",
+    "Schema",
     "SchemaMismatchError",
     "TableMissingError",
     "UnreadableFileError",

@@ -117,9 +117,9 @@ class BigQueryStore:
         except exceptions.NotFound as error:
             option = f"--environment {self.environment}"
             raise TableMissingError(
-                f"{self} does not exist ({error.message}). Create it and load the first data with:\n"
-                f"  python local/bigquery/create_database.py {option}\n"
-                f"  python local/bigquery/upload_data_to_bigquery.py data/dataset_1.csv {option}"
+                f"{self} does not exist ({error.message}). Load the first data, which creates it, with:\n"
+                f"  python local/bigquery/upload_data_to_bigquery.py data/dataset_1.csv {option}\n"
+                f"(or create it empty: python local/bigquery/create_database.py {option})"
             ) from error
         except exceptions.Forbidden as error:
             raise DataStoreError(

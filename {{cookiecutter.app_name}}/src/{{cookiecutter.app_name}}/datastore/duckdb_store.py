@@ -89,9 +89,9 @@ class DuckDBStore:
         schema = self._schema(connection)
         if schema is None:
             raise TableMissingError(
-                f"table {self.table} does not exist in {self.path}. Create it and load the first data with:\n"
-                f"  python local/create_database.py --environment {self.environment}\n"
-                f"  python local/upload_data.py data/dataset_1.csv --environment {self.environment}"
+                f"table {self.table} does not exist in {self.path}. Load the first data, which creates it, with:\n"
+                f"  python local/upload_data.py data/dataset_1.csv --environment {self.environment}\n"
+                f"(or create it empty: python local/create_database.py --environment {self.environment})"
             )
         return schema
 

@@ -17,6 +17,13 @@ from ..config import LOGICAL_TYPES, FixFirstError
 
 Schema = Mapping[str, str]  # column -> logical type, in table order
 
+# What pandas reads as a missing value by default: R, Excel and databases write these (a blank cell is one too).
+MISSING_VALUES = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+})  # fmt: skip
+INTEGER = r"[-+]?\d+"
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
 SHOWN_EXAMPLES = 3
@@ -59,12 +66,12 @@ def parse_csv(content: bytes, name: str = "the file") -> pd.DataFrame:
     if "\x00" in text:
         raise UnreadableFileError(f"{name} holds binary data, not CSV text")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise UnreadableFileError(f"{name} is not a readable CSV file: {error}") from error
     if frame.empty:
         raise UnreadableFileError(f"{name} has a header but no data rows")
-    return frame
+    return frame.mask(frame.apply(lambda column: column.str.strip().isin(MISSING_VALUES)))
 
 
 def infer_schema(frame: pd.DataFrame) -> dict[str, str]:
@@ -85,9 +92,8 @@ def _infer_type(column: pd.Series) -> str:
     if values.empty:
         return "string"
     text = values.astype(str).str.strip()
-    numbers = pd.to_numeric(text, errors="coerce")
-    if numbers.notna().all():
-        return "integer" if text.str.fullmatch(r"[-+]?\d+").all() else "float"
+    if text.str.fullmatch(NUMBER).all():
+        return "integer" if text.str.fullmatch(INTEGER).all() else "float"
     if text.str.lower().isin(TRUE_WORDS | FALSE_WORDS).all() and text.str.lower().isin({"true", "false"}).any():
         return "boolean"
     if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all() and pd.to_datetime(text, errors="coerce").notna().all():

@@ -14,6 +14,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 ROLES = ("numeric", "categorical", "text", "datetime", "ignore")
 SAMPLE_ROWS = 5000  # enough to judge a column's role; keeps inference fast on large tables
+MIN_ROWS_FOR_IDENTIFIERS = 50  # fewer rows than this are too few to tell an identifier from a measurement
+DENSE_SPAN = 3  # unique integers spread over at most 3 times as many values as there are rows: numbering rows
 MISSING_CATEGORY = "(missing)"  # a category of its own: that a value is missing can tell something
 
 
@@ -45,8 +47,17 @@ def infer_roles(frame: pd.DataFrame, target: str, overrides: Mapping[str, Sequen
     for column in frame.columns:
         if column == target:
             continue
-        roles[decided.get(column) or _infer_role(sample[column])].append(column)
+        role = decided.get(column) or ("ignore" if numbers_rows(frame[column]) else _infer_role(sample[column]))
+        roles[role].append(column)
     return ColumnRoles(**{role: tuple(columns) for role, columns in roles.items()})
+
+
+def numbers_rows(column: pd.Series) -> bool:
+    """Whether an integer column numbers the rows (a row number, an order id): different in every row, and packed
+    densely, as 1..n is even after rows are removed. It tells the model where a row sits in a file, nothing more."""
+    if not pd.api.types.is_integer_dtype(column) or len(column) < MIN_ROWS_FOR_IDENTIFIERS or column.hasnans:
+        return False
+    return column.is_unique and (column.max() - column.min() + 1) <= DENSE_SPAN * len(column)
 
 
 def _infer_role(column: pd.Series) -> str:

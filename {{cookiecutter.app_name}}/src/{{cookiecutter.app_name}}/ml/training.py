@@ -67,20 +67,26 @@ def split_features(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.S
     return frame.drop(columns=[target]), frame[target]
 
 
-def stratify_by(truth: pd.Series, problem_type: str) -> pd.Series | None:
-    """Stratify a classification split when every class has at least two rows to share out."""
-    if problem_type == "classification" and truth.value_counts().min() >= 2:
+def stratify_by(truth: pd.Series, problem_type: str, share: float) -> pd.Series | None:
+    """Stratify a classification split when every class has two rows to share out and the share can hold them all."""
+    counts = truth.value_counts()
+    if problem_type == "classification" and counts.min() >= 2 and len(truth) * share >= len(counts):
         return truth
     return None
 
 
 def validation_split(
-    features: pd.DataFrame, truth: pd.Series, problem_type: str, seed: int
+    features: pd.DataFrame, truth: pd.Series, problem_type: str, seed: int, time_column: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
-    """Rows to fit on and rows to early-stop and compare settings on.
+    """Rows to fit on and rows to early-stop and compare settings on: the newest with a time column, as the model
+    will meet newer rows than it learnt from; else a (stratified) random share.
 
     A class seen only once stays in the fitting rows: the model cannot be checked on a label it never learnt.
     """
+    if time_column is not None and time_column in features.columns:
+        newest = features[time_column].rank(method="first", na_option="top") > len(features) * (1 - VALIDATION_FRACTION)
+        if 0 < newest.sum() < len(features):
+            return features[~newest], features[newest], truth[~newest], truth[newest]
     single = pd.Series(False, index=truth.index)
     if problem_type == "classification":
         single = truth.map(truth.value_counts()) < 2
@@ -89,7 +95,7 @@ def validation_split(
         truth[~single],
         test_size=VALIDATION_FRACTION,
         random_state=seed,
-        stratify=stratify_by(truth[~single], problem_type),
+        stratify=stratify_by(truth[~single], problem_type, VALIDATION_FRACTION),
     )
     return pd.concat([fit_x, features[single]]), valid_x, pd.concat([fit_y, truth[single]]), valid_y
 
@@ -103,13 +109,14 @@ def train_model(
     seed: int,
     feature_overrides: Mapping[str, Sequence[str]] | None = None,
     progress: Progress | None = None,
+    time_column: str | None = None,
 ) -> TrainedModel:
     started = time.monotonic()
     # The model takes every column but the target; its preprocessing drops the ignored ones itself,
     # so callers can pass rows exactly as they are stored or uploaded.
     features, truth = split_features(frame, target)
     roles = infer_roles(frame, target, feature_overrides)
-    fit_x, valid_x, fit_y, valid_y = validation_split(features, truth, problem_type, seed)
+    fit_x, valid_x, fit_y, valid_y = validation_split(features, truth, problem_type, seed, time_column)
     preprocessor = build_preprocessor(roles).fit(fit_x)
     fit_matrix, valid_matrix = preprocessor.transform(fit_x), preprocessor.transform(valid_x)
     if problem_type == "classification":

@@ -84,9 +84,10 @@ function describe(job) {
   const scores = report.champion_score === null
     ? `${report.score_type} ${report.challenger_score.toFixed(4)}`
     : `${report.score_type} ${report.challenger_score.toFixed(4)} vs champion ${report.champion_score.toFixed(4)}`;
+  const rows = `on the same ${report.test_rows} held-out rows, ${report.compared_on}`;
   return report.promoted
-    ? `Promoted v${report.challenger_version} (${scores}).`
-    : `Kept v${report.serving_version}: v${report.challenger_version} did not pass (${scores}).`;
+    ? `Promoted v${report.challenger_version} (${scores}, ${rows}).`
+    : `Kept v${report.serving_version}: v${report.challenger_version} did not pass (${scores}, ${rows}).`;
 }
 
 async function refreshVersions() {
@@ -103,6 +104,7 @@ async function refreshVersions() {
       version.champion_score === null ? "" : version.champion_score.toFixed(4),
       version.passed ? "passed" : "failed",
       version.training_rows,
+      version.test_rows ?? "",
       new Date(version.created).toLocaleString(),
       version.created_by,
       version.serving.join(", "),

@@ -1,0 +1,272 @@
+"""The app's data at bake time: check a CSV of labelled rows against the answers, read its columns' types, split it.
+
+Both hooks import this module (from the template folder, `_repo_dir`). It uses the standard library only: the hooks
+run in whatever Python runs cookiecutter. Types follow the app's own rules (`datastore/schema.py` in the app:
+`infer_schema`), and the template tests check that both read the same files the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+# What pandas reads as a missing value by default, and so what the app does: R, Excel and databases write these.
+MISSING = {
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+}  # fmt: skip
+INTEGER = re.compile(r"[-+]?\d+")
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d")
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a column name YAML reads as itself without quotes
+YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "0"}
+TIME_TYPES = ("date", "timestamp", "integer", "float")  # what a time column may hold: it is sorted by it
+
+DEMO_FILES = ("dataset_1.csv", "dataset_2.csv")  # the demo data, in the app template's data/ folder
+MIN_LABELLED_ROWS = 50  # the first load (FIRST_LOAD_SHARE of them) must be enough to train and test a model
+FIRST_LOAD_SHARE = 0.6  # dataset_1.csv: the first load; dataset_2.csv: the rows that arrive later
+SHUFFLE_SEED = 42
+SHOWN = 5  # examples or columns named in a message
+
+
+class UnusableFile(Exception):
+    """The file cannot be read as a CSV with a header and rows; the message says why, in one line."""
+
+
+def is_missing(value: str) -> bool:
+    return value.strip() in MISSING
+
+
+class ColumnTypes:
+    """Which logical types every value of a column seen so far fits: the app's infer_schema, one value at a time."""
+
+    def __init__(self) -> None:
+        self.fits = {"integer", "float", "boolean", "date", "timestamp"}
+        self.seen = False
+        self.true_or_false_word = False  # "1"/"0" alone is a number; a boolean column needs a word
+
+    def add(self, value: str) -> None:
+        text = value.strip()
+        self.seen = True
+        if "integer" in self.fits and not INTEGER.fullmatch(text):
+            self.fits.discard("integer")
+        if "float" in self.fits and not NUMBER.fullmatch(text):
+            self.fits.discard("float")
+        if "boolean" in self.fits:
+            word = text.lower()
+            if word not in TRUE_WORDS | FALSE_WORDS:
+                self.fits.discard("boolean")
+            self.true_or_false_word |= word in ("true", "false")
+        if "date" in self.fits and not (DATE.fullmatch(text) and _parses(date.fromisoformat, text)):
+            self.fits.discard("date")
+        if "timestamp" in self.fits and not (TIMESTAMP.match(text) and _parses(datetime.fromisoformat, text)):
+            self.fits.discard("timestamp")
+
+    def logical_type(self) -> str:
+        if not self.seen:
+            return "string"
+        for kind in ("integer", "float"):
+            if kind in self.fits:
+                return kind
+        if "boolean" in self.fits and self.true_or_false_word:
+            return "boolean"
+        for kind in ("date", "timestamp"):
+            if kind in self.fits:
+                return kind
+        return "string"
+
+
+def _parses(parse, text: str) -> bool:
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+def column_names(header: list[str]) -> list[str]:
+    """The header as the app reads it (pandas): a column with no name is called 'Unnamed: <position>'."""
+    return [name if name.strip() else f"Unnamed: {position}" for position, name in enumerate(header)]
+
+
+def read_rows(path: Path) -> tuple[list[str], Iterator[list[str]]]:
+    """The header and the data rows of a CSV file, or UnusableFile saying what is wrong with it."""
+    if not path.is_file():
+        raise UnusableFile(f"training_data {path} {'is not a file' if path.exists() else 'does not exist'}")
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            sample = file.read(1 << 16)
+    except UnicodeDecodeError as error:
+        raise UnusableFile(f"{path.name} is not UTF-8 text (byte {error.start}); save it as CSV UTF-8") from error
+    if "\x00" in sample:
+        raise UnusableFile(f"{path.name} holds binary data, not CSV text")
+    if not sample.strip():
+        raise UnusableFile(f"{path.name} is empty; expected a CSV file with a header row and data rows")
+
+    def rows() -> Iterator[list[str]]:
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as file:
+                reader = csv.reader(file, strict=True)
+                next(reader)
+                for row in reader:
+                    if row:  # blank lines, as pandas skips them
+                        yield row
+        except UnicodeDecodeError as error:
+            raise UnusableFile(f"{path.name} is not UTF-8 text; save it as CSV UTF-8") from error
+        except csv.Error as error:
+            raise UnusableFile(f"{path.name} is not a readable CSV file: {error}") from error
+
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        try:
+            header = next(csv.reader(file, strict=True))
+        except csv.Error as error:
+            raise UnusableFile(f"{path.name} is not a readable CSV file: {error}") from error
+    return column_names(header), rows()
+
+
+@dataclass
+class Profile:
+    """What the bake needs to know of the data: its columns and types, and what is wrong with it for these answers."""
+
+    columns: list[str]
+    types: dict[str, str]
+    labelled_rows: int
+    unlabelled_rows: int
+    problems: list[str] = field(default_factory=list)
+
+
+def profile(paths: list[Path], target: str, problem_type: str, time_column: str = "") -> Profile:
+    """Read every row of `paths` (CSV files with one header) and check them against the answers."""
+    columns: list[str] = []
+    types: dict[str, ColumnTypes] = {}
+    classes: set[str] = set()
+    labelled = unlabelled = 0
+    problems: list[str] = []
+    names = ", ".join(path.name for path in paths)
+    for path in paths:
+        try:
+            header, rows = read_rows(path)
+            if not columns:
+                columns = header
+                duplicated = sorted({name for name in header if header.count(name) > 1})
+                if duplicated:
+                    raise UnusableFile(f"{path.name} names column(s) {duplicated} more than once; name each once")
+                if target not in header:
+                    raise UnusableFile(f"target {target!r} is not a column of {path.name}; its columns are {header}")
+                types = {name: ColumnTypes() for name in header}
+            elif header != columns:
+                raise UnusableFile(f"{path.name} has the columns {header}, unlike {paths[0].name}: {columns}")
+            position = columns.index(target)
+            for number, row in enumerate(rows, start=2):  # line numbers as an editor shows them
+                if len(row) != len(columns):
+                    raise UnusableFile(
+                        f"{path.name} row {number} has {len(row)} fields where the header has {len(columns)}"
+                    )
+                for name, value in zip(columns, row, strict=True):
+                    if not is_missing(value):
+                        types[name].add(value)
+                if is_missing(row[position]):
+                    unlabelled += 1
+                    continue
+                labelled += 1
+                if len(classes) < 2:
+                    classes.add(row[position].strip())
+        except UnusableFile as error:
+            return Profile(columns, {}, 0, 0, [str(error)])
+    inferred = {name: column.logical_type() for name, column in types.items()}
+    target_type = inferred[target]
+    if problem_type == "regression" and target_type not in ("integer", "float"):
+        problems.append(
+            f"regression needs a numeric target, but {target!r} in {names} holds {target_type} values; "
+            "choose classification, or another target"
+        )
+    if problem_type == "classification" and len(classes) < 2:
+        problems.append(
+            f"classification needs at least two classes, but every labelled row of {names} has {target!r} = "
+            f"{next(iter(classes), 'nothing')!r}"
+        )
+    if labelled < MIN_LABELLED_ROWS:
+        problems.append(
+            f"{names} has {labelled} rows with a {target!r} value; at least {MIN_LABELLED_ROWS} are needed "
+            "to train and test a model"
+        )
+    if time_column:
+        if time_column not in columns:
+            problems.append(f"time_column {time_column!r} is not a column of {names}; its columns are {columns}")
+        elif time_column == target:
+            problems.append(f"time_column {time_column!r} is the target; leave it empty or name a column of dates")
+        elif inferred[time_column] not in TIME_TYPES:
+            problems.append(
+                f"time_column {time_column!r} must hold dates, timestamps or numbers to order the rows by, "
+                f"but it holds {inferred[time_column]} values"
+            )
+    return Profile(columns, inferred, labelled, unlabelled, problems)
+
+
+def training_files(answers: dict[str, str]) -> list[Path]:
+    """The CSV files the app's data comes from: the training_data answer, else the demo data of the template."""
+    if answers["training_data"].strip():
+        return [Path(answers["__training_data_path"])]
+    # The app's folder in the template is the one named after a cookiecutter variable.
+    [app] = [folder for folder in Path(answers["_repo_dir"]).iterdir() if folder.name.startswith("{{")]
+    return [app / "data" / name for name in DEMO_FILES]
+
+
+def sort_key(logical_type: str):
+    """A key that orders the values of a time column of `logical_type`, missing values first."""
+    parse = {"date": date.fromisoformat, "timestamp": _moment, "integer": int, "float": float}[logical_type]
+
+    def key(value: str):
+        return (0, None) if is_missing(value) else (1, parse(value.strip()))
+
+    return key
+
+
+def _moment(text: str) -> float:
+    # Seconds since the epoch, so that moments with and without a time zone sort together (no zone: UTC).
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def split_into_loads(source: Path, first: Path, later: Path, data: Profile, target: str, time_column: str = "") -> int:
+    """Write the labelled rows of `source` into `first` (the first load) and `later` (rows that arrive later).
+
+    With a time column, the oldest rows come first; without one, the rows are shuffled with a fixed seed, so that a
+    file sorted by its target still gives a first load with every kind of row. Returns the rows left out for having
+    no target value.
+    """
+    header, rows = read_rows(source)
+    position = header.index(target)
+    labelled = [row for row in rows if not is_missing(row[position])]
+    if time_column:
+        key = sort_key(data.types[time_column])
+        at = header.index(time_column)
+        labelled.sort(key=lambda row: key(row[at]))
+    else:
+        random.Random(SHUFFLE_SEED).shuffle(labelled)
+    cut = round(len(labelled) * FIRST_LOAD_SHARE)
+    for path, part in ((first, labelled[:cut]), (later, labelled[cut:])):
+        with path.open("w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(part)
+    return data.unlabelled_rows
+
+
+def schema_yaml(types: dict[str, str]) -> str:
+    """The `schema:` block of app_config.yml: one `column: type` line per column, in the file's order."""
+    lines = ["schema:"]
+    for name, kind in types.items():
+        # A JSON string is a YAML double-quoted scalar: any other name survives, quotes and colons included.
+        key = name if PLAIN_NAME.fullmatch(name) and name.lower() not in YAML_WORDS else json.dumps(name)
+        lines.append(f"  {key}: {kind}")
+    return "\n".join(lines) + "\n"

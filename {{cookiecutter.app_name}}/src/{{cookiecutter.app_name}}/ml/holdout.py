@@ -1,0 +1,136 @@
+"""Held-out rows: which rows a model is never trained on, decided by a rule that any later retrain can apply again.
+
+A challenger and the champion are compared only on rows that neither trained on. A holdout drawn afresh at every
+retrain breaks that: the champion is then scored on rows it learnt. So each version records the rule that chose its
+held-out rows, and a retrain compares the two models on the rows that both rules held out:
+- `hash`: a row is held out when a hash of its content (or of its id column) falls below `fraction`. The same row is
+  held out by every version with the same rule, however many rows arrive around it.
+- `time`: the rows at or after `cutoff` in `column`, the newest `fraction` when the rule was made. Rows without a time
+  are never held out: nobody can say whether they are new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+HASH_SCHEME = 1  # bump when the text a row is hashed from changes: old rules then no longer apply
+MISSING_TEXT = "\x00"  # a missing value, unlike any text
+SEPARATOR = "\x1f"  # between the values of a row
+
+
+class HoldoutError(ValueError):
+    """No held-out rows can be formed from these rows with this config; the message says why."""
+
+
+@dataclass(frozen=True)
+class Holdout:
+    method: str  # "hash" or "time"
+    fraction: float
+    columns: tuple[str, ...] = ()  # hash: the columns hashed, in this order; time: the time column
+    cutoff: str | float | None = None  # time: the first held-out moment (ISO text) or number
+    scheme: int = HASH_SCHEME
+
+    def mask(self, frame: pd.DataFrame) -> np.ndarray:
+        """Which rows of `frame` this rule holds out; HoldoutError if `frame` lacks a column the rule reads."""
+        missing = [column for column in self.columns if column not in frame.columns]
+        if missing:
+            raise HoldoutError(f"the rows have no column(s) {missing}, which this holdout is decided by")
+        if self.method == "hash":
+            if self.scheme != HASH_SCHEME:
+                raise HoldoutError(f"this holdout hashed rows another way (scheme {self.scheme})")
+            return row_positions(frame, self.columns) < self.fraction
+        [column] = self.columns
+        times = frame[column]
+        return (times >= cutoff_like(self.cutoff, times)).fillna(False).to_numpy(dtype=bool)
+
+    def describe(self) -> str:
+        if self.method == "hash":
+            by = "its content" if len(self.columns) != 1 else f"its {self.columns[0]}"
+            return f"{self.fraction:.0%} of rows, each held out or not by a hash of {by}"
+        return f"the rows from {self.columns[0]} {self.cutoff} on (the newest {self.fraction:.0%})"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Holdout:
+        raw = json.loads(text)
+        return cls(**{**raw, "columns": tuple(raw["columns"])})
+
+
+def hash_holdout(frame: pd.DataFrame, target: str, fraction: float, id_column: str | None = None) -> Holdout:
+    """A rule holding out about `fraction` of rows by a hash of each row (without its target), or of `id_column`."""
+    if id_column is not None and id_column not in frame.columns:
+        raise HoldoutError(f"id_column {id_column!r} is not a column of the data {list(frame.columns)}")
+    columns = (id_column,) if id_column else tuple(sorted(column for column in frame.columns if column != target))
+    return Holdout("hash", fraction, columns)
+
+
+def time_holdout(frame: pd.DataFrame, column: str, fraction: float) -> Holdout:
+    """A rule holding out the newest `fraction` of the rows by `column` (at least one row, and never all of them)."""
+    if column not in frame.columns:
+        raise HoldoutError(
+            f"time_column {column!r} is not a column of the data {list(frame.columns)}; set time_column in "
+            "config/app_config.yml to one of them, or to null to hold rows out by a hash of their content"
+        )
+    times = frame[column]
+    if not (pd.api.types.is_datetime64_any_dtype(times) or pd.api.types.is_numeric_dtype(times)):
+        raise HoldoutError(f"time_column {column!r} must hold dates, timestamps or numbers, not {times.dtype} values")
+    ordered = np.sort(times.dropna().to_numpy())
+    if len(ordered) == 0 or ordered[0] == ordered[-1]:
+        raise HoldoutError(
+            f"time_column {column!r} holds {'no value' if len(ordered) == 0 else 'the same value in every row'}, "
+            "so no rows are newer than others; set time_column: null to hold rows out by a hash of their content"
+        )
+    cutoff = ordered[len(ordered) - max(1, math.ceil(len(ordered) * fraction))]
+    after = np.searchsorted(ordered, cutoff, side="right")
+    if (ordered >= cutoff).mean() > 0.5 and after < len(ordered):
+        # Many rows share the cutoff's time: hold out only the times after it, not over half of the data.
+        cutoff = ordered[after]
+    as_text = pd.Timestamp(cutoff).isoformat() if pd.api.types.is_datetime64_any_dtype(times) else float(cutoff)
+    return Holdout("time", fraction, (column,), as_text)
+
+
+def cutoff_like(cutoff: str | float, times: pd.Series):
+    """The cutoff as a value comparable with `times`: a number, or a Timestamp in the column's time zone (none: UTC)."""
+    if not pd.api.types.is_datetime64_any_dtype(times):
+        return cutoff
+    moment = pd.Timestamp(cutoff)
+    if times.dt.tz is None:
+        return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
+    return moment.tz_convert(times.dt.tz) if moment.tzinfo else moment.tz_localize("UTC").tz_convert(times.dt.tz)
+
+
+def row_positions(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Each row's place in [0, 1), from a hash of its values in `columns`: the same row gets the same place always.
+
+    The values are written out as text first (numbers in full, times in ISO form), so the place depends on neither
+    the backend's column types nor the version of pandas.
+    """
+    texts = [value_texts(frame[column]) for column in columns]
+    rows = texts[0].str.cat(texts[1:], sep=SEPARATOR) if len(texts) > 1 else texts[0]
+    places = [int.from_bytes(hashlib.blake2b(row.encode(), digest_size=8).digest()) for row in rows.tolist()]
+    return np.array(places, dtype=np.float64) / 2.0**64
+
+
+def value_texts(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column):
+        text = column.map({True: "true", False: "false"})
+    elif pd.api.types.is_integer_dtype(column):
+        text = column.astype("Int64").astype("string")
+    elif pd.api.types.is_float_dtype(column):
+        text = pd.Series(column.to_numpy(dtype="float64", na_value=np.nan), index=column.index).map(repr)
+        text = text.where(column.notna())
+    elif pd.api.types.is_datetime64_any_dtype(column):
+        moments = column.dt.tz_convert("UTC").dt.tz_localize(None) if column.dt.tz is not None else column
+        text = moments.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    else:
+        text = column.astype("string")
+    return text.astype("string").fillna(MISSING_TEXT).reset_index(drop=True)
