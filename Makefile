@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 DEV_PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test format data benchmark clean
+.PHONY: demo test format data benchmark benchmark-quality clean
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run make PYTHON=python3.11 ...")'
@@ -25,6 +25,9 @@ data: $(VENV)/.installed  ## regenerate the demo CSVs (deterministic)
 
 benchmark: $(VENV)/.installed  ## time the retrain pipeline on the demo data and at 100k and 1M rows
 	$(DEV_PYTHON) dev/benchmark_retrain.py
+
+benchmark-quality: $(VENV)/.installed  ## the default model against FLAML and LightGBM on public datasets it never saw
+	$(DEV_PYTHON) dev/benchmark_quality.py
 
 clean:
 	rm -rf $(VENV) build

@@ -7,7 +7,7 @@ import pytest
 
 from {{ cookiecutter.app_name }}.datastore import SchemaMismatchError, TableMissingError, open_datastore, parse_csv
 
-from .conftest import APP_ROOT, a_feature_of_type, create_database_script, data_rows, table_schema
+from .conftest import APP_ROOT, a_feature_of_type, copy_app_config, create_database_script, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 
@@ -97,31 +97,36 @@ def test_reading_a_missing_table_says_which_command_creates_it(settings):
     assert f"python {create_database_script(settings)} --environment uat" in str(raised.value)
 
 
-def upload(settings, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "APP_STATE_DIR": str(settings.state_dir)}
-    return subprocess.run(
-        [sys.executable, "local/upload_data.py", *args], cwd=APP_ROOT, capture_output=True, text=True, env=env
-    )
-
-
 def test_the_first_upload_creates_the_table_and_a_file_that_does_not_fit_creates_nothing(settings, tmp_path):
-    if settings.app.data_source == "bigquery":
-        pytest.skip("test_bigquery.py runs the BigQuery scripts on datasets of their own")
+    # The script finds the test's own data store through a copy of the app's config (on BigQuery: its own datasets).
+    root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
+    script = (
+        "local/bigquery/upload_data_to_bigquery.py"
+        if settings.app.data_source == "bigquery"
+        else "local/upload_data.py"
+    )
+    env = {**os.environ, "APP_STATE_DIR": str(settings.state_dir), "APP_ROOT": str(root)}
+
+    def upload(csv: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, script, csv, "--environment", "uat"]
+        return subprocess.run(command, cwd=APP_ROOT, capture_output=True, text=True, env=env)
+
     spoilt = data_rows("dataset_1.csv", 20)
     spoilt.loc[5, settings.app.target] = None
     spoilt.to_csv(tmp_path / "spoilt.csv", index=False)
+    store = open_datastore(settings, "uat")
 
-    refused = upload(settings, str(tmp_path / "spoilt.csv"), "--environment", "uat")
+    refused = upload(str(tmp_path / "spoilt.csv"))
 
     assert refused.returncode == 2 and "must have a value in every row" in refused.stderr
     assert "Nothing was created" in refused.stderr
     with pytest.raises(TableMissingError):
-        open_datastore(settings, "uat").count()
+        store.count()
 
-    created = upload(settings, "data/dataset_1.csv", "--environment", "uat")
+    created = upload("data/dataset_1.csv")
 
     assert created.returncode == 0, created.stderr
-    assert "Created DuckDB table data_uat" in created.stdout
+    assert f"Created {store}" in created.stdout
     rows = len(data_rows("dataset_1.csv"))
     assert f"Appended {rows} rows from data/dataset_1.csv" in created.stdout
-    assert open_datastore(settings, "uat").count() == rows
+    assert store.count() == rows

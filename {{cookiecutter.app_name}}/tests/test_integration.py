@@ -53,6 +53,11 @@ def test_predict_then_train_then_the_new_champion_answers(app_client):
             assert time.monotonic() < deadline, "the app did not start serving the new champion"
             served = app_client.predict_records(record)["model_version"]
             in_a_row = in_a_row + 1 if served == report["challenger_version"] else 0
+        # The other client too: its requests may have queued behind the swap.
+        deadline = time.monotonic() + SWAP_TIMEOUT_SECONDS
+        while report["challenger_version"] not in versions_seen:
+            assert time.monotonic() < deadline, f"the other client saw only {versions_seen}"
+            time.sleep(0.1)
     finally:
         stop.set()
         predictor.join()

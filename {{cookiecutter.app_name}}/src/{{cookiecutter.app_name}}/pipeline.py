@@ -140,6 +140,26 @@ def compared_rows(held_out: np.ndarray, frame: pd.DataFrame, champion: ModelVers
     )
 
 
+def train_challenger(rows: pd.DataFrame, settings: Settings, progress: Callable[[float], None] | None = None):
+    """A model of `rows` as app config asks for it: target, problem type, score, training budget, column roles."""
+    app = settings.app
+    return train_model(
+        rows,
+        app.target,
+        app.problem_type,
+        app.score_type,
+        SearchBudget(
+            max_seconds=app.max_minutes_to_train * 60,
+            patience=app.max_models_with_no_score_change,
+            workers=app.number_of_train_workers,
+        ),
+        seed=app.random_seed,
+        feature_overrides=asdict(app.features),
+        time_column=app.time_column,
+        progress=progress,
+    )
+
+
 def retrain(
     environment: str | None = None,
     progress: Progress | None = None,
@@ -189,19 +209,9 @@ def retrain(
 
     with stage("train"):
         train_start, train_span = STAGE_STARTS["train"], STAGE_STARTS["score"] - STAGE_STARTS["train"]
-        trained = train_model(
+        trained = train_challenger(
             train,
-            app.target,
-            app.problem_type,
-            app.score_type,
-            SearchBudget(
-                max_seconds=app.max_minutes_to_train * 60,
-                patience=app.max_models_with_no_score_change,
-                workers=app.number_of_train_workers,
-            ),
-            seed=app.random_seed,
-            feature_overrides=asdict(app.features),
-            time_column=app.time_column,
+            settings,
             progress=(lambda done: progress("train", train_start + train_span * done)) if progress else None,
         )
         report.validation_score = trained.validation_score
