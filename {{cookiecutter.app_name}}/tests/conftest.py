@@ -72,7 +72,11 @@ def fresh_settings(state_dir: Path, monkeypatch: pytest.MonkeyPatch, request: py
     monkeypatch.setenv("APP_STATE_DIR", str(state_dir))
     loaded = load_settings("integration", root=APP_ROOT)
     small_budget = dataclasses.replace(
-        loaded.app, number_of_train_workers=1, max_models_with_no_score_change=3, max_minutes_to_train=2
+        loaded.app,
+        number_of_train_workers=1,
+        max_models_with_no_score_change=3,
+        max_minutes_to_train=2,
+        validation_folds=2,
     )
     settings = dataclasses.replace(loaded, app=small_budget)
     if settings.app.data_source == "bigquery":

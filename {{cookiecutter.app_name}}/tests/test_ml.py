@@ -4,6 +4,7 @@ import pytest
 
 from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, predict_table, train_model
 from {{ cookiecutter.app_name }}.ml.holdout import HoldoutError, hash_holdout, time_holdout
+from {{ cookiecutter.app_name }}.ml.training import MOST_ROWS_TO_CROSS_VALIDATE, validation_splits
 
 from .conftest import typed_rows
 
@@ -20,8 +21,11 @@ def shop_rows(rows: int = 300, seed: int = 0) -> pd.DataFrame:
         {
             "line": np.arange(1, rows + 1),  # numbers the rows
             "order_ref": [f"R-{number:06d}" for number in rng.permutation(rows)],  # unique text: an identifier
-            "note": [f"{w} for the {s} office, paid on account" for w, s in zip(words, shops, strict=True)],
+            "note": [
+                f"{n} x {w} for the {s} office" for n, w, s in zip(rng.integers(1, 20, rows), words, shops, strict=True)
+            ],
             "shop": pd.array(shops, dtype="string"),
+            "grade": pd.array(rng.choice(["1. Under 18", "2. 18 to 65", "3. Over 65"], rows), dtype="string"),
             "ordered": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D"),
             "amount": amounts,
             "express": rng.random(rows) < 0.3,
@@ -35,7 +39,7 @@ def test_column_roles_are_inferred_from_the_values():
 
     assert set(roles.ignore) == {"line", "order_ref"}  # a row number and a unique reference say nothing
     assert roles.text == ("note",)
-    assert roles.categorical == ("shop",)
+    assert roles.categorical == ("shop", "grade")  # few different values, however many words: categories
     assert roles.datetime == ("ordered",)
     assert set(roles.numeric) == {"amount", "express"}
 
@@ -55,7 +59,7 @@ def test_overriding_a_column_the_data_lacks_is_an_error():
 def test_training_is_deterministic_for_a_seed_and_data(settings):
     app = settings.app
     frame = typed_rows(400)
-    budget = SearchBudget(max_seconds=120, patience=2, workers=2)
+    budget = SearchBudget(max_seconds=120, patience=2, workers=2, folds=2)
 
     first, second = (train_model(frame, app.target, app.problem_type, app.score_type, budget, seed=7) for _ in range(2))
 
@@ -66,10 +70,25 @@ def test_training_is_deterministic_for_a_seed_and_data(settings):
 
 
 def test_binary_classification_learns_two_labels_and_scores_roc_auc():
-    trained = train_model(shop_rows(600), "size", "classification", "roc_auc", SearchBudget(60, 2, 1), seed=1)
+    trained = train_model(shop_rows(600), "size", "classification", "roc_auc", SearchBudget(60, 2, 1, folds=2), seed=1)
 
     assert sorted(trained.model.classes_) == ["big", "small"]
     assert trained.validation_score > 0.9
+
+
+def test_settings_are_validated_on_the_newest_rows_else_across_folds_else_on_one_share_of_a_large_table():
+    rows = shop_rows(500)
+    features, truth = rows.drop(columns=["size"]), rows["size"]
+
+    [(fit, newest)] = validation_splits(features, truth, "classification", seed=1, folds=5, time_column="ordered")
+    folds = validation_splits(features, truth, "classification", seed=1, folds=5)
+    large = shop_rows(MOST_ROWS_TO_CROSS_VALIDATE + 1)
+    [(_, share)] = validation_splits(large.drop(columns=["size"]), large["size"], "classification", seed=1, folds=5)
+
+    assert rows["ordered"].iloc[newest].min() >= rows["ordered"].iloc[fit].max()
+    assert len(folds) == 5 and sorted(np.concatenate([valid for _, valid in folds])) == list(range(500))
+    assert all(set(fit).isdisjoint(valid) for fit, valid in folds)
+    assert len(share) == pytest.approx(0.15 * len(large), abs=1)
 
 
 def test_the_search_stops_at_its_time_budget_and_still_gives_a_model(settings):
@@ -88,7 +107,8 @@ def test_the_search_stops_at_its_time_budget_and_still_gives_a_model(settings):
 def test_the_prediction_table_agrees_with_the_model(settings):
     app = settings.app
     frame = typed_rows(400)
-    trained = train_model(frame, app.target, app.problem_type, app.score_type, SearchBudget(60, patience=2), seed=5)
+    budget = SearchBudget(60, patience=2, folds=2)
+    trained = train_model(frame, app.target, app.problem_type, app.score_type, budget, seed=5)
     features = frame.drop(columns=[app.target])
 
     table = predict_table(trained.model, features, app.target)

@@ -30,7 +30,7 @@ def every_row() -> pd.DataFrame:
 
 
 def trained_model(frame: pd.DataFrame, target: str, problem_type: str, score_type: str, overrides=None):
-    budget = SearchBudget(max_seconds=60, patience=2, workers=1)
+    budget = SearchBudget(max_seconds=60, patience=2, workers=1, folds=2)
     model = train_model(frame, target, problem_type, score_type, budget, seed=3, feature_overrides=overrides).model
     return model, {column: table_schema()[column] for column in used_columns(model)}
 

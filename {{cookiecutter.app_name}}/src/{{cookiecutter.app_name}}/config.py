@@ -60,6 +60,7 @@ class AppConfig:
     number_of_train_workers: int = 2
     max_minutes_to_train: float = 5
     max_models_with_no_score_change: int = 12
+    validation_folds: int = 5
     score_type: str = "f1_weighted"
     min_score: float | None = None
     min_improvement: float = 0.0
@@ -126,8 +127,8 @@ class AppConfig:
             check_environment_name(name)
         if not 0 < self.test_fraction < 1:
             fail(f"test_fraction {self.test_fraction} must be between 0 and 1")
-        if self.number_of_train_workers < 1 or self.max_models_with_no_score_change < 1:
-            fail("number_of_train_workers and max_models_with_no_score_change must be at least 1")
+        if min(self.number_of_train_workers, self.max_models_with_no_score_change, self.validation_folds) < 1:
+            fail("number_of_train_workers, max_models_with_no_score_change and validation_folds must be at least 1")
         if self.max_minutes_to_train <= 0:
             fail("max_minutes_to_train must be more than 0")
         if self.min_improvement < 0:

@@ -152,6 +152,7 @@ def train_challenger(rows: pd.DataFrame, settings: Settings, progress: Callable[
             max_seconds=app.max_minutes_to_train * 60,
             patience=app.max_models_with_no_score_change,
             workers=app.number_of_train_workers,
+            folds=app.validation_folds,
         ),
         seed=app.random_seed,
         feature_overrides=asdict(app.features),

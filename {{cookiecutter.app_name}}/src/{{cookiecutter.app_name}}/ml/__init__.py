@@ -3,6 +3,7 @@
 Knows nothing of Flask, Celery, MLflow or BigQuery.
 """
 
+from .ensemble import AveragedModels
 from .features import ColumnRoles, build_preprocessor, infer_roles
 from .metrics import greater_is_better, score
 from .prediction import predict_scores, predict_table, prediction_records, used_columns
@@ -10,6 +11,7 @@ from .record_scorer import RecordScorer
 from .training import SearchBudget, TrainedModel, split_features, stratify_by, train_model
 
 __all__ = [
+    "AveragedModels",
     "ColumnRoles",
     "RecordScorer",
     "SearchBudget",

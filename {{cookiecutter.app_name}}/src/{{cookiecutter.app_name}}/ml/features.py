@@ -10,13 +10,15 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 
 ROLES = ("numeric", "categorical", "text", "datetime", "ignore")
 SAMPLE_ROWS = 5000  # enough to judge a column's role; keeps inference fast on large tables
 MIN_ROWS_FOR_IDENTIFIERS = 50  # fewer rows than this are too few to tell an identifier from a measurement
 DENSE_SPAN = 3  # unique integers spread over at most 3 times as many values as there are rows: numbering rows
+TEXT_MIN_DISTINCT = 50  # fewer different values, however many words each has, are categories ("1. < HS Grad")
 MISSING_CATEGORY = "(missing)"  # a category of its own: that a value is missing can tell something
+UNKNOWN_CODE = -1  # a category the encoder never saw; LightGBM sends negative categories the way of missing values
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _infer_role(column: pd.Series) -> str:
     words = text.str.split().str.len().mean()
     if distinct > 0.95 and words <= 1:
         return "ignore"  # an identifier: unique per row, says nothing about the target
-    if words >= 3 or (distinct > 0.5 and words >= 2):
+    if text.nunique() > TEXT_MIN_DISTINCT and (words >= 3 or (distinct > 0.5 and words >= 2)):
         return "text"
     return "categorical"
 
@@ -101,12 +103,14 @@ def date_parts(values: pd.DataFrame) -> np.ndarray:
 
 
 def build_preprocessor(roles: ColumnRoles) -> ColumnTransformer:
-    """Numbers as they are (LightGBM handles missing values), one-hot categories, TF-IDF text, date parts."""
+    """Numbers as they are (LightGBM handles missing values), categories as codes (which LightGBM splits on as
+    categories: see `categorical_positions`), TF-IDF text, date parts."""
     transformers = []
     if roles.numeric:
         transformers.append(("numeric", FunctionTransformer(as_float), list(roles.numeric)))
     if roles.categorical:
-        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=3, max_categories=200)
+        # Rare categories share one code: a category seen once or twice teaches only noise.
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=UNKNOWN_CODE, min_frequency=3)
         transformers.append(
             ("categorical", make_pipeline(FunctionTransformer(as_category_strings), encoder), list(roles.categorical))
         )
@@ -117,5 +121,10 @@ def build_preprocessor(roles: ColumnRoles) -> ColumnTransformer:
         transformers.append(("datetime", FunctionTransformer(date_parts), list(roles.datetime)))
     if not transformers:
         raise ValueError("no feature columns are left to learn from: check the features config")
-    # Sparse all the way: TF-IDF and one-hot columns are mostly zeros, and LightGBM reads CSR directly.
+    # Sparse when there is text (TF-IDF columns are mostly zeros, and LightGBM reads CSR directly), else dense.
     return ColumnTransformer(transformers, sparse_threshold=1.0)
+
+
+def categorical_positions(roles: ColumnRoles) -> list[int]:
+    """Where the category codes sit among the preprocessor's output columns: right after the numbers."""
+    return list(range(len(roles.numeric), len(roles.numeric) + len(roles.categorical)))

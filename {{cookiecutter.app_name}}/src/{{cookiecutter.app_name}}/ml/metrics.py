@@ -31,6 +31,15 @@ def score(model, features: pd.DataFrame, truth: pd.Series, score_type: str) -> f
     return score_predictions(truth, model.predict(features), score_type)
 
 
+def score_outputs(truth: np.ndarray, outputs: np.ndarray, score_type: str, classes: np.ndarray | None = None) -> float:
+    """The score of a model's raw outputs: class probabilities (a column per class of `classes`), or values."""
+    if classes is None:
+        return score_predictions(truth, outputs, score_type)
+    if score_type == "roc_auc":
+        return roc_auc(truth, outputs, list(classes))
+    return score_predictions(truth, np.asarray(classes)[outputs.argmax(axis=1)], score_type)
+
+
 def score_predictions(truth: pd.Series, predicted: np.ndarray, score_type: str) -> float:
     if score_type == "f1_weighted":
         return float(metrics.f1_score(truth, predicted, average="weighted", zero_division=0))

@@ -2,10 +2,11 @@
 
 Through the pipeline, one record costs about 10 ms, nearly all of it pandas and scikit-learn checking a one-row
 frame; LightGBM itself takes 0.04 ms. A `RecordScorer` builds each record's feature row straight from the fitted
-parts' learned state (the one-hot encoder's own output for each category, the vectorizer's own analyzer,
-vocabulary and idf) and hands the rows to the booster. It gives the pipeline's numbers (the tests compare them on
-every demo row), and declines (None) any record it cannot treat exactly as the pipeline would: the caller then
-uses the pipeline, which also words any error.
+parts' learned state (the category encoder's own code for each category, the vectorizer's own analyzer,
+vocabulary and idf) and hands the rows to the booster (to each booster of an ensemble, averaging as it does). It
+gives the pipeline's numbers (the tests compare them on every row of the app's data), and declines (None) any
+record it cannot treat exactly as the pipeline would: the caller then uses the pipeline, which also words any
+error.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from datetime import datetime, time
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 
+from .ensemble import AveragedModels
 from .features import MISSING_CATEGORY, as_category_strings, as_float, as_text, date_parts
 
 ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?")  # no time zone
@@ -62,9 +63,9 @@ class Numbers:
 
 
 class Categories:
-    """One-hot categories: each known category's output column, taken from the fitted encoder itself."""
+    """Category codes: each known category's code, and the code of any other, taken from the fitted encoder itself."""
 
-    def __init__(self, columns: Sequence[str], input_schema: Mapping[str, str], encoder: OneHotEncoder):
+    def __init__(self, columns: Sequence[str], input_schema: Mapping[str, str], encoder: OrdinalEncoder):
         if any(input_schema[column] != "string" for column in columns):
             raise Unsupported("categorical features that are not string columns")
         if any(UNSEEN in categories for categories in encoder.categories_):
@@ -74,31 +75,21 @@ class Categories:
         probe = np.array(
             [[c[i] if i < len(c) else UNSEEN for c in encoder.categories_] for i in range(longest + 1)], dtype=object
         )
-        encoded = sp.csr_matrix(encoder.transform(probe))
-        names = encoder.get_feature_names_out([f"x{j}" for j in range(len(columns))])
-        widths = [sum(name.startswith(f"x{j}_") for name in names) for j in range(len(columns))]
-        starts = np.cumsum([0, *widths])
-        self.tables: list[tuple[str, dict[str, int | None], int | None]] = []
-        for j, (column, categories) in enumerate(zip(columns, encoder.categories_, strict=True)):
-
-            def position(i: int, j: int = j) -> int | None:
-                inside = [k for k in encoded[i].indices if starts[j] <= k < starts[j + 1]]
-                return int(inside[0]) if inside else None
-
-            known = {str(category): position(i) for i, category in enumerate(categories)}
-            self.tables.append((column, known, position(longest)))
-        self.width = int(starts[-1])
+        codes = encoder.transform(probe)
+        self.tables = [
+            (column, {str(category): float(codes[i, j]) for i, category in enumerate(categories)}, float(codes[-1, j]))
+            for j, (column, categories) in enumerate(zip(columns, encoder.categories_, strict=True))
+        ]
+        self.width = len(columns)
 
     def encode(self, record: Mapping[str, Any], offset: int, row: Row) -> None:
-        for column, known, unseen in self.tables:
+        for position, (column, known, unseen) in enumerate(self.tables, offset):
             value = record[column]
             if value is None:
                 value = MISSING_CATEGORY
             elif type(value) is not str:
                 raise Declined(column)
-            position = known.get(value, unseen)
-            if position is not None:
-                row.append((offset + position, 1.0))
+            row.append((position, known.get(value, unseen)))
 
 
 class Text:
@@ -174,7 +165,7 @@ def feature_block(part: Any, columns: list[str], input_schema: Mapping[str, str]
     function, fitted = split_part(part)
     if function is as_float and fitted is None:
         return Numbers(columns, input_schema)
-    if function is as_category_strings and isinstance(fitted, OneHotEncoder) and fitted.drop is None:
+    if function is as_category_strings and isinstance(fitted, OrdinalEncoder):
         return Categories(columns, input_schema, fitted)
     if function is as_text and isinstance(fitted, TfidfVectorizer) and len(columns) == 1:
         return Text(columns[0], fitted)
@@ -190,16 +181,17 @@ class RecordScorer:
     MOST_RECORDS = 400
     MOST_CELLS = 2_000_000  # the rows go to LightGBM dense (twice as quick as sparse for a few rows): 16 MB at most
 
-    def __init__(self, blocks: list[tuple[int, Any]], width: int, booster: Any, classifier: bool):
-        self.blocks, self.width, self.booster, self.classifier = blocks, width, booster, classifier
+    def __init__(self, blocks: list[tuple[int, Any]], width: int, boosters: list[tuple[float, Any]], classifier: bool):
+        self.blocks, self.width, self.boosters, self.classifier = blocks, width, boosters, classifier
         self.most_records = min(self.MOST_RECORDS, self.MOST_CELLS // width)
 
     @classmethod
     def compile(cls, model: Pipeline, input_schema: Mapping[str, str]) -> RecordScorer | None:
         """The quick path for this model, or None when it has a part the quick path does not know."""
         preprocessor, estimator = model.named_steps["features"], model.steps[-1][1]
-        booster = getattr(estimator, "booster_", None)
-        if booster is None or preprocessor.remainder != "drop":
+        members = estimator.members if isinstance(estimator, AveragedModels) else [(1.0, estimator)]
+        boosters = [(weight, getattr(member, "booster_", None)) for weight, member in members]
+        if any(booster is None for _, booster in boosters) or preprocessor.remainder != "drop":
             return None
         blocks, width = [], 0
         try:
@@ -210,9 +202,9 @@ class RecordScorer:
                     width += block.width
         except Unsupported:
             return None
-        if width != booster.num_feature():
+        if any(width != booster.num_feature() for _, booster in boosters):
             return None
-        return cls(blocks, width, booster, hasattr(model, "predict_proba"))
+        return cls(blocks, width, boosters, hasattr(model, "predict_proba"))
 
     def predict_scores(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
         """As `predict_scores` of the pipeline (probabilities per class, or values); None if a record is declined."""
@@ -231,7 +223,10 @@ class RecordScorer:
         except (Declined, KeyError, ValueError):
             return None
         # One thread: a few rows are done before a thread team would start, and uWSGI runs a process per core.
-        scores = self.booster.predict(features, num_threads=1)
+        return sum(weight * self.booster_scores(booster, features) for weight, booster in self.boosters)
+
+    def booster_scores(self, booster: Any, features: np.ndarray) -> np.ndarray:
+        scores = booster.predict(features, num_threads=1)
         if self.classifier and scores.ndim == 1:  # binary: LightGBM gives the probability of the second class
             return np.column_stack((1.0 - scores, scores))
         return scores
