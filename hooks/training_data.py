@@ -98,8 +98,9 @@ def column_names(header: list[str]) -> list[str]:
     return [name if name.strip() else f"Unnamed: {position}" for position, name in enumerate(header)]
 
 
-def read_rows(path: Path) -> tuple[list[str], Iterator[list[str]]]:
-    """The header and the data rows of a CSV file, or UnusableFile saying what is wrong with it."""
+def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and the data rows of a CSV file, each with the line it ends on, or UnusableFile saying what is
+    wrong with it."""
     if not path.is_file():
         raise UnusableFile(f"training_data {path} {'is not a file' if path.exists() else 'does not exist'}")
     try:
@@ -112,14 +113,14 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[list[str]]]:
     if not sample.strip():
         raise UnusableFile(f"{path.name} is empty; expected a CSV file with a header row and data rows")
 
-    def rows() -> Iterator[list[str]]:
+    def rows() -> Iterator[tuple[int, list[str]]]:
         try:
             with path.open(encoding="utf-8-sig", newline="") as file:
                 reader = csv.reader(file, strict=True)
                 next(reader)
                 for row in reader:
                     if row:  # blank lines, as pandas skips them
-                        yield row
+                        yield reader.line_num, row
         except UnicodeDecodeError as error:
             raise UnusableFile(f"{path.name} is not UTF-8 text; save it as CSV UTF-8") from error
         except csv.Error as error:
@@ -166,10 +167,10 @@ def profile(paths: list[Path], target: str, problem_type: str, time_column: str 
             elif header != columns:
                 raise UnusableFile(f"{path.name} has the columns {header}, unlike {paths[0].name}: {columns}")
             position = columns.index(target)
-            for number, row in enumerate(rows, start=2):  # line numbers as an editor shows them
+            for line, row in rows:
                 if len(row) != len(columns):
                     raise UnusableFile(
-                        f"{path.name} row {number} has {len(row)} fields where the header has {len(columns)}"
+                        f"{path.name} line {line} has {len(row)} fields where the header has {len(columns)}"
                     )
                 for name, value in zip(columns, row, strict=True):
                     if not is_missing(value):
@@ -246,7 +247,7 @@ def split_into_loads(source: Path, first: Path, later: Path, data: Profile, targ
     """
     header, rows = read_rows(source)
     position = header.index(target)
-    labelled = [row for row in rows if not is_missing(row[position])]
+    labelled = [row for _, row in rows if not is_missing(row[position])]
     if time_column:
         key = sort_key(data.types[time_column])
         at = header.index(time_column)

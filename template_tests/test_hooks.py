@@ -76,7 +76,7 @@ def bad_files(folder):
         ({"training_data": str(houses), **regression, "time_column": "description"},
          "time_column 'description' must hold dates, timestamps or numbers"),
         ({"training_data": str(folder / "ragged.csv"), **regression},
-         "ragged.csv row 4 has 9 fields where the header has 8"),
+         "ragged.csv line 4 has 9 fields where the header has 8"),
         ({"training_data": str(folder / "latin1.csv"), "target": "price"}, "latin1.csv is not UTF-8 text"),
         ({"training_data": str(folder / "twice.csv"), "target": "rooms"}, "names column(s) ['price'] more than once"),
         ({"training_data": str(folder / "one_class.csv"), "target": "kind"},

@@ -39,9 +39,11 @@ from .metrics import greater_is_better, score_outputs
 
 Progress = Callable[[float], None]  # fraction of the search done, 0..1
 VALIDATION_FRACTION = 0.15  # of a large table, or the newest rows of a table with a time column
-MOST_ROWS_TO_CROSS_VALIDATE = 20_000  # more rows give steady scores on one share, and k fits would cost k times
+MOST_ROWS_TO_CROSS_VALIDATE = 10_000  # more rows give steady scores on one share, and k fits would cost k times
 MAX_TREES = 2000
 EARLY_STOPPING_ROUNDS = 30  # LightGBM diverges on some multiclass tables without it
+COUNTING_SCORES = ("f1_weighted", "f1_macro", "accuracy")  # scores of the predicted class alone
+TREE_MULTIPLES = (1.0, 1.5, 2.0)  # of the loss's best tree count, among which such a score picks
 REFIT_TREES = 1.1  # a refit on all rows learns from more rows than early stopping saw: a few more trees
 ENSEMBLE_CANDIDATES = 10  # the best settings the ensemble is picked from
 ENSEMBLE_PICKS = 20
@@ -158,10 +160,19 @@ def train_model(
     def measure(predictions: np.ndarray) -> float:
         return score_outputs(labels[validated], predictions[validated], score_type, codes)
 
+    def orderable(value: float) -> float:  # larger is better, whichever way the score points
+        return value if greater_is_better(score_type) else -value
+
+    # Early stopping watches the log loss (or the squared error), which settles sooner than a score that counts right
+    # answers: f1 and accuracy often keep rising for as many trees again. For those, each model trains on well past
+    # the loss's best, and the trees are chosen by the score itself among multiples of the loss's best.
+    multiples = TREE_MULTIPLES if score_type in COUNTING_SCORES else (1.0,)
+
     def evaluate(params: dict[str, Any]) -> Trial:
         trial_started = time.monotonic()
-        predictions = np.zeros((len(labels), len(classes)) if classes is not None else len(labels))
-        trees = []
+        shape = (len(labels), len(classes)) if classes is not None else len(labels)
+        predictions = {multiple: np.zeros(shape) for multiple in multiples}
+        trees: dict[float, list[int]] = {multiple: [] for multiple in multiples}
         for fit, valid in splits:
             estimator = make_estimator(problem_type, params, seed, threads, MAX_TREES)
             estimator.fit(
@@ -170,12 +181,17 @@ def train_model(
                 eval_X=(matrix[valid],),
                 eval_y=(labels[valid],),
                 categorical_feature=categories,
-                callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False), stop_at(deadline)],
+                callbacks=[stop_early(EARLY_STOPPING_ROUNDS, max(multiples) - 1), stop_at(deadline)],
             )
-            predictions[valid] = predict_all_classes(estimator, matrix[valid], classes)
-            trees.append(estimator.best_iteration_ or estimator.n_estimators)
+            grown = estimator.booster_.current_iteration()
+            for multiple in multiples:
+                count = max(1, min(grown, round(multiple * (estimator.best_iteration_ or grown))))
+                predictions[multiple][valid] = predict_all_classes(estimator, matrix[valid], classes, count)
+                trees[multiple].append(count)
+        chosen = max(multiples, key=lambda multiple: orderable(measure(predictions[multiple])))
         seconds = time.monotonic() - trial_started
-        return Trial(params, measure(predictions), predictions, max(1, round(float(np.mean(trees)))), seconds)
+        trial_trees = max(1, round(float(np.mean(trees[chosen]))))
+        return Trial(params, measure(predictions[chosen]), predictions[chosen], trial_trees, seconds)
 
     direction = "maximize" if greater_is_better(score_type) else "minimize"
     better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
@@ -261,12 +277,13 @@ def pick_ensemble(trials: list[Trial], measure, better) -> tuple[dict[int, float
     return weights, current
 
 
-def predict_all_classes(estimator, matrix, classes: np.ndarray | None) -> np.ndarray:
-    """Predicted values, or the probability of every class (a fold may have lacked some: they get 0)."""
+def predict_all_classes(estimator, matrix, classes: np.ndarray | None, trees: int) -> np.ndarray:
+    """Predicted values, or the probability of every class (a fold may have lacked some: they get 0), from the
+    first `trees` trees."""
     if classes is None:
-        return estimator.predict(matrix)
+        return estimator.predict(matrix, num_iteration=trees)
     probabilities = np.zeros((matrix.shape[0], len(classes)))
-    probabilities[:, estimator.classes_] = estimator.predict_proba(matrix)
+    probabilities[:, estimator.classes_] = estimator.predict_proba(matrix, num_iteration=trees)
     return probabilities
 
 
@@ -275,6 +292,22 @@ def fit_estimator(problem_type: str, trial: Trial, seed: int, matrix, labels: np
     trees = max(1, math.ceil(trial.trees * REFIT_TREES))
     estimator = make_estimator(problem_type, trial.params, seed, os.cpu_count() or 1, trees)
     return estimator.fit(matrix, labels, categorical_feature=categories)
+
+
+def stop_early(rounds: int, beyond_best: float) -> Callable:
+    """A LightGBM callback: early stopping on the first validation metric, once it has not improved for `rounds`
+    trees, nor for `beyond_best` times as many trees as its best took. The best iteration is the metric's best."""
+    best: dict[str, Any] = {"value": None, "iteration": 0, "results": []}
+
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        _, _, value, higher_is_better = env.evaluation_result_list[0][:4]
+        if best["value"] is None or (value > best["value"] if higher_is_better else value < best["value"]):
+            best.update(value=value, iteration=env.iteration, results=env.evaluation_result_list)
+        elif env.iteration - best["iteration"] >= max(rounds, beyond_best * (best["iteration"] + 1)):
+            raise lgb.callback.EarlyStopException(best["iteration"], best["results"])
+
+    callback.order = 30
+    return callback
 
 
 def stop_at(deadline: float) -> Callable:
