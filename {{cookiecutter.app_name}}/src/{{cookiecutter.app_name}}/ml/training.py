@@ -42,15 +42,18 @@ VALIDATION_FRACTION = 0.15  # of a large table, or the newest rows of a table wi
 MOST_ROWS_TO_CROSS_VALIDATE = 10_000  # more rows give steady scores on one share, and k fits would cost k times
 MAX_TREES = 2000
 EARLY_STOPPING_ROUNDS = 30  # LightGBM diverges on some multiclass tables without it
-COUNTING_SCORES = ("f1_weighted", "f1_macro", "accuracy")  # scores of the predicted class alone
-TREE_MULTIPLES = (1.0, 1.5, 2.0)  # of the loss's best tree count, among which such a score picks
 REFIT_TREES = 1.1  # a refit on all rows learns from more rows than early stopping saw: a few more trees
+NOTABLE_GAIN = 0.003  # a better validation score by less than 0.3 % does not restart the search's patience
 ENSEMBLE_CANDIDATES = 10  # the best settings the ensemble is picked from
 ENSEMBLE_PICKS = 20
-# Tried first: LightGBM's own defaults, then a slower-learning, finer one that suits many tables.
+# Tried first, as they are: LightGBM's own defaults, 100 trees and all. Early stopping watches the log loss, which
+# often settles before a score that counts right answers (f1, accuracy) does; these trees have not been cut short.
+LIGHTGBM_DEFAULTS = {"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 1.0,
+                     "subsample": 1.0, "reg_lambda": 0.0}  # fmt: skip
+LIGHTGBM_DEFAULT_TREES = 100
+# Then the search starts from the same with early stopping, and from a slower-learning, finer one.
 FIRST_PARAMS = (
-    {"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 1.0, "subsample": 1.0,
-     "reg_lambda": 1e-3},
+    {**LIGHTGBM_DEFAULTS, "reg_lambda": 1e-3},
     {"learning_rate": 0.05, "num_leaves": 63, "min_child_samples": 10, "colsample_bytree": 0.8, "subsample": 0.9,
      "reg_lambda": 1.0},
 )  # fmt: skip
@@ -160,46 +163,34 @@ def train_model(
     def measure(predictions: np.ndarray) -> float:
         return score_outputs(labels[validated], predictions[validated], score_type, codes)
 
-    def orderable(value: float) -> float:  # larger is better, whichever way the score points
-        return value if greater_is_better(score_type) else -value
-
-    # Early stopping watches the log loss (or the squared error), which settles sooner than a score that counts right
-    # answers: f1 and accuracy often keep rising for as many trees again. For those, each model trains on well past
-    # the loss's best, and the trees are chosen by the score itself among multiples of the loss's best.
-    multiples = TREE_MULTIPLES if score_type in COUNTING_SCORES else (1.0,)
-
-    def evaluate(params: dict[str, Any]) -> Trial:
+    def evaluate(params: dict[str, Any], fixed_trees: int | None = None) -> Trial:
+        """Fit on each split's fit rows, early-stopped on its validation rows (or with `fixed_trees`), and score."""
         trial_started = time.monotonic()
-        shape = (len(labels), len(classes)) if classes is not None else len(labels)
-        predictions = {multiple: np.zeros(shape) for multiple in multiples}
-        trees: dict[float, list[int]] = {multiple: [] for multiple in multiples}
+        predictions = np.zeros((len(labels), len(classes)) if classes is not None else len(labels))
+        trees = []
+        stopping = [] if fixed_trees else [lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)]
         for fit, valid in splits:
-            estimator = make_estimator(problem_type, params, seed, threads, MAX_TREES)
+            estimator = make_estimator(problem_type, params, seed, threads, fixed_trees or MAX_TREES)
             estimator.fit(
                 matrix[fit],
                 labels[fit],
                 eval_X=(matrix[valid],),
                 eval_y=(labels[valid],),
                 categorical_feature=categories,
-                callbacks=[stop_early(EARLY_STOPPING_ROUNDS, max(multiples) - 1), stop_at(deadline)],
+                callbacks=[*stopping, stop_at(deadline)],
             )
-            grown = estimator.booster_.current_iteration()
-            for multiple in multiples:
-                count = max(1, min(grown, round(multiple * (estimator.best_iteration_ or grown))))
-                predictions[multiple][valid] = predict_all_classes(estimator, matrix[valid], classes, count)
-                trees[multiple].append(count)
-        chosen = max(multiples, key=lambda multiple: orderable(measure(predictions[multiple])))
+            predictions[valid] = predict_all_classes(estimator, matrix[valid], classes)
+            trees.append(estimator.best_iteration_ or estimator.n_estimators)
         seconds = time.monotonic() - trial_started
-        trial_trees = max(1, round(float(np.mean(trees[chosen]))))
-        return Trial(params, measure(predictions[chosen]), predictions[chosen], trial_trees, seconds)
+        return Trial(params, measure(predictions), predictions, max(1, round(float(np.mean(trees)))), seconds)
 
     direction = "maximize" if greater_is_better(score_type) else "minimize"
     better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
     for params in FIRST_PARAMS:
         study.enqueue_trial(params)
-    trials: list[Trial] = []
-    best: Trial | None = None
+    trials = [evaluate(LIGHTGBM_DEFAULTS, fixed_trees=LIGHTGBM_DEFAULT_TREES)]
+    best = trials[0]
     since_better, stopped_because, done = 0, "max trials", 0.0
     refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
     # One worker trains in this thread: LightGBM's OpenMP team must live in one thread only, since idle teams
@@ -211,8 +202,11 @@ def train_model(
             for asked_trial, trial in zip(asked, run_batch(evaluate, [suggest(t) for t in asked]), strict=True):
                 study.tell(asked_trial, trial.score)
                 trials.append(trial)
-                if best is None or better(trial.score, best.score):
-                    best, since_better = trial, 0
+                if better(trial.score, best.score):
+                    # Patience restarts only for a gain worth the wait: on a table the search has all but
+                    # exhausted, settings keep winning by hairs that no ensemble or test would notice.
+                    worth_waiting = abs(trial.score - best.score) > NOTABLE_GAIN * abs(best.score)
+                    best, since_better = trial, 0 if worth_waiting else since_better + 1
                 else:
                     since_better += 1
             elapsed = time.monotonic() - started
@@ -277,13 +271,12 @@ def pick_ensemble(trials: list[Trial], measure, better) -> tuple[dict[int, float
     return weights, current
 
 
-def predict_all_classes(estimator, matrix, classes: np.ndarray | None, trees: int) -> np.ndarray:
-    """Predicted values, or the probability of every class (a fold may have lacked some: they get 0), from the
-    first `trees` trees."""
+def predict_all_classes(estimator, matrix, classes: np.ndarray | None) -> np.ndarray:
+    """Predicted values, or the probability of every class (a fold may have lacked some: they get 0)."""
     if classes is None:
-        return estimator.predict(matrix, num_iteration=trees)
+        return estimator.predict(matrix)
     probabilities = np.zeros((matrix.shape[0], len(classes)))
-    probabilities[:, estimator.classes_] = estimator.predict_proba(matrix, num_iteration=trees)
+    probabilities[:, estimator.classes_] = estimator.predict_proba(matrix)
     return probabilities
 
 
@@ -292,22 +285,6 @@ def fit_estimator(problem_type: str, trial: Trial, seed: int, matrix, labels: np
     trees = max(1, math.ceil(trial.trees * REFIT_TREES))
     estimator = make_estimator(problem_type, trial.params, seed, os.cpu_count() or 1, trees)
     return estimator.fit(matrix, labels, categorical_feature=categories)
-
-
-def stop_early(rounds: int, beyond_best: float) -> Callable:
-    """A LightGBM callback: early stopping on the first validation metric, once it has not improved for `rounds`
-    trees, nor for `beyond_best` times as many trees as its best took. The best iteration is the metric's best."""
-    best: dict[str, Any] = {"value": None, "iteration": 0, "results": []}
-
-    def callback(env: lgb.callback.CallbackEnv) -> None:
-        _, _, value, higher_is_better = env.evaluation_result_list[0][:4]
-        if best["value"] is None or (value > best["value"] if higher_is_better else value < best["value"]):
-            best.update(value=value, iteration=env.iteration, results=env.evaluation_result_list)
-        elif env.iteration - best["iteration"] >= max(rounds, beyond_best * (best["iteration"] + 1)):
-            raise lgb.callback.EarlyStopException(best["iteration"], best["results"])
-
-    callback.order = 30
-    return callback
 
 
 def stop_at(deadline: float) -> Callable:
@@ -326,7 +303,7 @@ def stop_at(deadline: float) -> Callable:
 
 def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
     return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
         "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
