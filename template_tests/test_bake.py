@@ -89,6 +89,7 @@ EXPECTED_FILES = {
     "src/{app}/ml/record_scorer.py",
     "src/{app}/ml/training.py",
     "src/{app}/ml/holdout.py",
+    "src/{app}/ml/ensemble.py",
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/test_datastore.py",

@@ -177,13 +177,15 @@ def test_retraining_an_environment_leaves_the_others_alone(settings, store, regi
     store.append(data_rows("dataset_1.csv", 300))
     store.clone("uat")
     retrain(settings=settings)
+    # A score other than the config's: the caller's settings must carry over to the other environment.
+    other_score = "accuracy" if settings.app.problem_type == "classification" else "mae"
+    settings = dataclasses.replace(settings, app=dataclasses.replace(settings.app, score_type=other_score))
 
     report = retrain(environment="uat", settings=settings)
 
     assert registry.aliases() == {"integration": 1, "uat": 2}
     assert report.environment == "uat"
-    # The caller's settings carry over to the other environment: here, the tests' small training budget.
-    assert report.models_tried < load_settings("uat", root=APP_ROOT).app.max_models_with_no_score_change
+    assert report.score_type == other_score != load_settings("uat", root=APP_ROOT).app.score_type
 
 
 def test_settings_for_another_environment_keep_the_app_config_and_take_that_environments_config(settings):

@@ -3,8 +3,8 @@ settings, each refitted on every row.
 
 How settings are compared depends on the rows: with a time column, on the newest rows (the model will meet rows
 newer than it learnt from); else by k-fold cross-validation while the rows are few enough for it (every row is
-validated on once, so small tables give steady scores), or on one random share of a large table. Every setting is
-trained with early stopping. The ensemble is picked greedily from the best settings' validation predictions (adding,
+validated on once, so small tables give steady scores), or on one random share of a large table. LightGBM's own
+defaults come first, as they are; every setting the search tries is trained with early stopping. The ensemble is picked greedily from the best settings' validation predictions (adding,
 with repeats, whichever setting improves the average most), then each picked setting is refitted on all rows with
 the trees early stopping chose.
 
@@ -189,15 +189,24 @@ def train_model(
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
     for params in FIRST_PARAMS:
         study.enqueue_trial(params)
+    refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
+
+    def time_is_up() -> bool:
+        # The refits come after the search, within the budget: keep time for the best setting's, twice over.
+        refit_seconds = 2 * best.seconds / len(splits) * refit_share
+        return time.monotonic() - started + refit_seconds >= budget.max_seconds
+
     trials = [evaluate(LIGHTGBM_DEFAULTS, fixed_trees=LIGHTGBM_DEFAULT_TREES)]
     best = trials[0]
     since_better, stopped_because, done = 0, "max trials", 0.0
-    refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
     # One worker trains in this thread: LightGBM's OpenMP team must live in one thread only, since idle teams
     # left behind in other threads spin and slowed later fits tenfold here. Several workers train one thread each.
     with ThreadPoolExecutor(max_workers=budget.workers) if budget.workers > 1 else nullcontext() as pool:
         run_batch = pool.map if pool else map
         while len(trials) < budget.max_trials:
+            if time_is_up():
+                stopped_because = f"time budget of {budget.max_seconds:.0f} s"
+                break
             asked = [study.ask() for _ in range(min(budget.workers, budget.max_trials - len(trials)))]
             for asked_trial, trial in zip(asked, run_batch(evaluate, [suggest(t) for t in asked]), strict=True):
                 study.tell(asked_trial, trial.score)
@@ -210,16 +219,11 @@ def train_model(
                 else:
                     since_better += 1
             elapsed = time.monotonic() - started
-            # The refits come after the search, within the budget: keep time for the best setting's, twice over.
-            refit_seconds = 2 * best.seconds / len(splits) * refit_share
             done = min(1.0, max(done, since_better / budget.patience, elapsed / budget.max_seconds))
             if progress:
                 progress(done)
             if since_better >= budget.patience:
                 stopped_because = f"no better score in {budget.patience} models"
-                break
-            if elapsed + refit_seconds >= budget.max_seconds:
-                stopped_because = f"time budget of {budget.max_seconds:.0f} s"
                 break
 
     weights, validation_score = pick_ensemble(trials, measure, better)
