@@ -4,9 +4,9 @@ settings, each refitted on every row.
 How settings are compared depends on the rows: with a time column, on the newest rows (the model will meet rows
 newer than it learnt from); else by k-fold cross-validation while the rows are few enough for it (every row is
 validated on once, so small tables give steady scores), or on one random share of a large table. LightGBM's own
-defaults come first, as they are; every setting the search tries is trained with early stopping. The ensemble is picked greedily from the best settings' validation predictions (adding,
-with repeats, whichever setting improves the average most), then each picked setting is refitted on all rows with
-the trees early stopping chose.
+defaults come first, as they are; every setting the search tries is trained with early stopping. The ensemble is
+picked greedily from the best settings' validation predictions (adding, with repeats, whichever setting improves
+the average most), then each picked setting is refitted on all rows with the trees early stopping chose.
 
 Trials run in batches of `workers` so that, for a given seed and data, the search asks for the same parameters in
 the same order however fast each trial finishes: the result is deterministic unless the wall-clock budget cuts the
