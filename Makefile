@@ -15,7 +15,7 @@ demo: $(VENV)/.installed  ## bake the default app and run its journey: load, ret
 	$(DEV_PYTHON) dev/demo.py
 
 test: $(VENV)/.installed  ## bake every variant and run the generated apps' own tests
-	$(DEV_PYTHON) -m pytest template_tests
+	$(DEV_PYTHON) -m pytest template_tests --durations=10
 
 format: $(VENV)/.installed  ## ruff-format the app template's Python files
 	$(DEV_PYTHON) dev/format_template.py
