@@ -1,10 +1,14 @@
+import itertools
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, predict_table, train_model
 from {{ cookiecutter.app_name }}.ml.holdout import HoldoutError, hash_holdout, time_holdout
-from {{ cookiecutter.app_name }}.ml.training import MOST_ROWS_TO_CROSS_VALIDATE, validation_splits
+from {{ cookiecutter.app_name }}.ml.training import MOST_ROWS_TO_CROSS_VALIDATE, run_in_order, validation_splits
 
 from .conftest import typed_rows
 
@@ -67,6 +71,34 @@ def test_training_is_deterministic_for_a_seed_and_data(settings):
     assert first.history == second.history
     features = frame.drop(columns=[app.target])
     assert (first.model.predict(features) == second.model.predict(features)).all()
+
+
+def test_each_trial_is_asked_for_knowing_the_same_earlier_ones_however_long_trials_take():
+    def search(seconds_of_trial):
+        recorded, known_when_asked = [], []
+
+        def upcoming():
+            for index in itertools.count():
+                known_when_asked.append(len(recorded))
+                yield None, {"index": index}, None
+
+        def evaluate(params, _fixed_trees):
+            time.sleep(seconds_of_trial(params["index"]))  # stands in for training
+            return params["index"]
+
+        def record(_asked, index) -> bool:
+            recorded.append(index)
+            return len(recorded) == 12
+
+        with ThreadPoolExecutor(3) as pool:
+            run_in_order(upcoming(), evaluate, record, pool, workers=3, max_trials=100)
+        return known_when_asked, recorded
+
+    slow_then_quick = search(lambda index: 0.02 if index % 3 == 0 else 0.001)
+    quick_then_slow = search(lambda index: 0.001 if index % 3 == 0 else 0.02)
+
+    assert slow_then_quick == quick_then_slow
+    assert slow_then_quick[1] == list(range(12))  # recorded in the order asked
 
 
 def test_binary_classification_learns_two_labels_and_scores_roc_auc():

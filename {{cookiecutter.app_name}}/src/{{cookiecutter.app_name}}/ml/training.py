@@ -8,9 +8,9 @@ defaults come first, as they are; every setting the search tries is trained with
 picked greedily from the best settings' validation predictions (adding, with repeats, whichever setting improves
 the average most), then each picked setting is refitted on all rows with the trees early stopping chose.
 
-Trials run in batches of `workers` so that, for a given seed and data, the search asks for the same parameters in
-the same order however fast each trial finishes: the result is deterministic unless the wall-clock budget cuts the
-search short.
+Up to `workers` trials run at once, and each is told to the search in the order it was asked: for a given seed and
+data the search asks for the same parameters in the same order however fast each trial runs, so the result is
+deterministic unless the wall-clock budget cuts the search short.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,9 +157,16 @@ def train_model(
     splits = validation_splits(features, truth, problem_type, seed, budget.folds, time_column)
     validated = np.concatenate([valid for _, valid in splits])
     threads = (os.cpu_count() or 1) if budget.workers == 1 else 1
-    deadline = started + budget.max_seconds
-
     codes = np.arange(len(classes)) if classes is not None else None
+    refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
+    trials: list[Trial] = []
+    best: Trial | None = None
+    search_over = threading.Event()
+
+    def time_is_up() -> bool:
+        # The refits come after the search, within the budget: keep time for the best setting's, twice over.
+        refit_seconds = 2 * best.seconds / len(splits) * refit_share if best else 0.0
+        return time.monotonic() - started + refit_seconds >= budget.max_seconds
 
     def measure(predictions: np.ndarray) -> float:
         return score_outputs(labels[validated], predictions[validated], score_type, codes)
@@ -177,7 +185,7 @@ def train_model(
                 eval_X=(matrix[valid],),
                 eval_y=(labels[valid],),
                 categorical_feature=categories,
-                callbacks=[*stopping, stop_at(deadline)],
+                callbacks=[*stopping, stop_when(lambda: search_over.is_set() or time_is_up())],
             )
             predictions[valid] = predict_all_classes(estimator, matrix[valid], classes)
             trees.append(estimator.best_iteration_ or estimator.n_estimators)
@@ -189,49 +197,57 @@ def train_model(
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
     for params in FIRST_PARAMS:
         study.enqueue_trial(params)
-    refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
 
-    def time_is_up() -> bool:
-        # The refits come after the search, within the budget: keep time for the best setting's, twice over.
-        refit_seconds = 2 * best.seconds / len(splits) * refit_share
-        return time.monotonic() - started + refit_seconds >= budget.max_seconds
+    def settings_to_try() -> Iterator[tuple[optuna.trial.Trial | None, dict[str, Any], int | None]]:
+        """LightGBM's own defaults, as they are, then whatever the search asks for."""
+        yield None, LIGHTGBM_DEFAULTS, LIGHTGBM_DEFAULT_TREES
+        while True:
+            asked = study.ask()
+            yield asked, suggest(asked), None
 
-    trials = [evaluate(LIGHTGBM_DEFAULTS, fixed_trees=LIGHTGBM_DEFAULT_TREES)]
-    best = trials[0]
     since_better, stopped_because, done = 0, "max trials", 0.0
+
+    def record(asked: optuna.trial.Trial | None, trial: Trial) -> bool:
+        """Tell the search how a trial scored; whether the search is over."""
+        nonlocal best, since_better, stopped_because, done
+        if asked is not None:
+            study.tell(asked, trial.score)
+        trials.append(trial)
+        if best is None:
+            best = trial
+        elif better(trial.score, best.score):
+            # Patience restarts only for a gain worth the wait: on a table the search has all but
+            # exhausted, settings keep winning by hairs that no ensemble or test would notice.
+            worth_waiting = abs(trial.score - best.score) > NOTABLE_GAIN * abs(best.score)
+            best, since_better = trial, 0 if worth_waiting else since_better + 1
+        else:
+            since_better += 1
+        done = min(1.0, max(done, since_better / budget.patience, (time.monotonic() - started) / budget.max_seconds))
+        if progress:
+            progress(done)
+        if since_better >= budget.patience:
+            stopped_because = f"no better score in {budget.patience} models"
+        elif time_is_up():
+            stopped_because = f"time budget of {budget.max_seconds:.0f} s"
+        else:
+            return False
+        return True
+
     # One worker trains in this thread: LightGBM's OpenMP team must live in one thread only, since idle teams
     # left behind in other threads spin and slowed later fits tenfold here. Several workers train one thread each.
-    with ThreadPoolExecutor(max_workers=budget.workers) if budget.workers > 1 else nullcontext() as pool:
-        run_batch = pool.map if pool else map
-        while len(trials) < budget.max_trials:
-            if time_is_up():
-                stopped_because = f"time budget of {budget.max_seconds:.0f} s"
-                break
-            asked = [study.ask() for _ in range(min(budget.workers, budget.max_trials - len(trials)))]
-            for asked_trial, trial in zip(asked, run_batch(evaluate, [suggest(t) for t in asked]), strict=True):
-                study.tell(asked_trial, trial.score)
-                trials.append(trial)
-                if better(trial.score, best.score):
-                    # Patience restarts only for a gain worth the wait: on a table the search has all but
-                    # exhausted, settings keep winning by hairs that no ensemble or test would notice.
-                    worth_waiting = abs(trial.score - best.score) > NOTABLE_GAIN * abs(best.score)
-                    best, since_better = trial, 0 if worth_waiting else since_better + 1
-                else:
-                    since_better += 1
-            elapsed = time.monotonic() - started
-            done = min(1.0, max(done, since_better / budget.patience, elapsed / budget.max_seconds))
-            if progress:
-                progress(done)
-            if since_better >= budget.patience:
-                stopped_because = f"no better score in {budget.patience} models"
-                break
+    with ThreadPoolExecutor(max_workers=budget.workers) if budget.workers > 1 else InThisThread() as pool:
+        run_in_order(settings_to_try(), evaluate, record, pool, budget.workers, budget.max_trials)
+        search_over.set()  # trials still running were asked for after the search's end: they stop, unheard
 
-    weights, validation_score = pick_ensemble(trials, measure, better)
-    # Refitted on the real labels: the model then predicts them, and its classes_ are in the encoder's order.
-    members = [
-        (weight, fit_estimator(problem_type, trials[index], seed, matrix, final_labels, categories))
-        for index, weight in weights.items()
-    ]
+        weights, validation_score = pick_ensemble(trials, measure, better)
+
+        # Refitted on the real labels: the model then predicts them, and its classes_ are in the encoder's order.
+        # By the same workers, side by side: LightGBM on all cores in this thread, after the workers' threads have
+        # used it, ran four times slower here.
+        def refit(index: int):
+            return fit_estimator(problem_type, trials[index], seed, matrix, final_labels, categories, threads)
+
+        members = list(zip(weights.values(), pool.map(refit, weights), strict=True))
     model = Pipeline([("features", preprocessor), ("model", AveragedModels(members) if len(members) > 1 else
                                                            members[0][1])])  # fmt: skip
     logger.info(
@@ -252,6 +268,49 @@ def train_model(
         stopped_because=stopped_because,
         history=[trial.score for trial in trials],
     )
+
+
+def run_in_order(
+    upcoming: Iterator[tuple[Any, dict[str, Any], int | None]],
+    evaluate: Callable[..., Trial],
+    record: Callable[[Any, Trial], bool],
+    pool: Executor,
+    workers: int,
+    max_trials: int,
+) -> None:
+    """Run the upcoming (asked, params, fixed trees) trials on `workers` at once, and `record` each in the order it
+    was asked until `record` says the search is over.
+
+    Each trial is asked for as soon as the one 2 x workers - 1 places before it is recorded, and started when a
+    worker is free: a worker need not wait for an older, slower trial to end, and yet every trial is asked knowing
+    the same earlier ones, so for a seed and data the search asks for the same settings however fast each runs.
+    """
+    ahead = 2 * workers - 1
+    waiting: deque[tuple[int, Any, dict[str, Any], int | None]] = deque()
+    started: dict[int, tuple[Any, Future[Trial]]] = {}
+    recorded = 0
+
+    def ask_ahead() -> None:
+        asked = recorded + len(started) + len(waiting)
+        for index in range(asked, min(max_trials, recorded + ahead)):
+            waiting.append((index, *next(upcoming)))
+
+    ask_ahead()
+    while True:
+        busy = sum(not future.done() for _, future in started.values())
+        while waiting and busy < workers:
+            index, question, params, fixed_trees = waiting.popleft()
+            started[index] = (question, pool.submit(evaluate, params, fixed_trees))
+            busy += 1
+        if recorded not in started:
+            return  # every trial allowed has been recorded
+        wait([future for _, future in started.values() if not future.done()], return_when=FIRST_COMPLETED)
+        while recorded in started and started[recorded][1].done():
+            question, future = started.pop(recorded)
+            recorded += 1
+            if record(question, future.result()):
+                return
+            ask_ahead()
 
 
 def pick_ensemble(trials: list[Trial], measure, better) -> tuple[dict[int, float], float]:
@@ -284,25 +343,39 @@ def predict_all_classes(estimator, matrix, classes: np.ndarray | None) -> np.nda
     return probabilities
 
 
-def fit_estimator(problem_type: str, trial: Trial, seed: int, matrix, labels: np.ndarray, categories: list[int]):
+def fit_estimator(
+    problem_type: str, trial: Trial, seed: int, matrix, labels: np.ndarray, categories: list[int], threads: int
+):
     """The trial's setting refitted on every row, with the trees early stopping chose (and a few more)."""
     trees = max(1, math.ceil(trial.trees * REFIT_TREES))
-    estimator = make_estimator(problem_type, trial.params, seed, os.cpu_count() or 1, trees)
+    estimator = make_estimator(problem_type, trial.params, seed, threads, trees)
     return estimator.fit(matrix, labels, categorical_feature=categories)
 
 
-def stop_at(deadline: float) -> Callable:
-    """A LightGBM callback that ends training at the deadline, keeping the trees grown so far.
+def stop_when(should_stop: Callable[[], bool]) -> Callable:
+    """A LightGBM callback that ends training once `should_stop()`, keeping the trees grown so far.
 
     Without it one slow model on a large table could overrun the whole search budget.
     """
 
     def callback(env: lgb.callback.CallbackEnv) -> None:
-        if time.monotonic() > deadline:
+        if should_stop():
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
     callback.order = 40  # after early stopping has had its say on this iteration
     return callback
+
+
+class InThisThread(Executor):
+    """Runs each task in the calling thread as it is submitted: the search's single worker."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to whoever asks for the result, as a thread pool would
+            future.set_exception(error)
+        return future
 
 
 def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
