@@ -6,11 +6,14 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.environments import DeploymentError
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.ml.holdout import Holdout
 from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash
+from {{ cookiecutter.app_name }}.registry import Deployment, open_registry
 
 from .conftest import APP_ROOT, create_database_script, data_rows, table_schema
 
@@ -61,6 +64,22 @@ def test_first_model_is_registered_and_promoted(settings, store, registry):
     ]
     fractions = [fraction for _, fraction in stages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_a_promotion_the_registry_cannot_record_is_undone_and_says_so(settings, store, monkeypatch):
+    store.append(data_rows("dataset_1.csv", 400))
+    registry = open_registry(settings)
+
+    def unreachable(*args, **kwargs):
+        raise MlflowException("API request to the registry failed: Connection refused")
+
+    monkeypatch.setattr(registry, "record_event", unreachable)  # the registry goes away after the alias moved
+
+    with pytest.raises(DeploymentError, match="Connection refused.*nothing moved: it still runs no model"):
+        retrain(settings=settings, registry=registry)
+
+    assert open_registry(settings).deployment("integration") == Deployment()  # the alias was moved back
+    assert open_registry(settings).events("integration") == []
 
 
 def test_three_retrains_with_a_random_holdout_never_score_a_model_on_a_row_it_trained_on(settings, store, registry):

@@ -19,10 +19,11 @@ import pandas as pd
 
 from .config import FixFirstError, Settings, load_settings
 from .datastore import open_datastore
+from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
 from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
 from .provenance import created_by, git_sha
-from .registry import EnvironmentEvent, ModelRegistry, ModelVersion, open_registry
+from .registry import ModelRegistry, ModelVersion, open_registry
 
 Progress = Callable[[str, float], None]
 MIN_TRAINING_ROWS = 30
@@ -270,10 +271,9 @@ def retrain(
         if report.passed and serving != report.champion_version:
             report.reason += f"; not promoted: the environment moved to v{serving} while this model trained"
         elif report.passed:
-            registry.set_alias(settings.environment, report.challenger_version)
+            # The same all-or-nothing move as promote, rollback and deploy: alias and audit entry, or neither.
+            move(registry, settings.environment, replace(before, model_version=report.challenger_version), "retrain")
             report.promoted, serving = True, report.challenger_version
-            after = replace(before, model_version=serving)
-            registry.record_event(EnvironmentEvent("retrain", settings.environment, before, after, who=created_by()))
         report.serving_version = serving
     if progress:
         progress("done", STAGE_STARTS["done"])
