@@ -141,15 +141,21 @@ class AppConfig:
             fail("processes and threads must be at least 1")
 
 
+CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")  # in cron's order, crontab's names
+
+
+def cron_fields(expression: str) -> dict[str, str]:
+    """A cron expression's five fields by name, as celery's crontab takes them."""
+    return dict(zip(CRON_FIELDS, expression.split(), strict=True))
+
+
 def check_cron(expression: str, fail) -> None:
-    fields_ = expression.split()
-    if len(fields_) != 5:
+    if len(expression.split()) != len(CRON_FIELDS):
         fail(f"retrain_schedule {expression!r} must be a cron expression of 5 fields, e.g. '0 3 * * *' (03:00 daily)")
     from celery.schedules import crontab  # only needed when a schedule is set
 
     try:
-        minute, hour, day_of_month, month_of_year, day_of_week = fields_
-        crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+        crontab(**cron_fields(expression))
     except ValueError as error:
         fail(f"retrain_schedule {expression!r} is not a valid cron expression: {error}")
 

@@ -91,19 +91,28 @@ class RetrainReport:
         return asdict(self)
 
 
-def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Rows in an order that depends only on their content, and a hash of that content.
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A hash of each row's content."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
-    Backends return rows in whatever order they like; training, and so the scores, must not depend on it.
-    """
-    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    order = np.argsort(row_hashes, kind="stable")
-    data_hash = hashlib.sha256(row_hashes[order].tobytes()).hexdigest()[:16]
-    return frame.iloc[order].reset_index(drop=True), data_hash
+
+def digest(hashes: np.ndarray) -> str:
+    """One short hash of rows, from their row hashes in order."""
+    return hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
 
 
 def rows_hash(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    return digest(row_hashes(frame))
+
+
+def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows in an order that depends only on their content, and each row's hash in that order.
+
+    Backends return rows in whatever order they like; training, and so the scores, must not depend on it.
+    """
+    hashes = row_hashes(frame)
+    order = np.argsort(hashes, kind="stable")
+    return frame.iloc[order].reset_index(drop=True), hashes[order]
 
 
 def holdout_rule(frame: pd.DataFrame, settings: Settings) -> Holdout:
@@ -186,7 +195,8 @@ def retrain(
 
     with stage("read"):
         store = open_datastore(settings)
-        frame, report.data_hash = canonical_order(store.read())
+        frame, hashes = canonical_order(store.read())
+        report.data_hash = digest(hashes)
         # What a prediction request must look like: the table's columns and types, less the target.
         input_schema = {column: kind for column, kind in store.schema().items() if column != app.target}
     if app.target not in frame.columns:
@@ -224,7 +234,7 @@ def retrain(
         champion = registry.version(report.champion_version) if report.champion_version is not None else None
         compared, report.compared_on = compared_rows(held_out, frame, champion)
         test = frame[compared]
-        report.test_rows, report.test_rows_hash = len(test), rows_hash(test)
+        report.test_rows, report.test_rows_hash = len(test), digest(hashes[compared])
         test_features, test_truth = split_features(test, app.target)
         report.challenger_score = score(trained.model, test_features, test_truth, app.score_type)
         champion_problem = ""

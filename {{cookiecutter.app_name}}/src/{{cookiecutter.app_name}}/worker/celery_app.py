@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.schedules import crontab
 
-from ..config import ConfigError, Settings
+from ..config import ConfigError, Settings, cron_fields
 from . import SCHEDULED_RETRAIN_TASK
 
 
@@ -28,11 +28,10 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
     )
     if settings.app.retrain_schedule:
-        minute, hour, day_of_month, month_of_year, day_of_week = settings.app.retrain_schedule.split()
         celery.conf.beat_schedule = {
             "scheduled-retrain": {
                 "task": SCHEDULED_RETRAIN_TASK,
-                "schedule": crontab(minute, hour, day_of_week, day_of_month, month_of_year),
+                "schedule": crontab(**cron_fields(settings.app.retrain_schedule)),
                 "args": [settings.environment],
             }
         }
