@@ -200,7 +200,7 @@ def test_retraining_an_environment_leaves_the_others_alone(settings, store, regi
     other_score = "accuracy" if settings.app.problem_type == "classification" else "mae"
     settings = dataclasses.replace(settings, app=dataclasses.replace(settings.app, score_type=other_score))
 
-    report = retrain(environment="uat", settings=settings)
+    report = retrain(settings.for_environment("uat"))
 
     assert registry.aliases() == {"integration": 1, "uat": 2}
     assert report.environment == "uat"

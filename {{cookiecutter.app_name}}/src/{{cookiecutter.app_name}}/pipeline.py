@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import FixFirstError, Settings, load_settings
+from .config import FixFirstError, Settings
 from .datastore import open_datastore
 from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
@@ -172,15 +172,10 @@ def train_challenger(rows: pd.DataFrame, settings: Settings, progress: Callable[
 
 
 def retrain(
-    environment: str | None = None,
-    progress: Progress | None = None,
-    settings: Settings | None = None,
-    registry: ModelRegistry | None = None,
+    settings: Settings, progress: Progress | None = None, registry: ModelRegistry | None = None
 ) -> RetrainReport:
-    """Train a challenger on the environment's data and promote it if it beats the champion on the same rows."""
-    settings = settings or load_settings(environment)
-    if environment and environment != settings.environment:
-        settings = settings.for_environment(environment)
+    """Train a challenger on the settings' environment's data and promote it if it beats the champion on the same
+    rows."""
     app = settings.app
     registry = registry or open_registry(settings)
     report = RetrainReport(settings.environment, app.model_name, app.score_type)

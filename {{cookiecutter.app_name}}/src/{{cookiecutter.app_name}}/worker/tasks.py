@@ -40,7 +40,7 @@ def retrain_task(self, environment: str) -> dict:
         def progress(stage: str, fraction: float) -> None:
             self.update_state(state="PROGRESS", meta={"stage": stage, "progress": round(fraction, 3)})
 
-        report = retrain(environment, progress=progress)
+        report = retrain(load_settings(environment), progress=progress)
         logger.info("retrain of %s finished: %s", environment, report.reason)
         return report.to_dict()
     finally:
