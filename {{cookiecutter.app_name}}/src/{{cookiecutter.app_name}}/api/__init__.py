@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..config import ConfigError, Settings, load_settings
@@ -46,6 +46,11 @@ class Services:
         return self._queue
 
 
+def services() -> Services:
+    """The running app's services (settings, registry, champion, retrain queue), as create_app made them."""
+    return current_app.extensions[Services.__name__]
+
+
 def is_deployed() -> bool:
     """In a cluster (Kubernetes sets KUBERNETES_SERVICE_HOST in every pod) or told so with APP_DEPLOYED=true."""
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) or os.environ.get("APP_DEPLOYED", "").lower() == "true"
@@ -63,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # the page's blueprint serves /static
     app.config.update(API_KEY=settings.api_key, MAX_CONTENT_LENGTH=int(settings.app.max_upload_mb * 1024 * 1024))
     registry = open_registry(settings)
-    app.extensions["retrain_app"] = Services(
+    app.extensions[Services.__name__] = Services(
         settings, registry, Champion(registry, settings.environment, settings.app.model_refresh_seconds)
     )
     app.register_blueprint(api)

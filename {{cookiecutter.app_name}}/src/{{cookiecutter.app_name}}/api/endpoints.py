@@ -5,18 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pandas as pd
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from ..datastore import DataStoreError, SchemaMismatchError, TableMissingError, open_datastore
 from ..ml import predict_scores, predict_table, prediction_records
+from . import services
 from .auth import require_api_key
 from .uploads import BadRequest, json_records, model_input, predictions_csv, uploaded_csv
 
 api = Blueprint("api", __name__)
-
-
-def services():
-    return current_app.extensions["retrain_app"]
 
 
 def error(message: str, status: int):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, make_response, render_template, request
 
+from ..api import services
 from ..api.auth import COOKIE, QUERY, key_is_valid, presented_key
 
 ui = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
@@ -13,7 +14,7 @@ ui = Blueprint("ui", __name__, template_folder="templates", static_folder="stati
 def index():
     if not key_is_valid(presented_key()):
         return render_template("unauthorised.html"), 401
-    settings = current_app.extensions["retrain_app"].settings
+    settings = services().settings
     page = render_template(
         "index.html",
         title=settings.app.app_title + settings.environment_config.get("app_title_extension", ""),
