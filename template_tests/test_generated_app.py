@@ -11,8 +11,6 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
-
 from dev.app_venv import app_python
 
 from .conftest import VARIANTS, house_sales, run_in_app

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
 
 from .conftest import TEMPLATE, house_sales, support_tickets, write_csv
 
@@ -174,10 +176,24 @@ def test_without_a_time_column_the_rows_are_shuffled_the_same_way_every_time_and
     assert first_numbers != sorted(first_numbers) and min(first_numbers) > 10  # shuffled; the unlabelled are gone
 
 
+def load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), TEMPLATE / "hooks" / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the answers are only read when the hook runs as a script
+    return module
+
+
 def test_the_hooks_are_valid_python_before_they_are_rendered():
     for hook in ("pre_gen_project.py", "post_gen_project.py"):
-        spec = importlib.util.spec_from_file_location(hook.removesuffix(".py"), TEMPLATE / "hooks" / hook)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # the answers are only read when the hook runs as a script
+        assert "{{ cookiecutter" in load_hook(hook).ANSWERS_JSON
 
-        assert "{{ cookiecutter" in module.ANSWERS_JSON
+
+def test_the_answer_checks_pass_the_default_answers_and_give_each_bad_answer_its_reason():
+    problems = load_hook("pre_gen_project.py").problems
+    # The answers cookiecutter.json gives when no one answers, rendered as cookiecutter renders them.
+    defaults = dict(prompt_for_config(generate_context(str(TEMPLATE / "cookiecutter.json")), no_input=True))
+
+    assert problems(defaults) == []
+    for answers, reason in BAD_ANSWERS:
+        if "is not a column" not in reason:  # the data's checks, not the answers'
+            assert any(reason in found for found in problems({**defaults, **answers})), (answers, reason)
