@@ -230,3 +230,11 @@ def test_the_score_type_fits_the_problem_type(bake):
     regression = (bake(problem_type="regression", target="Amount") / "config" / "app_config.yml").read_text()
 
     assert "score_type: rmse" in regression
+
+
+def test_the_templates_own_python_is_ruff_clean():
+    own = ["dev", "hooks", "template_tests", "local_extensions.py"]  # the app template is checked once baked
+    for command in (["check"], ["format", "--check"]):
+        linted = subprocess.run([sys.executable, "-m", "ruff", *command, *own], cwd=TEMPLATE, capture_output=True,
+                                text=True)  # fmt: skip
+        assert linted.returncode == 0, linted.stdout + linted.stderr
