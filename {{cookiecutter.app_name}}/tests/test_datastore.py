@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import subprocess
 import sys
@@ -95,6 +96,22 @@ def test_reading_a_missing_table_says_which_command_creates_it(settings):
 
     assert "data/dataset_1.csv --environment uat" in str(raised.value)
     assert f"python {create_database_script(settings)} --environment uat" in str(raised.value)
+
+
+@pytest.mark.parametrize("script", ["local/bigquery/create_database.py", "local/bigquery/upload_data_to_bigquery.py"])
+def test_a_bigquery_script_on_an_app_configured_for_duckdb_says_so_and_creates_nothing(settings, tmp_path, script):
+    root = copy_app_config(tmp_path / "app", data_source="duckdb")
+    env = {**os.environ, "APP_STATE_DIR": str(settings.state_dir), "APP_ROOT": str(root)}
+
+    finished = subprocess.run([sys.executable, script], cwd=APP_ROOT, env=env, capture_output=True, text=True)
+
+    assert finished.returncode != 0
+    assert "this script is for data_source bigquery, but config/app_config.yml has data_source duckdb" in (
+        finished.stderr
+    )
+    duckdb_settings = dataclasses.replace(settings, app=dataclasses.replace(settings.app, data_source="duckdb"))
+    with pytest.raises(TableMissingError):
+        open_datastore(duckdb_settings).count()
 
 
 def test_the_first_upload_creates_the_table_and_a_file_that_does_not_fit_creates_nothing(settings, tmp_path):

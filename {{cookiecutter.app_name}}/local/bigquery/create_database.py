@@ -9,4 +9,4 @@ import sys
 from {{ cookiecutter.app_name }}.cli.data import create_database_command
 
 if __name__ == "__main__":
-    sys.exit(create_database_command(backend="bigquery"))
+    sys.exit(create_database_command(made_for="bigquery"))

@@ -9,4 +9,4 @@ import sys
 from {{ cookiecutter.app_name }}.cli.data import upload_data_command
 
 if __name__ == "__main__":
-    sys.exit(upload_data_command(backend="bigquery"))
+    sys.exit(upload_data_command(made_for="bigquery"))

@@ -45,13 +45,25 @@ def table_schema(settings: Settings, source: str | None, rows: pd.DataFrame | No
     return schema, described
 
 
+def app_datastore(settings: Settings, made_for: str | None) -> DataStore:
+    """The environment's store on the app's data_source. A script made for one backend (local/bigquery/*) stops,
+    saying so, when the app is configured for another: which backend is in use is config's to say."""
+    if made_for is not None and settings.app.data_source != made_for:
+        raise DataStoreError(
+            f"this script is for data_source {made_for}, but config/app_config.yml has data_source "
+            f"{settings.app.data_source}: run local/create_database.py or local/upload_data.py, which follow "
+            f"data_source, or set data_source: {made_for}. Nothing was created or added."
+        )
+    return open_datastore(settings)
+
+
 def print_created(store: DataStore, schema: Schema, described: str) -> None:
     print(f"Created {store} with {described}:")
     print(tabulate(schema.items(), headers=["column", "type"]))
 
 
-def create_database_command(argv: Sequence[str] | None = None, backend: str | None = None) -> int:
-    """Create the environment's table on `backend` (default: the app's data_source)."""
+def create_database_command(argv: Sequence[str] | None = None, made_for: str | None = None) -> int:
+    """Create the environment's table on the app's data_source (a script `made_for` one backend checks it)."""
     parser = CommandParser(description="Create the environment's table (if missing) with a CSV's columns.")
     parser.add_argument(
         "--schema-from",
@@ -61,7 +73,7 @@ def create_database_command(argv: Sequence[str] | None = None, backend: str | No
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
-        store = open_datastore(settings, backend=backend)
+        store = app_datastore(settings, made_for)
         schema, described = table_schema(settings, args.schema_from)
         if store.create(schema):
             print_created(store, schema, described)
@@ -72,8 +84,9 @@ def create_database_command(argv: Sequence[str] | None = None, backend: str | No
     return run(command, parser, argv)
 
 
-def upload_data_command(argv: Sequence[str] | None = None, backend: str | None = None) -> int:
-    """Append a CSV to the environment's table on `backend` (default: the app's data_source), creating it if need be."""
+def upload_data_command(argv: Sequence[str] | None = None, made_for: str | None = None) -> int:
+    """Append a CSV to the environment's table on the app's data_source, creating it if need be (a script `made_for`
+    one backend checks it)."""
     parser = CommandParser(
         description="Check a CSV against the environment's table and append all its rows, or none. "
         "With no table yet, create it first: with the schema in app config, else with the CSV's columns."
@@ -88,7 +101,7 @@ def upload_data_command(argv: Sequence[str] | None = None, backend: str | None =
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
-        store = open_datastore(settings, backend=backend)
+        store = app_datastore(settings, made_for)
         rows = read_csv(args.csv)
         try:
             before = store.count()
