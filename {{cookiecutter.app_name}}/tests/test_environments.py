@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.cli.deploy import deploy_command, set_environment_configs_command
 from {{ cookiecutter.app_name }}.cli.environments import history_command, status_command
-from {{ cookiecutter.app_name }}.config import ConfigError, read_yaml
+from {{ cookiecutter.app_name }}.config import ConfigError, EnvironmentConfig, load_environment_config, read_yaml
 from {{ cookiecutter.app_name }}.datastore import DataStoreError, open_datastore
 from {{ cookiecutter.app_name }}.environments import (
     ChallengerError,
@@ -106,6 +106,25 @@ def test_a_challenger_copies_data_alias_and_config_and_retraining_it_leaves_the_
     assert report.promoted and registry.champion_version("production_owen") == report.challenger_version
     assert registry.champion_version("production") == served_before
     assert source.count() == rows_before
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("colour: red\n", "environment_uat.yml: unknown key(s) ['colour']; known keys are ['app_title_extension'"),
+        ("replicas: 0\n", "environment_uat.yml: replicas must be a whole number >= 1, not 0"),
+        ("worker_replicas: two\n", "environment_uat.yml: worker_replicas must be a whole number >= 1, not 'two'"),
+    ],
+)
+def test_an_environment_config_the_app_cannot_use_is_refused_naming_the_key(tmp_path, content, reason):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "environment_uat.yml").write_text(content)
+
+    with pytest.raises(ConfigError) as raised:
+        load_environment_config(tmp_path, "uat")
+
+    assert reason in str(raised.value)
+    assert load_environment_config(tmp_path, "production") == EnvironmentConfig()  # no file: the defaults
 
 
 def test_a_challenger_that_fails_half_way_leaves_nothing_behind(production):

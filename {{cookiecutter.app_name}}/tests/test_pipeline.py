@@ -211,7 +211,7 @@ def test_settings_for_another_environment_keep_the_app_config_and_take_that_envi
     uat = settings.for_environment("uat")
 
     assert uat.environment == "uat" and uat.app is settings.app
-    assert uat.environment_config["app_title_extension"] == " - (uat)"
+    assert uat.environment_config.app_title_extension == " - (uat)"
 
 
 @pytest.mark.parametrize(

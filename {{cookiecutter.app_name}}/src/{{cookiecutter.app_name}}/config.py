@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +161,42 @@ def check_cron(expression: str, fail) -> None:
 
 
 @dataclass(frozen=True)
+class EnvironmentConfig:
+    """One environment's own settings (config/environment_<name>.yml): they stay with it and are never promoted."""
+
+    app_title_extension: str = ""  # added to the page's title, e.g. " - (uat)"
+    log_level: int | str | None = None  # None: app config's log_level
+    colour1: str = "slategray"  # the page's colours
+    colour2: str = "#ff8800"
+    replicas: int = 1  # web pods in the cluster
+    worker_replicas: int = 1  # Celery workers, each running one retrain at a time
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str) -> EnvironmentConfig:
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys are {known}")
+        config = cls(**raw)
+        for name in ("replicas", "worker_replicas"):
+            value = getattr(config, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{source}: {name} must be a whole number >= 1, not {value!r}")
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a file holds them, leaving out what is not set."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one process needs to know about the app and the environment it works on."""
 
     root: Path
     environment: str
     app: AppConfig
-    environment_config: dict[str, Any]
+    environment_config: EnvironmentConfig
     state_dir: Path
     duckdb_path: Path
     mlflow_tracking_uri: str
@@ -252,9 +281,14 @@ def selected_environment(root: Path) -> str:
     return DEFAULT_ENVIRONMENT
 
 
-def load_environment_config(root: Path, environment: str) -> dict[str, Any]:
-    path = root / "config" / f"environment_{environment}.yml"
-    return read_yaml(path) if path.is_file() else {}
+def environment_config_path(root: Path, environment: str) -> Path:
+    return root / "config" / f"environment_{environment}.yml"
+
+
+def load_environment_config(root: Path, environment: str) -> EnvironmentConfig:
+    """The environment's config file, checked; the defaults where it has none."""
+    path = environment_config_path(root, environment)
+    return EnvironmentConfig.from_dict(read_yaml(path), path.name) if path.is_file() else EnvironmentConfig()
 
 
 def load_settings(environment: str | None = None, root: Path | None = None) -> Settings:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import APP_NAME, FixFirstError, Settings, read_yaml
+from .config import APP_NAME, FixFirstError, Settings, environment_config_path, load_environment_config
 from .datastore.credentials import KEY_FILE
 
 K8S = Path("k8s")
@@ -129,11 +129,8 @@ def for_environment(document: dict[str, Any], settings: Settings, namespace: str
 
 def replicas(settings: Settings, component: str) -> int:
     """From environment config: `replicas` (web) and `worker_replicas`; production wants 2 web pods to fail over."""
-    key = "replicas" if component == "web" else "worker_replicas"
-    value = settings.environment_config.get(key, 1)
-    if not isinstance(value, int) or value < 1:
-        raise ManifestError(f"{key} in config/environment_{settings.environment}.yml must be a whole number >= 1")
-    return value
+    config = settings.environment_config
+    return config.replicas if component == "web" else config.worker_replicas
 
 
 def mount_service_account_key(pod: dict[str, Any], image: str) -> None:
@@ -168,10 +165,10 @@ def environment_config_maps(settings: Settings, names: Sequence[str]) -> str:
 
 
 def environment_config_map(settings: Settings, name: str) -> dict[str, Any]:
-    path = settings.root / "config" / f"environment_{name}.yml"
+    path = environment_config_path(settings.root, name)
     if not path.is_file():
         raise ManifestError(f"there is no {path.relative_to(settings.root)} for environment {name}")
-    read_yaml(path)  # a clear error for a file that is not a YAML mapping
+    load_environment_config(settings.root, name)  # a clear error for a file the app could not use
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     if settings.api_key == PLACEHOLDER_KEY and is_deployed():
         raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
-    logging.basicConfig(level=settings.environment_config.get("log_level", settings.app.log_level))
+    environment_level = settings.environment_config.log_level
+    logging.basicConfig(level=settings.app.log_level if environment_level is None else environment_level)
 
     from ..ui import ui  # the page depends on the API, not the other way round
     from .endpoints import api

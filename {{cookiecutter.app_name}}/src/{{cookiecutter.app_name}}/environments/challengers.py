@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import yaml
 
 from ..config import APP_NAME, FixFirstError, Settings, check_environment_name, load_environment_config
@@ -47,7 +49,8 @@ def create_challenger(settings: Settings, name: str, from_environment: str) -> l
         version = copied.model_version
         made.append(f"model: alias {name} -> v{version}" if version else "model: none yet (it serves nothing)")
         made.append(f"app: {copied.app_version}" if copied.app_version else "app: none deployed yet")
-        config = {**load_environment_config(settings.root, from_environment), "app_title_extension": f" - ({name})"}
+        source_config = load_environment_config(settings.root, from_environment)
+        config = replace(source_config, app_title_extension=f" - ({name})").to_dict()
         target_config.write_text(
             f"# Challenger of {from_environment}: promotes to {from_environment}. Delete it with\n"
             f"#   python -m {APP_NAME} env delete {name}\n" + yaml.safe_dump(config, sort_keys=False)

@@ -17,10 +17,10 @@ def index():
     settings = services().settings
     page = render_template(
         "index.html",
-        title=settings.app.app_title + settings.environment_config.get("app_title_extension", ""),
+        title=settings.app.app_title + settings.environment_config.app_title_extension,
         logo=settings.app.logo_image_url,
-        colour1=settings.environment_config.get("colour1", "slategray"),
-        colour2=settings.environment_config.get("colour2", "#ff8800"),
+        colour1=settings.environment_config.colour1,
+        colour2=settings.environment_config.colour2,
         environment=settings.environment,
         target=settings.app.target,
     )
