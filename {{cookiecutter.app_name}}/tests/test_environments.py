@@ -114,6 +114,8 @@ def test_a_challenger_copies_data_alias_and_config_and_retraining_it_leaves_the_
         ("colour: red\n", "environment_uat.yml: unknown key(s) ['colour']; known keys are ['app_title_extension'"),
         ("replicas: 0\n", "environment_uat.yml: replicas must be a whole number >= 1, not 0"),
         ("worker_replicas: two\n", "environment_uat.yml: worker_replicas must be a whole number >= 1, not 'two'"),
+        ("log_level: verbose\n", "environment_uat.yml: log_level must be a number or a level name such as INFO"),
+        ("app_title_extension:\n", "environment_uat.yml: app_title_extension must be text, not None"),
     ],
 )
 def test_an_environment_config_the_app_cannot_use_is_refused_naming_the_key(tmp_path, content, reason):

@@ -7,6 +7,7 @@ environment variables, so the same files work on a laptop and in a cluster.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -178,10 +179,16 @@ class EnvironmentConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys are {known}")
         config = cls(**raw)
+        for name in ("app_title_extension", "colour1", "colour2"):
+            if not isinstance(getattr(config, name), str):
+                raise ConfigError(f"{source}: {name} must be text, not {getattr(config, name)!r}")
         for name in ("replicas", "worker_replicas"):
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{source}: {name} must be a whole number >= 1, not {value!r}")
+        level = config.log_level
+        if level is not None and not isinstance(level, int) and level not in logging.getLevelNamesMapping():
+            raise ConfigError(f"{source}: log_level must be a number or a level name such as INFO, not {level!r}")
         return config
 
     def to_dict(self) -> dict[str, Any]:

@@ -236,8 +236,12 @@ def train_model(
     # One worker trains in this thread: LightGBM's OpenMP team must live in one thread only, since idle teams
     # left behind in other threads spin and slowed later fits tenfold here. Several workers train one thread each.
     with ThreadPoolExecutor(max_workers=budget.workers) if budget.workers > 1 else InThisThread() as pool:
-        run_in_order(settings_to_try(), evaluate, record, pool, budget.workers, budget.max_trials)
-        search_over.set()  # trials still running were asked for after the search's end: they stop, unheard
+        try:
+            run_in_order(settings_to_try(), evaluate, record, pool, budget.workers, budget.max_trials)
+        finally:
+            # Trials after the one that ended the search (or after an error) stop at once and are not heard: the
+            # search's result must not depend on how far they got.
+            search_over.set()
 
         weights, validation_score = pick_ensemble(trials, measure, better)
 
