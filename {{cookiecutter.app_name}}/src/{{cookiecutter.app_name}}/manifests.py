@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import APP_NAME, FixFirstError, Settings, environment_config_path, load_environment_config
+from .config import APP_NAME, FixFirstError, Settings, environment_config_path
 from .datastore.credentials import KEY_FILE
 
 K8S = Path("k8s")
@@ -168,11 +168,11 @@ def environment_config_map(settings: Settings, name: str) -> dict[str, Any]:
     path = environment_config_path(settings.root, name)
     if not path.is_file():
         raise ManifestError(f"there is no {path.relative_to(settings.root)} for environment {name}")
-    load_environment_config(settings.root, name)  # a clear error for a file the app could not use
+    there = settings.for_environment(name)  # which reads and checks the file: a clear error for one the app cannot use
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": settings.for_environment(name).kubernetes_namespace},
+        "metadata": {"name": ENVIRONMENT_CONFIG_MAP, "namespace": there.kubernetes_namespace},
         "data": {path.name: path.read_text(encoding="utf-8")},
     }
 

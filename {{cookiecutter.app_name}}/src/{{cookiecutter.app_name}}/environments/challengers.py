@@ -6,7 +6,14 @@ from dataclasses import replace
 
 import yaml
 
-from ..config import APP_NAME, FixFirstError, Settings, check_environment_name, load_environment_config
+from ..config import (
+    APP_NAME,
+    FixFirstError,
+    Settings,
+    check_environment_name,
+    environment_config_path,
+    load_environment_config,
+)
 from ..datastore import open_datastore
 from ..provenance import created_by
 from ..registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
@@ -16,10 +23,6 @@ from .deployments import move
 
 class ChallengerError(FixFirstError):
     """A challenger cannot be created or an environment cannot be deleted; the message says why."""
-
-
-def config_path(settings: Settings, environment: str):
-    return settings.root / "config" / f"environment_{environment}.yml"
 
 
 def create_challenger(settings: Settings, name: str, from_environment: str) -> list[str]:
@@ -32,7 +35,7 @@ def create_challenger(settings: Settings, name: str, from_environment: str) -> l
         raise ChallengerError(f"environment {name!r} already exists; pick another name or delete it first")
     if from_environment not in known:
         raise ChallengerError(f"there is no environment {from_environment!r} to copy; the environments are {known}")
-    target_config = config_path(settings, name)
+    target_config = environment_config_path(settings.root, name)
     if target_config.exists():
         raise ChallengerError(f"{target_config.name} already exists: remove it, or pick another name")
 
@@ -86,7 +89,7 @@ def remove(settings: Settings, registry: ModelRegistry, name: str) -> list[str]:
     if registry.delete_alias(name):
         removed.append(f"model alias {name}")
     registry.delete_app(name)
-    path = config_path(settings, name)
+    path = environment_config_path(settings.root, name)
     if path.exists():
         path.unlink()
         removed.append(str(path.relative_to(settings.root)))
