@@ -23,14 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from {{ cookiecutter.app_name }}.api.uploads import model_input, predictions_csv
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import conform, infer_schema, open_datastore, parse_csv, read_csv
-from {{ cookiecutter.app_name }}.local_processes import free_port
-from {{ cookiecutter.app_name }}.local_stack import local_stack
+from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.ml import predict_table
 from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
+from {{ cookiecutter.app_name }}.web.api.uploads import model_input, predictions_csv
 
 API_KEY = "benchmark-key"
 WRK_SCRIPT = """

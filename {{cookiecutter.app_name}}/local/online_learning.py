@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from {{ cookiecutter.app_name }}.client import AppClient, AppError
 from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.laptop.client import AppClient, AppError
 
 
 def main() -> int:

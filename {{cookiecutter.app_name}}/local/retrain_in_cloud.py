@@ -8,8 +8,8 @@ Exit codes as local_retrain.py: 0 promoted, 3 kept the champion, 2 the app refus
 import argparse
 import sys
 
-from {{ cookiecutter.app_name }}.client import AppClient, AppError
 from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.laptop.client import AppClient, AppError
 
 
 def main() -> int:

@@ -10,7 +10,7 @@ import sys
 import time
 
 from {{ cookiecutter.app_name }}.config import load_settings
-from {{ cookiecutter.app_name }}.local_stack import local_stack
+from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 
 
 def stop_like_ctrl_c(signal_number: int, frame) -> None:

@@ -16,14 +16,14 @@ import redis
 import yaml
 from flask.testing import FlaskClient
 
-from {{ cookiecutter.app_name }}.bigquery_emulator import bigquery_emulator, python_3_13
-from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
-from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis
-from {{ cookiecutter.app_name }}.local_processes import free_port
-from {{ cookiecutter.app_name }}.local_stack import local_stack
+from {{ cookiecutter.app_name }}.laptop.bigquery_emulator import bigquery_emulator, python_3_13
+from {{ cookiecutter.app_name }}.laptop.client import AppClient
+from {{ cookiecutter.app_name }}.laptop.embedded_redis import embedded_redis
+from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
 
 APP_ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +212,7 @@ def web_settings(settings: Settings, redis_url: str) -> Settings:
 
 @pytest.fixture
 def client(web_settings: Settings):
-    from {{ cookiecutter.app_name }}.api import create_app
+    from {{ cookiecutter.app_name }}.web import create_app
 
     return create_app(web_settings).test_client()
 
@@ -247,7 +247,7 @@ class Served(ServedEnvironment):
 @pytest.fixture
 def served(served_environment: ServedEnvironment) -> Served:
     """The shared environment with a fresh web client and nothing queued."""
-    from {{ cookiecutter.app_name }}.api import create_app
+    from {{ cookiecutter.app_name }}.web import create_app
 
     redis.Redis.from_url(served_environment.settings.redis_url).flushdb()
     client = create_app(served_environment.settings).test_client()

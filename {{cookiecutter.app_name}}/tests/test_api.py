@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 import redis
 
-from {{ cookiecutter.app_name }}.api import create_app
 from {{ cookiecutter.app_name }}.config import ConfigError
 from {{ cookiecutter.app_name }}.datastore import conform
 from {{ cookiecutter.app_name }}.ml import used_columns
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import open_registry
+from {{ cookiecutter.app_name }}.web import create_app
 
 from .conftest import DATA, a_feature_of_type, data_rows, table_schema
 

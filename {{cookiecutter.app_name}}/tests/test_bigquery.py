@@ -178,7 +178,7 @@ def test_local_retrain_journey_on_bigquery(app_root, tmp_path):
 
 
 def test_train_upload_appends_to_bigquery_and_the_retrain_sees_the_rows(bigquery_settings, bigquery_store, redis_url):
-    from {{ cookiecutter.app_name }}.api import create_app
+    from {{ cookiecutter.app_name }}.web import create_app
 
     first = data_rows("dataset_1.csv", 600)
     bigquery_store.append(first)

@@ -16,12 +16,12 @@ import pytest
 import requests
 import yaml
 
-from {{ cookiecutter.app_name }}.client import AppClient
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import open_datastore
-from {{ cookiecutter.app_name }}.embedded_redis import embedded_redis
-from {{ cookiecutter.app_name }}.local_processes import free_port
+from {{ cookiecutter.app_name }}.laptop.client import AppClient
+from {{ cookiecutter.app_name }}.laptop.embedded_redis import embedded_redis
 from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.processes import free_port
 
 from .conftest import APP_ROOT, data_rows, table_schema
 from .test_run_server import wait_for

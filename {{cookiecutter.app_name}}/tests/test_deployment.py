@@ -23,9 +23,9 @@ import requests
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.cli.deploy import deploy_command
+from {{ cookiecutter.app_name }}.deploy.manifests import ManifestError, as_yaml, render
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
-from {{ cookiecutter.app_name }}.local_processes import free_port
-from {{ cookiecutter.app_name }}.manifests import ManifestError, as_yaml, render
+from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
 
 from .conftest import APP_ROOT, copy_app_config

@@ -29,8 +29,8 @@ from {{ cookiecutter.app_name }}.environments import (
     rollback,
 )
 from {{ cookiecutter.app_name }}.environments import component_config as components
-from {{ cookiecutter.app_name }}.local_processes import free_port
 from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 
 from .conftest import APP_ROOT, copy_app_config, data_rows, table_schema

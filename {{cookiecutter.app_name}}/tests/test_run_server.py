@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from {{ cookiecutter.app_name }}.local_processes import free_port
+from {{ cookiecutter.app_name }}.processes import free_port
 
 from .conftest import APP_ROOT
 

@@ -23,9 +23,9 @@ import requests
 import yaml
 
 from {{ cookiecutter.app_name }}.__main__ import main
-from {{ cookiecutter.app_name }}.cli.tools import answers
+from {{ cookiecutter.app_name }}.deploy.tools import answers
 from {{ cookiecutter.app_name }}.environments import component_config as components
-from {{ cookiecutter.app_name }}.local_processes import free_port, wait_until_started
+from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
 
 from .conftest import APP_ROOT, copy_app_config

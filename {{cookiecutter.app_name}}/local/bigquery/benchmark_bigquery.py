@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 from google.cloud import bigquery
 
-from {{ cookiecutter.app_name }}.bigquery_emulator import bigquery_emulator, python_3_13
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import conform, infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.laptop.bigquery_emulator import bigquery_emulator, python_3_13
 
 
 def best_of(runs: int, work, before=lambda: None) -> float:

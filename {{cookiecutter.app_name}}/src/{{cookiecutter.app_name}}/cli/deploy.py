@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .. import manifests
 from ..config import APP_NAME, FixFirstError, Settings, load_settings
 from ..datastore.credentials import KEY_FILE, read_service_account_key
+from ..deploy import manifests
+from ..deploy.tools import apply_or_print, kubectl, kubectl_apply, port_forward, run_tool
 from ..environments import component_config as components
 from ..environments import deploy, deploy_checkout, environments
 from ..environments.deployments import known_environment
@@ -26,7 +27,6 @@ from ..provenance import app_version
 from ..registry import Deployment, open_registry
 from .command import EXIT_OK, CommandParser, prog, run, write_for_github
 from .environments import describe_change
-from .tools import apply_or_print, kubectl, kubectl_apply, port_forward, run_tool
 
 RUNNING_TAG = "the image tag to run (default: the app version the environment runs)"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import requests
 
 from ..config import load_settings
-from ..manifests import CLUSTER_TRACKING_URI
+from ..deploy.manifests import CLUSTER_TRACKING_URI
+from ..deploy.tools import answers, port_forward
 from .command import EXIT_OK, CommandParser, prog, run, write_for_github
-from .tools import answers, port_forward
 
 IN_CLUSTER_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 FORWARD_PID = "MLFLOW_PORT_FORWARD_PID"  # set by an earlier connect: its URL is ours to replace if it stopped

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import APP_NAME, FixFirstError, Settings, environment_config_path
-from .datastore.credentials import KEY_FILE
+from ..config import APP_NAME, FixFirstError, Settings, environment_config_path
+from ..datastore.credentials import KEY_FILE
 
 K8S = Path("k8s")
 IMAGE_PLACEHOLDER = "IMAGE"

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from ..config import FixFirstError
-from ..local_processes import free_port, wait_until_started
+from ..processes import free_port, wait_until_started
 
 
 def require(tool: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from .local_processes import free_port, wait_until_started
+from ..processes import free_port, wait_until_started
 
 # Newer releases fetch DuckDB extensions from the internet at start-up; these run offline.
 PACKAGES = (
@@ -94,7 +94,7 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
 
 
 def main() -> None:
-    """`python -m <app>.bigquery_emulator [DATA_DIR]`: serve until Ctrl-C, for trying data_source: bigquery."""
+    """`python -m <app>.laptop.bigquery_emulator [DATA_DIR]`: serve until Ctrl-C, for trying data_source: bigquery."""
     import sys
 
     python = python_3_13()

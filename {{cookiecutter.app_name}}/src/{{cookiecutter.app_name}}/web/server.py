@@ -1,4 +1,4 @@
-"""Serve the web app with uWSGI, sized by app config: `python -m {{ cookiecutter.app_name }}.serve [--port 5001]`."""
+"""Serve the web app with uWSGI, sized by app config: `python -m {{ cookiecutter.app_name }}.web.server [--port 5001]`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .config import Settings, load_settings
+from ..config import Settings, load_settings
 
 UWSGI_INI = "uwsgi.ini"
 

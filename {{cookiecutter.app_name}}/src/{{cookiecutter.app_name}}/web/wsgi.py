@@ -1,5 +1,5 @@
-"""uWSGI's entry point (`module = {{ cookiecutter.app_name }}.main:app` in uwsgi.ini)."""
+"""uWSGI's entry point (`module = {{ cookiecutter.app_name }}.web.wsgi:app` in uwsgi.ini)."""
 
-from .api import create_app
+from . import create_app
 
 app = create_app()

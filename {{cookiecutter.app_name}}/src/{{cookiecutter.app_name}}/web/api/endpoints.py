@@ -7,9 +7,9 @@ from dataclasses import asdict
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
-from ..datastore import DataStoreError, SchemaMismatchError, TableMissingError, open_datastore
-from ..ml import predict_scores, predict_table, prediction_records
-from . import services
+from ...datastore import DataStoreError, SchemaMismatchError, TableMissingError, open_datastore
+from ...ml import predict_scores, predict_table, prediction_records
+from ..services import services
 from .auth import require_api_key
 from .uploads import BadRequest, json_records, model_input, predictions_csv, uploaded_csv
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv
 
-from ..datastore import SchemaMismatchError, UnreadableFileError, conform, parse_csv
+from ...datastore import SchemaMismatchError, UnreadableFileError, conform, parse_csv
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_START = r"^[=+\-@\t\r]"

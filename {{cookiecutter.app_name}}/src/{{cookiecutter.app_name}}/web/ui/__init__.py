@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, make_response, render_template, request
 
-from ..api import services
 from ..api.auth import COOKIE, QUERY, key_is_valid, presented_key
+from ..services import services
 
 ui = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 

@@ -1,0 +1,2 @@
+"""Getting an environment onto Kubernetes: its image, its manifests, and the tools that send them (kubectl,
+docker, gcloud)."""

@@ -1,0 +1,1 @@
+"""The HTTP API: its endpoints, the API-key check and upload parsing."""

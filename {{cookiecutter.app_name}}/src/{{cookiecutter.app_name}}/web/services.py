@@ -1,0 +1,46 @@
+"""What the running app's requests share: settings, the registry, the champion and the retrain queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+from flask import current_app
+
+from ..config import Settings
+from ..registry import ModelRegistry
+from ..worker.celery_app import make_celery
+from ..worker.queue import RetrainQueue
+from .champion import Champion
+
+
+class QueueUnavailable(Exception):
+    """No Redis to put retrains on."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: ModelRegistry
+    champion: Champion
+    _queue: RetrainQueue | None = field(default=None, repr=False)
+
+    def retrain_queue(self) -> RetrainQueue:
+        if self._queue is None:
+            if not self.settings.redis_url:
+                raise QueueUnavailable("REDIS_URL is not set; start the app with local/run_server.py, or set it")
+            self._queue = RetrainQueue(
+                make_celery(self.settings),
+                redis.Redis.from_url(self.settings.redis_url),
+                self.settings.app.retrain_time_limit_minutes * 60,
+            )
+        try:
+            self._queue.redis.ping()
+        except redis.RedisError as problem:
+            raise QueueUnavailable(f"the Redis at REDIS_URL cannot be reached: {problem}") from problem
+        return self._queue
+
+
+def services() -> Services:
+    """The running app's services (settings, registry, champion, retrain queue), as create_app made them."""
+    return current_app.extensions[Services.__name__]
