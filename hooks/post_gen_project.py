@@ -11,6 +11,8 @@ from pathlib import Path
 
 # Every answer, as JSON inside a string literal: the hook is valid Python before cookiecutter renders it.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+# The template's folder, absolute: cookiecutter's own _repo_dir is relative when it was given a relative path.
+TEMPLATE_FOLDER = r"""{{ cookiecutter._repo_dir | template_folder }}"""
 
 # Where this particular bake happened: meaningless on another machine.
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout"}
@@ -65,8 +67,8 @@ def git_init(app: Path) -> None:
 
 
 if __name__ == "__main__":
-    answers = json.loads(ANSWERS_JSON)
-    sys.path.insert(0, str(Path(answers["_repo_dir"]) / "hooks"))  # training_data.py, beside this hook
+    answers = {**json.loads(ANSWERS_JSON), "_repo_dir": TEMPLATE_FOLDER}
+    sys.path.insert(0, str(Path(TEMPLATE_FOLDER) / "hooks"))  # training_data.py, beside this hook
     app = Path.cwd()
     add_data(app, answers)
     record_answers(app, answers)

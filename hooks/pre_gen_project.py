@@ -9,6 +9,8 @@ from pathlib import Path
 
 # Every answer, as JSON inside a string literal: the hook is valid Python before cookiecutter renders it.
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
+# The template's folder, absolute: cookiecutter's own _repo_dir is relative when it was given a relative path.
+TEMPLATE_FOLDER = r"""{{ cookiecutter._repo_dir | template_folder }}"""
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 # Google's rules: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter.
@@ -70,8 +72,8 @@ def data_problems(answers: dict[str, str]) -> list[str]:
 
 
 if __name__ == "__main__":
-    answers = json.loads(ANSWERS_JSON)
-    sys.path.insert(0, str(Path(answers["_repo_dir"]) / "hooks"))  # training_data.py, beside this hook
+    answers = {**json.loads(ANSWERS_JSON), "_repo_dir": TEMPLATE_FOLDER}
+    sys.path.insert(0, str(Path(TEMPLATE_FOLDER) / "hooks"))  # training_data.py, beside this hook
     reasons = problems(answers)
     if not reasons and answers["target"].strip():
         reasons = data_problems(answers)

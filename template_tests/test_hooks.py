@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import shutil
 import subprocess
 import sys
 
@@ -115,6 +116,18 @@ def test_a_relative_training_data_path_is_read_from_where_cookiecutter_runs(tmp_
     assert finished.returncode == 0, finished.stderr
     first_load = tmp_path / "out" / "bookkeeping_retrain" / "data" / "dataset_1.csv"
     assert first_load.read_text().startswith("Unnamed: 0,neighbourhood")  # named as the app reads it
+
+
+def test_a_local_checkout_named_by_a_relative_path_bakes_as_the_readme_says(tmp_path):
+    checkout = tmp_path / "retrain-template"
+    shutil.copytree(TEMPLATE, checkout, ignore=shutil.ignore_patterns(".git", ".venv", "build", "__pycache__"))
+    finished = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "retrain-template", "--no-input", "-o", "out"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert (tmp_path / "out" / "bookkeeping_retrain" / "data" / "dataset_1.csv").is_file()
 
 
 def types_of(*paths, target, problem_type="classification", time_column=""):
