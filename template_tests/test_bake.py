@@ -51,6 +51,8 @@ EXPECTED_FILES = {
     "src/{app}/deploy/__init__.py",
     "src/{app}/deploy/tools.py",
     "src/{app}/cli/retrain.py",
+    "src/{app}/cli/remote.py",
+    "src/{app}/cli/serve.py",
     "src/{app}/cli/data.py",
     "src/{app}/cli/environments.py",
     "src/{app}/cli/deploy.py",

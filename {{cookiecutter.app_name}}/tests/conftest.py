@@ -16,7 +16,7 @@ import redis
 import yaml
 from flask.testing import FlaskClient
 
-from {{ cookiecutter.app_name }}.config import Settings, load_settings
+from {{ cookiecutter.app_name }}.config import Settings, load_settings, read_variables
 from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
 from {{ cookiecutter.app_name }}.laptop.bigquery_emulator import bigquery_emulator, python_3_13
 from {{ cookiecutter.app_name }}.laptop.client import AppClient
@@ -59,8 +59,13 @@ def on_bigquery(settings: Settings, endpoint: str, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("BIGQUERY_API_ENDPOINT", endpoint)
     bigquery = {"project": "emulated-project", "dataset_name": f"test_{uuid.uuid4().hex[:12]}"}
     return dataclasses.replace(
-        settings, app=dataclasses.replace(settings.app, data_source="bigquery", bigquery=bigquery)
+        started_now(settings), app=dataclasses.replace(settings.app, data_source="bigquery", bigquery=bigquery)
     )
+
+
+def started_now(settings: Settings) -> Settings:
+    """`settings` with the environment variables read again, as a process started now would read them."""
+    return dataclasses.replace(settings, variables=read_variables())
 
 
 def fresh_settings(state_dir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Settings:

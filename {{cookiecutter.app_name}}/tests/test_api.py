@@ -13,7 +13,7 @@ from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.registry import open_registry
 from {{ cookiecutter.app_name }}.web import create_app
 
-from .conftest import DATA, a_feature_of_type, data_rows, table_schema
+from .conftest import DATA, a_feature_of_type, data_rows, started_now, table_schema
 
 pytestmark = pytest.mark.unit
 KEY = {"X-API-Key": "test-key"}
@@ -297,4 +297,4 @@ def test_the_app_refuses_to_start_deployed_with_the_placeholder_key(settings, mo
     monkeypatch.setenv("APP_DEPLOYED", "true")
 
     with pytest.raises(ConfigError, match="changeme"):
-        create_app(settings)
+        create_app(started_now(settings))

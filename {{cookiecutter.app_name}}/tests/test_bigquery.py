@@ -27,7 +27,7 @@ from {{ cookiecutter.app_name }}.datastore import (
 )
 from {{ cookiecutter.app_name }}.pipeline import retrain
 
-from .conftest import APP_ROOT, DATA, a_feature_of_type, copy_app_config, data_rows, table_schema
+from .conftest import APP_ROOT, DATA, a_feature_of_type, copy_app_config, data_rows, started_now, table_schema
 
 pytestmark = pytest.mark.bigquery
 
@@ -149,7 +149,7 @@ def test_permission_denied_names_the_role_that_is_missing(bigquery_settings, mon
     try:
         monkeypatch.setenv("BIGQUERY_API_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
         with pytest.raises(DataStoreError) as raised:
-            open_datastore(bigquery_settings).read()
+            open_datastore(started_now(bigquery_settings)).read()
     finally:
         server.shutdown()
 

@@ -16,7 +16,7 @@ from {{ cookiecutter.app_name }}.environments import component_config as compone
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT, copy_app_config
+from .conftest import APP_ROOT, copy_app_config, started_now
 
 pytestmark = pytest.mark.git
 
@@ -38,7 +38,7 @@ def repo(settings, tmp_path, monkeypatch) -> Path:
         subprocess.run(command, cwd=root, env=git_env(settings, tmp_path), check=True)
 
     monkeypatch.setenv("APP_VERSION", "app-1")
-    deploy_checkout(settings, open_registry(settings), "integration")
+    deploy_checkout(started_now(settings), open_registry(settings), "integration")
     return root
 
 
@@ -92,7 +92,7 @@ def test_the_hook_fails_with_the_difference_when_no_one_can_answer_and_passes_on
     assert matching.returncode == 0 and "Passed" in matching.stdout, matching.stdout
 
     monkeypatch.setenv("APP_VERSION", "app-2")  # integration is redeployed with a newer app
-    deploy_checkout(settings, open_registry(settings), "integration")
+    deploy_checkout(started_now(settings), open_registry(settings), "integration")
     behind = without_terminal(repo, env, *pre_commit)
 
     assert behind.returncode == 1 and "-    version: app-1" in behind.stdout and "+    version: app-2" in behind.stdout

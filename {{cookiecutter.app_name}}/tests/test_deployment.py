@@ -28,7 +28,7 @@ from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT, copy_app_config
+from .conftest import APP_ROOT, copy_app_config, started_now
 
 pytestmark = pytest.mark.unit
 
@@ -45,7 +45,7 @@ def cluster_settings(settings, tmp_path, monkeypatch):
     shutil.copytree(APP_ROOT / "k8s", root / "k8s")
     shutil.copy(root / "config" / "environment_integration.yml", root / "config" / "environment_pr-7.yml")
     monkeypatch.setenv("APP_ROOT", str(root))
-    return dataclasses.replace(settings, root=root)
+    return started_now(dataclasses.replace(settings, root=root))
 
 
 def tool(name: str) -> str:
@@ -130,8 +130,8 @@ def test_deploy_apply_sends_the_environment_s_manifests_with_its_app_version_to_
 ):
     monkeypatch.setenv("PATH", kubectl.env()["PATH"])
     refused = deploy_command(["apply", "--environment", "uat"])
-    monkeypatch.setenv("APP_VERSION", "4d5e6f")
-    deploy_checkout(cluster_settings, open_registry(cluster_settings), "uat")
+    monkeypatch.setenv("APP_VERSION", "4d5e6f")  # a deploy from the build of that version
+    deploy_checkout(started_now(cluster_settings), open_registry(cluster_settings), "uat")
 
     applied = deploy_command(["apply", "--environment", "uat"])
 

@@ -33,7 +33,7 @@ from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 
-from .conftest import APP_ROOT, copy_app_config, data_rows, table_schema
+from .conftest import APP_ROOT, copy_app_config, data_rows, started_now, table_schema
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +51,7 @@ def own_root(settings, tmp_path, monkeypatch):
 def deploy_app(settings, environment: str, version: str, monkeypatch) -> None:
     """Record that `environment` runs app `version`, as `python -m <app> deploy` from a build of that version."""
     monkeypatch.setenv("APP_VERSION", version)
-    deploy_checkout(settings, open_registry(settings), environment)
+    deploy_checkout(started_now(settings), open_registry(settings), environment)
 
 
 def trained_environment(settings, environment: str) -> None:

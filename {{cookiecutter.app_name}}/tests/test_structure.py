@@ -1,12 +1,19 @@
-"""The package's shape, as the README's "Where things are" shows it: every part listed, imports pointing one way."""
+"""The package's shape, as the README shows it: every part listed, imports pointing one way, and the environment
+variables read in one place, each declared."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+
+from {{ cookiecutter.app_name }} import __main__ as app_main
+from {{ cookiecutter.app_name }}.config import Variables
 
 from .conftest import APP_ROOT
 
@@ -67,3 +74,54 @@ def test_each_part_imports_only_the_parts_listed_above_it():
         if order.get(used, len(order)) >= order[part_of(module)]
     ]
     assert upward == [], "an import points up the README's list (or at a part it does not list)"
+
+
+def test_no_module_but_config_reads_environment_variables():
+    readers = [
+        f"{module.relative_to(SOURCE)}:{number}: {line.strip()}"
+        for module in modules()
+        if module != SOURCE / "config.py"
+        for number, line in enumerate(module.read_text().splitlines(), 1)
+        if re.search(r"\bos\.environ\b|\bgetenv\b|\benviron\[", line)
+    ]
+    assert readers == [], "read it in config.py (declared in Variables) and hand the value over"
+
+
+def test_the_readme_table_of_environment_variables_is_the_declared_one():
+    readme = (APP_ROOT / "README.md").read_text()
+    table = readme.split("| environment variable | what it does | when it is unset |\n|---|---|---|\n", 1)[1]
+    rows = table.split("\n\n", 1)[0].splitlines()
+    declared = [f"| `{f.name.upper()}` | {f.metadata['does']} | {f.metadata['unset']} |" for f in fields(Variables)]
+    assert rows == declared
+
+
+def test_every_command_is_listed_with_python_m_and_answers_help(capsys):
+    listed = {line.split()[0] for line in app_main.__doc__.splitlines()[2:] if line[:1].isalpha()}
+    answers = {}
+    for name in app_main.COMMANDS:
+        with pytest.raises(SystemExit) as exited:
+            app_main.main([name, "--help"])
+        answers[name] = (exited.value.code, f"-m {PACKAGE} {name}" in capsys.readouterr().out)
+
+    assert listed - {"Every"} == set(app_main.COMMANDS)
+    assert answers == {name: (0, True) for name in app_main.COMMANDS}
+
+
+def test_the_command_list_starts_without_loading_training_the_registry_or_the_web_app():
+    started = subprocess.run([sys.executable, "-X", "importtime", "-m", PACKAGE, "--help"],
+                             capture_output=True, text=True, cwd=APP_ROOT)  # fmt: skip
+    imported = {line.rsplit("|", 1)[1].strip() for line in started.stderr.splitlines() if line.startswith("import")}
+
+    assert started.returncode == 0 and "run-server" in started.stdout
+    assert not imported & {"mlflow", "lightgbm", "sklearn", "flask", "pandas"}
+
+
+def test_the_scripts_in_local_are_entry_points_to_the_command_tree():
+    scripts = [path for path in (APP_ROOT / "local").rglob("*.py") if not path.name.startswith("benchmark_")]
+    not_entry_points = [
+        path.relative_to(APP_ROOT)
+        for path in [*scripts, APP_ROOT / "local_retrain.py"]
+        if not re.search(rf"^from {PACKAGE}\.cli\.\w+ import \w+_command$", path.read_text(), re.MULTILINE)
+        or len([line for line in path.read_text().splitlines() if line.startswith(("def ", "class "))]) > 0
+    ]
+    assert not_entry_points == []

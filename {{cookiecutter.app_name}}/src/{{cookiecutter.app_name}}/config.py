@@ -2,7 +2,8 @@
 
 App config (config/app_config.yml) travels with the code. Environment config
 (config/environment_<name>.yml) stays with an environment. Secrets and locations come from
-environment variables, so the same files work on a laptop and in a cluster.
+environment variables, so the same files work on a laptop and in a cluster. This module is the only one
+that reads them: `Variables` declares each, and the rest of the app is handed typed values.
 """
 
 from __future__ import annotations
@@ -196,6 +197,98 @@ class EnvironmentConfig:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
+def variable(does: str, unset: str, kind: type = str) -> Any:
+    """A field of Variables: what the variable does, and what holds when it is unset (as the README shows both)."""
+    return field(default=None, metadata={"does": does, "unset": unset, "kind": kind})
+
+
+@dataclass(frozen=True)
+class Variables:
+    """Every environment variable the app reads, by its name in lower case; None where it is unset or empty."""
+
+    app_environment: str | None = variable("the environment to work on", "the one `env select` chose, else integration")
+    api_key: str | None = variable("the key of the web app and API", "app config's `api_key`")
+    redis_url: str | None = variable("the Redis of the retrain queue", "none: `run_server.py` starts one of its own")
+    mlflow_tracking_uri: str | None = variable("the registry", "`sqlite:///.app_state/mlflow.db`")
+    cluster_mlflow_tracking_uri: str | None = variable(
+        "the registry as the pods reach it, for `deploy render`/`apply`", "`MLFLOW_TRACKING_URI`"
+    )
+    mlflow_artifact_root: str | None = variable(
+        "where model files go when the registry is created",
+        "`.app_state/mlartifacts`; in the cluster, the tracking server's own (`mlflow-artifacts:/`)",
+    )
+    app_version: str | None = variable("this checkout's app version, for `deploy` and `deploy build`", "its git commit")
+    git_sha: str | None = variable("the commit recorded on each model version", "`git rev-parse HEAD`")
+    created_by: str | None = variable("who is recorded on model versions and environment changes", "your user name")
+    app_url: str | None = variable(
+        "the app `deploy test` and `pytest -m smoke` call", "for `deploy test`: a port-forward to it"
+    )
+    app_root: str | None = variable("the app folder", "the nearest folder holding `config/app_config.yml`")
+    app_state_dir: str | None = variable("the folder of the local state", "`.app_state`")
+    duckdb_path: str | None = variable("the DuckDB file", "`.app_state/data.duckdb`")
+    bigquery_api_endpoint: str | None = variable(
+        "a BigQuery emulator to use instead of Google (anonymous credentials)", "Google's BigQuery"
+    )
+    google_application_credentials: str | None = variable(
+        "a key file for BigQuery (read by Google's client)", "`config/service_account_key.json`, else your gcloud login"
+    )
+    bigquery_emulator_python: str | None = variable(
+        "a Python 3.13 for the BigQuery emulator", "`python3.13` on PATH, else one of pyenv or uv"
+    )
+    xdg_cache_home: str | None = variable("where the BigQuery emulator's venv is kept", "`~/.cache`")
+    port: int | None = variable("the port `serve` listens on", "5001", int)
+    app_deployed: bool | None = variable("`true`: refuse the placeholder `api_key`, as in a cluster", "false", bool)
+    kubernetes_service_host: str | None = variable("set by Kubernetes in every pod: the app is deployed", "unset")
+    mlflow_port_forward_pid: int | None = variable(
+        "set by `registry connect`: its port-forward, replaced if it stopped", "unset", int
+    )
+    mlflow_disable_telemetry: str | None = variable(
+        "`false` lets MLflow send its usage reports", "the app sets it to `true`: none are sent"
+    )
+    github_env: str | None = variable("set by GitHub Actions: where `registry connect` writes its settings", "unset")
+    github_output: str | None = variable("set by GitHub Actions: where `env next` writes the target", "unset")
+    github_step_summary: str | None = variable("set by GitHub Actions: where `deploy test` writes results", "unset")
+    git_index_file: str | None = variable("set by git in a hook: `component-config snapshot` runs as one", "unset")
+
+    @property
+    def deployed(self) -> bool:
+        """In a cluster (Kubernetes sets KUBERNETES_SERVICE_HOST in every pod), or told so with APP_DEPLOYED."""
+        return bool(self.kubernetes_service_host) or bool(self.app_deployed)
+
+
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def read_variables() -> Variables:
+    """The environment variables, each as its declared type; a ConfigError naming one that cannot be read."""
+    values: dict[str, Any] = {}
+    for spec in fields(Variables):
+        name, raw = spec.name.upper(), os.environ.get(spec.name.upper(), "").strip()
+        kind = spec.metadata["kind"]
+        if not raw:
+            values[spec.name] = None
+        elif kind is bool and raw.lower() in TRUE + FALSE:
+            values[spec.name] = raw.lower() in TRUE
+        elif kind is int and raw.isdigit():
+            values[spec.name] = int(raw)
+        elif kind is str:
+            values[spec.name] = raw
+        else:
+            expected = "true or false" if kind is bool else "a whole number"
+            raise ConfigError(f"environment variable {name} is {raw!r}; expected {expected}")
+    return Variables(**values)
+
+
+def child_environment(variables: dict[str, str]) -> dict[str, str]:
+    """This process's environment with `variables` set: for a process started to run part of the app."""
+    return {**os.environ, **variables}
+
+
+def switch_off_mlflow_telemetry() -> None:
+    """Before MLflow is imported: no look-ups of a telemetry host from laptops or CI, unless asked for."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything one process needs to know about the app and the environment it works on."""
@@ -210,6 +303,7 @@ class Settings:
     mlflow_artifact_root: str
     api_key: str
     redis_url: str | None
+    variables: Variables = field(default_factory=Variables)
 
     @property
     def kubernetes_namespace(self) -> str:
@@ -237,17 +331,17 @@ def state_locations(state_dir: Path) -> dict[str, Any]:
     }
 
 
-def find_app_root(start: Path | None = None) -> Path:
+def find_app_root(variables: Variables, start: Path | None = None) -> Path:
     """The folder holding config/app_config.yml: APP_ROOT, else the nearest above the working folder."""
-    if os.environ.get("APP_ROOT"):
-        return Path(os.environ["APP_ROOT"]).resolve()
+    if variables.app_root:
+        return Path(variables.app_root).resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "config" / "app_config.yml").is_file():
+        if app_config_path(folder).is_file():
             return folder
     # An editable install: src/<package>/config.py sits two folders below the app.
     package_root = Path(__file__).resolve().parents[2]
-    if (package_root / "config" / "app_config.yml").is_file():
+    if app_config_path(package_root).is_file():
         return package_root
     raise ConfigError(f"no config/app_config.yml in {here} or above it; run from the app folder or set APP_ROOT")
 
@@ -265,7 +359,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_app_config(root: Path) -> AppConfig:
-    path = root / "config" / "app_config.yml"
+    path = app_config_path(root)
     return AppConfig.from_dict(read_yaml(path), source=str(path.relative_to(root)))
 
 
@@ -278,14 +372,18 @@ def check_environment_name(name: str) -> str:
     return name
 
 
-def selected_environment(root: Path) -> str:
+def selected_environment(root: Path, variables: Variables) -> str:
     """APP_ENVIRONMENT, else the environment selected in this checkout, else integration."""
-    if os.environ.get("APP_ENVIRONMENT"):
-        return check_environment_name(os.environ["APP_ENVIRONMENT"])
+    if variables.app_environment:
+        return check_environment_name(variables.app_environment)
     selected = root / SELECTED_ENVIRONMENT_FILE
     if selected.is_file() and selected.read_text().strip():
         return check_environment_name(selected.read_text().strip())
     return DEFAULT_ENVIRONMENT
+
+
+def app_config_path(root: Path) -> Path:
+    return root / "config" / "app_config.yml"
 
 
 def environment_config_path(root: Path, environment: str) -> Path:
@@ -299,10 +397,11 @@ def load_environment_config(root: Path, environment: str) -> EnvironmentConfig:
 
 
 def load_settings(environment: str | None = None, root: Path | None = None) -> Settings:
-    root = root or find_app_root()
-    environment = check_environment_name(environment) if environment else selected_environment(root)
+    variables = read_variables()
+    root = root or find_app_root(variables)
+    environment = check_environment_name(environment) if environment else selected_environment(root, variables)
     app = load_app_config(root)
-    state_dir = Path(os.environ.get("APP_STATE_DIR") or root / ".app_state").resolve()
+    state_dir = Path(variables.app_state_dir or root / ".app_state").resolve()
     defaults = state_locations(state_dir)
     return Settings(
         root=root,
@@ -310,9 +409,10 @@ def load_settings(environment: str | None = None, root: Path | None = None) -> S
         app=app,
         environment_config=load_environment_config(root, environment),
         state_dir=state_dir,
-        duckdb_path=Path(os.environ.get("DUCKDB_PATH") or defaults["duckdb_path"]),
-        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or defaults["mlflow_tracking_uri"],
-        mlflow_artifact_root=os.environ.get("MLFLOW_ARTIFACT_ROOT") or defaults["mlflow_artifact_root"],
-        api_key=os.environ.get("API_KEY") or app.api_key,
-        redis_url=os.environ.get("REDIS_URL") or None,
+        duckdb_path=Path(variables.duckdb_path or defaults["duckdb_path"]),
+        mlflow_tracking_uri=variables.mlflow_tracking_uri or defaults["mlflow_tracking_uri"],
+        mlflow_artifact_root=variables.mlflow_artifact_root or defaults["mlflow_artifact_root"],
+        api_key=variables.api_key or app.api_key,
+        redis_url=variables.redis_url,
+        variables=variables,
     )

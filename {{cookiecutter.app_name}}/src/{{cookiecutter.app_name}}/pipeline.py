@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -260,8 +260,8 @@ def retrain(
                 "test_rows": report.test_rows,
                 "test_rows_hash": report.test_rows_hash,
                 "data_hash": report.data_hash,
-                "git_sha": git_sha(settings.root),
-                "created_by": created_by(),
+                "git_sha": git_sha(settings),
+                "created_by": created_by(settings),
                 "validation_score": report.validation_score,
                 "models_tried": report.models_tried,
                 "input_schema": json.dumps(input_schema),
@@ -277,7 +277,9 @@ def retrain(
             report.reason += f"; not promoted: the environment moved to v{serving} while this model trained"
         elif report.passed:
             # The same all-or-nothing move as promote, rollback and deploy: alias and audit entry, or neither.
-            move(registry, settings.environment, replace(before, model_version=report.challenger_version), "retrain")
+            move(
+                registry, settings.environment, "retrain", created_by(settings), model_version=report.challenger_version
+            )
             report.promoted, serving = True, report.challenger_version
         report.serving_version = serving
     if progress:

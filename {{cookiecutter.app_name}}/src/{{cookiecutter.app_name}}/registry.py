@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no look-ups of a telemetry host from laptops or CI
+from .config import FixFirstError, switch_off_mlflow_telemetry
+
+switch_off_mlflow_telemetry()
 
 import mlflow  # noqa: E402  (after the telemetry switch)
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
-
-from .config import FixFirstError  # noqa: E402
 
 # The cloudpickle warning is about loading artifacts from strangers; these are the app's own.
 logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)

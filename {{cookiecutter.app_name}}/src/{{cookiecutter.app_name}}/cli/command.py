@@ -8,7 +8,6 @@ Exit codes: 0 done (for a retrain: the challenger was promoted), 3 a retrain kep
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -51,9 +50,9 @@ def run(command: Callable[[argparse.Namespace], int], parser: CommandParser, arg
         return EXIT_FIX_FIRST
 
 
-def write_for_github(file_variable: str, text: str) -> None:
-    """Append `text` to the file a GitHub job reads back (GITHUB_OUTPUT, GITHUB_ENV, GITHUB_STEP_SUMMARY), if this
-    runs in one."""
-    if os.environ.get(file_variable):
-        with open(os.environ[file_variable], "a", encoding="utf-8") as github_file:
+def write_for_github(path: str | None, text: str) -> None:
+    """Append `text` to the file a GitHub job reads back (its GITHUB_OUTPUT, GITHUB_ENV or GITHUB_STEP_SUMMARY), if
+    this runs in one: `path` is None elsewhere."""
+    if path:
+        with open(path, "a", encoding="utf-8") as github_file:
             github_file.write(text)

@@ -7,7 +7,6 @@ Exit codes: 0 the file matches (or was rewritten outside a commit), 1 the file i
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -65,7 +64,7 @@ def snapshot_component_config(settings: Settings, yes: bool) -> int:
             return EXIT_OK
     components.write(path, live)
     print(f"Wrote {components.COMPONENT_CONFIG} from [{environment}].")
-    if os.environ.get("GIT_INDEX_FILE"):  # run by git as a hook: the new file is not in this commit yet
+    if settings.variables.git_index_file:  # run by git as a hook: the new file is not in this commit yet
         print(f"Add it to the commit and commit again: git add {components.COMPONENT_CONFIG}", file=sys.stderr)
         return EXIT_OUT_OF_DATE
     return EXIT_OK

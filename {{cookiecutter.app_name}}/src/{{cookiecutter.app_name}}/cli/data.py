@@ -1,4 +1,5 @@
-"""The data commands behind local/create_database.py and local/upload_data.py (and their BigQuery twins).
+"""`python -m {{ cookiecutter.app_name }} data create | upload`: the commands behind local/create_database.py and
+local/upload_data.py (and their BigQuery twins).
 
 They start in a second: they import neither training nor the registry.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +26,7 @@ from ..datastore import (
     open_datastore,
     read_csv,
 )
-from .command import EXIT_OK, CommandParser, run
+from .command import EXIT_OK, CommandParser, prog, run
 
 DEFAULT_CSV = "data/dataset_1.csv"  # the first period of the demo data
 
@@ -62,35 +64,22 @@ def print_created(store: DataStore, schema: Schema, described: str) -> None:
     print(tabulate(schema.items(), headers=["column", "type"]))
 
 
-def create_database_command(argv: Sequence[str] | None = None, made_for: str | None = None) -> int:
-    """Create the environment's table on the app's data_source (a script `made_for` one backend checks it)."""
-    parser = CommandParser(description="Create the environment's table (if missing) with a CSV's columns.")
+CREATE = "Create the environment's table (if missing) with a CSV's columns."
+UPLOAD = (
+    "Check a CSV against the environment's table and append all its rows, or none. "
+    "With no table yet, create it first: with the schema in app config, else with the CSV's columns."
+)
+
+
+def create_arguments(parser: CommandParser) -> None:
     parser.add_argument(
         "--schema-from",
         default=None,
         help=f"CSV whose columns and types the table takes (default: the schema in app config, else {DEFAULT_CSV})",
     )
 
-    def command(args: argparse.Namespace) -> int:
-        settings = load_settings(args.environment)
-        store = app_datastore(settings, made_for)
-        schema, described = table_schema(settings, args.schema_from)
-        if store.create(schema):
-            print_created(store, schema, described)
-        else:
-            print(f"Found {store} ({store.count()} rows); left it as it is.")
-        return EXIT_OK
 
-    return run(command, parser, argv)
-
-
-def upload_data_command(argv: Sequence[str] | None = None, made_for: str | None = None) -> int:
-    """Append a CSV to the environment's table on the app's data_source, creating it if need be (a script `made_for`
-    one backend checks it)."""
-    parser = CommandParser(
-        description="Check a CSV against the environment's table and append all its rows, or none. "
-        "With no table yet, create it first: with the schema in app config, else with the CSV's columns."
-    )
+def upload_arguments(parser: CommandParser) -> None:
     parser.add_argument(
         "csv",
         type=Path,
@@ -99,33 +88,73 @@ def upload_data_command(argv: Sequence[str] | None = None, made_for: str | None 
         help=f"CSV with the table's columns (default {DEFAULT_CSV})",
     )
 
-    def command(args: argparse.Namespace) -> int:
-        settings = load_settings(args.environment)
-        store = app_datastore(settings, made_for)
-        rows = read_csv(args.csv)
-        try:
-            before = store.count()
-        except TableMissingError:
-            before = None
-        if before is None:
-            schema, described = table_schema(settings, None if settings.app.schema else str(args.csv), rows)
-            # Check every row before creating anything: a file that does not fit leaves no empty table behind.
-            try:
-                conform(rows, schema, required=[settings.app.target])
-            except SchemaMismatchError as error:
-                raise SchemaMismatchError(f"{error} Nothing was created or added.") from error
-            if store.create(schema):
-                print_created(store, schema, described)
-                try:
-                    added = store.append(rows)
-                except DataStoreError:
-                    store.drop()  # whole or not at all: no table without the rows it was made for
-                    raise
-                print(f"Appended {added} rows from {args.csv} to {store}.")
-                return EXIT_OK
-            before = store.count()  # another process created it meanwhile: append as to any table
-        added = store.append(rows)
-        print(f"Appended {added} rows from {args.csv} to {store}: {before} -> {store.count()} rows.")
-        return EXIT_OK
 
-    return run(command, parser, argv)
+def data_command(argv: Sequence[str] | None = None) -> int:
+    """`data create` and `data upload`, on the app's data_source."""
+    parser = CommandParser(prog=prog("data"), description="The environment's table: create it, or append a CSV.")
+    actions = parser.actions(required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create the table (if missing) with a CSV's columns", description=CREATE)
+    create_arguments(create)
+    create.set_defaults(handler=create_database)
+    upload = actions.add_parser(
+        "upload", help="check a CSV against the table and append all its rows", description=UPLOAD
+    )
+    upload_arguments(upload)
+    upload.set_defaults(handler=upload_data)
+    return run(lambda args: args.handler(args), parser, argv)
+
+
+def create_database_command(argv: Sequence[str] | None = None, made_for: str | None = None) -> int:
+    """local/create_database.py (and local/bigquery/create_database.py, `made_for` bigquery, which checks it)."""
+    parser = CommandParser(description=CREATE)
+    create_arguments(parser)
+    return run(partial(create_database, made_for=made_for), parser, argv)
+
+
+def upload_data_command(argv: Sequence[str] | None = None, made_for: str | None = None) -> int:
+    """local/upload_data.py (and local/bigquery/upload_data_to_bigquery.py, `made_for` bigquery, which checks it)."""
+    parser = CommandParser(description=UPLOAD)
+    upload_arguments(parser)
+    return run(partial(upload_data, made_for=made_for), parser, argv)
+
+
+def create_database(args: argparse.Namespace, made_for: str | None = None) -> int:
+    settings = load_settings(args.environment)
+    store = app_datastore(settings, made_for)
+    schema, described = table_schema(settings, args.schema_from)
+    if store.create(schema):
+        print_created(store, schema, described)
+    else:
+        print(f"Found {store} ({store.count()} rows); left it as it is.")
+    return EXIT_OK
+
+
+def upload_data(args: argparse.Namespace, made_for: str | None = None) -> int:
+    """Append the CSV to the table, creating the table first if there is none."""
+    settings = load_settings(args.environment)
+    store = app_datastore(settings, made_for)
+    rows = read_csv(args.csv)
+    try:
+        before = store.count()
+    except TableMissingError:
+        before = None
+    if before is None:
+        schema, described = table_schema(settings, None if settings.app.schema else str(args.csv), rows)
+        # Check every row before creating anything: a file that does not fit leaves no empty table behind.
+        try:
+            conform(rows, schema, required=[settings.app.target])
+        except SchemaMismatchError as error:
+            raise SchemaMismatchError(f"{error} Nothing was created or added.") from error
+        if store.create(schema):
+            print_created(store, schema, described)
+            try:
+                added = store.append(rows)
+            except DataStoreError:
+                store.drop()  # whole or not at all: no table without the rows it was made for
+                raise
+            print(f"Appended {added} rows from {args.csv} to {store}.")
+            return EXIT_OK
+        before = store.count()  # another process created it meanwhile: append as to any table
+    added = store.append(rows)
+    print(f"Appended {added} rows from {args.csv} to {store}: {before} -> {store.count()} rows.")
+    return EXIT_OK

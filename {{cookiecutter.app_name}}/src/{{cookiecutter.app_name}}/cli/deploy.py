@@ -7,7 +7,6 @@ local/bigquery/set_service_account_key.py. The GitHub workflows call these, step
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 
-from ..config import APP_NAME, FixFirstError, Settings, load_settings
+from ..config import APP_NAME, FixFirstError, Settings, child_environment, load_settings
 from ..datastore.credentials import KEY_FILE, read_service_account_key
 from ..deploy import manifests
 from ..deploy.tools import apply_or_print, kubectl, kubectl_apply, port_forward, run_tool
@@ -97,7 +96,7 @@ def record_deployment(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_image(settings: Settings, args: argparse.Namespace) -> int:
     """docker build (and push) the one image of the app, worker and beat, tagged with the app version."""
-    image = manifests.image_name(settings, args.image_tag or app_version(settings.root))
+    image = manifests.image_name(settings, args.image_tag or app_version(settings))
     run_tool("docker", "build", "--file", "docker/Dockerfile", "--tag", image, ".", cwd=settings.root)
     if args.push:
         if shutil.which("gcloud"):  # lets docker push to Artifact Registry with the gcloud credentials
@@ -128,8 +127,8 @@ def render_objects(settings: Settings, args: argparse.Namespace) -> int:
 
 def apply_objects(settings: Settings, args: argparse.Namespace) -> int:
     objects = environment_objects(settings, args.image_tag)
-    if os.environ.get("API_KEY"):  # CI has it as a secret; it goes to the cluster, not to the log
-        objects.insert(1, manifests.secrets_object(settings, os.environ["API_KEY"]))
+    if settings.variables.api_key:  # CI has it as a secret; it goes to the cluster, not to the log
+        objects.insert(1, manifests.secrets_object(settings, settings.variables.api_key))
     print(kubectl_apply(manifests.as_yaml(objects)))
     for rollout in (o for o in objects if o["kind"] == "Deployment" and args.wait):
         print(kubectl("rollout", "status", f"deployment/{rollout['metadata']['name']}",
@@ -153,11 +152,11 @@ def pytest_environment(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_tests_against(settings: Settings, markers: str) -> int:
     """pytest -m MARKERS against the environment: APP_URL if set, else its Service through kubectl port-forward."""
-    api_key = os.environ.get("API_KEY")
+    api_key = settings.variables.api_key
     if not api_key:
         raise FixFirstError("API_KEY is not set: the tests call the app's API with the environment's key")
-    if os.environ.get("APP_URL"):
-        return run_pytest(settings, markers, os.environ["APP_URL"], api_key)
+    if settings.variables.app_url:
+        return run_pytest(settings, markers, settings.variables.app_url, api_key)
     service = APP_NAME.replace("_", "-")
     forward, url = port_forward(settings.kubernetes_namespace, service, 80, settings.state_dir / "port-forward.log")
     try:
@@ -170,12 +169,14 @@ def run_tests_against(settings: Settings, markers: str) -> int:
 def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
     """pytest -m MARKERS with APP_URL = `url`; in a GitHub job, its results also go to the job's summary page."""
     print(f"pytest -m {markers} against {url}", flush=True)
-    env = {**os.environ, "APP_URL": url, "API_KEY": api_key}
+    env = child_environment({"APP_URL": url, "API_KEY": api_key})
     with tempfile.TemporaryDirectory(prefix="pytest-") as scratch:
         results = Path(scratch) / "results.xml"
         finished = subprocess.run([sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider",
                                    f"--junitxml={results}"], cwd=settings.root, env=env)  # fmt: skip
-        write_for_github("GITHUB_STEP_SUMMARY", results_summary(settings.environment, markers, results))
+        write_for_github(
+            settings.variables.github_step_summary, results_summary(settings.environment, markers, results)
+        )
     return finished.returncode
 
 
@@ -204,10 +205,11 @@ def results_summary(environment: str, markers: str, results: Path) -> str:
 
 def set_environment_configs_command(argv: Sequence[str] | None = None) -> int:
     parser = CommandParser(
+        prog=prog("set-environment-configs"),
         description="Check every config/environment_<name>.yml and store each as the ConfigMap "
         f"{manifests.ENVIRONMENT_CONFIG_MAP!r} in its environment's namespace, where the deployed app reads it "
         "(applied with kubectl, or printed with --dry-run). Environment config stays with its environment: "
-        "promotion does not move it, so run this again whenever you change one."
+        "promotion does not move it, so run this again whenever you change one.",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the ConfigMaps as YAML instead of applying them")
 
@@ -226,8 +228,9 @@ def set_environment_configs_command(argv: Sequence[str] | None = None) -> int:
 
 def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
     parser = CommandParser(
+        prog=prog("set-service-account-key"),
         description=f"Store {KEY_FILE} as a Kubernetes Secret in the environment's namespace, where the deployed "
-        "app reads it (applied with kubectl, or printed with --dry-run)."
+        "app reads it (applied with kubectl, or printed with --dry-run).",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the Secret as YAML instead of applying it")
 

@@ -6,7 +6,6 @@ Exit codes as in command.py: 0 done, 2 something to fix first (the message says 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 
 from tabulate import tabulate
@@ -36,7 +35,7 @@ def status_command(argv: Sequence[str] | None = None) -> int:
 
 
 def selection_source(settings: Settings) -> str:
-    if os.environ.get("APP_ENVIRONMENT"):
+    if settings.variables.app_environment:
         return "from APP_ENVIRONMENT"
     if (settings.root / SELECTED_ENVIRONMENT_FILE).is_file():
         return f"from {SELECTED_ENVIRONMENT_FILE}; change it with `{prog('env select NAME')}`"
@@ -137,7 +136,7 @@ def print_next(settings: Settings, environment: str) -> None:
         raise FixFirstError(f"{environment} promotes to no environment: it is not in {list(settings.app.environments)}"
                             " or is the end of the chain")  # fmt: skip
     print(target)
-    write_for_github("GITHUB_OUTPUT", f"target={target}\n")
+    write_for_github(settings.variables.github_output, f"target={target}\n")
 
 
 def print_challenger(settings: Settings, name: str, source: str) -> None:

@@ -10,7 +10,6 @@ job's next steps, or are printed as `export` lines for a shell:
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from ..config import load_settings
+from ..config import load_settings, read_variables
 from ..deploy.manifests import CLUSTER_TRACKING_URI
 from ..deploy.tools import answers, port_forward
 from .command import EXIT_OK, CommandParser, prog, run, write_for_github
@@ -41,9 +40,10 @@ def registry_command(argv: Sequence[str] | None = None) -> int:
     connect.add_argument("--port", type=int, default=5000, help="the Service's port (default 5000)")
 
     def command(args: argparse.Namespace) -> int:
-        given = os.environ.get("MLFLOW_TRACKING_URI", "")
-        found = {CLUSTER_TRACKING_URI: os.environ.get(CLUSTER_TRACKING_URI, "")}
-        if given and (not os.environ.get(FORWARD_PID) or answering(given)):
+        variables = read_variables()
+        given = variables.mlflow_tracking_uri or ""
+        found = {CLUSTER_TRACKING_URI: variables.cluster_mlflow_tracking_uri or ""}
+        if given and (not variables.mlflow_port_forward_pid or answering(given)):
             found["MLFLOW_TRACKING_URI"] = given  # a server of the team's own, or an earlier forward still running
         else:
             if given:
@@ -54,7 +54,7 @@ def registry_command(argv: Sequence[str] | None = None) -> int:
             found[CLUSTER_TRACKING_URI] = found[CLUSTER_TRACKING_URI] or IN_CLUSTER_URL.format(
                 service=args.service, namespace=args.namespace, port=args.port
             )
-        export({name: value for name, value in found.items() if value})
+        export({name: value for name, value in found.items() if value}, variables.github_env)
         return EXIT_OK
 
     return run(command, parser, argv)
@@ -76,10 +76,10 @@ def forward_to_cluster(namespace: str, service: str, port: int, log_path: Path) 
     return {"MLFLOW_TRACKING_URI": url, FORWARD_PID: str(forward.pid)}
 
 
-def export(variables: dict[str, str]) -> None:
-    """For a GitHub job's next steps ($GITHUB_ENV), else as `export` lines for a shell to eval."""
-    if os.environ.get("GITHUB_ENV"):
-        write_for_github("GITHUB_ENV", "".join(f"{name}={value}\n" for name, value in variables.items()))
+def export(variables: dict[str, str], github_env: str | None) -> None:
+    """For a GitHub job's next steps (its GITHUB_ENV file), else as `export` lines for a shell to eval."""
+    if github_env:
+        write_for_github(github_env, "".join(f"{name}={value}\n" for name, value in variables.items()))
         print("For the next steps: " + ", ".join(f"{name}={value}" for name, value in variables.items()))
         return
     for name, value in variables.items():

@@ -64,7 +64,10 @@ def open_datastore(settings: Settings, environment: str | None = None, backend: 
         from .bigquery_store import BigQueryStore, bigquery_client
 
         bigquery_config = settings.app.bigquery
-        client = bigquery_client(bigquery_config.get("project", ""), settings.root)
+        emulator = settings.variables.bigquery_api_endpoint
+        client = bigquery_client(bigquery_config.get("project", ""), settings.root, emulator)
         dataset_name = bigquery_config.get("dataset_name") or settings.app.model_name
-        return BigQueryStore(client, dataset_name, settings.app.table_name, environment, required=required)
+        return BigQueryStore(
+            client, dataset_name, settings.app.table_name, environment, required, storage_api=not emulator
+        )
     raise DataStoreError(f"data_source {backend!r} has no backend; use duckdb or bigquery")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +23,6 @@ from google.cloud import bigquery
 
 from .credentials import KEY_FILE, read_service_account_key
 from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, conform
-
-ENDPOINT_VARIABLE = "BIGQUERY_API_ENDPOINT"
 
 BIGQUERY_TYPES = {
     "string": "STRING",
@@ -60,8 +57,8 @@ ROLES = {
 }
 
 
-def bigquery_client(project: str, root: Path) -> bigquery.Client:
-    """A client for `project`: on the emulator named by BIGQUERY_API_ENDPOINT, else with the first credentials found.
+def bigquery_client(project: str, root: Path, emulator: str | None = None) -> bigquery.Client:
+    """A client for `project`: on the `emulator` endpoint if given, else with the first credentials found.
 
     Credentials, in order: config/service_account_key.json when it holds a key, then Google's application default
     credentials (GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the workload identity
@@ -69,10 +66,9 @@ def bigquery_client(project: str, root: Path) -> bigquery.Client:
     """
     if not project:
         raise DataStoreError("bigquery.project is empty in config/app_config.yml: set it to your Google Cloud project")
-    endpoint = os.environ.get(ENDPOINT_VARIABLE)
-    if endpoint:
+    if emulator:
         return bigquery.Client(
-            project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=endpoint)
+            project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=emulator)
         )
     key_file = root / KEY_FILE
     if key_file.is_file() and key_file.read_text().strip():
@@ -93,6 +89,7 @@ class BigQueryStore:
         table_name: str,
         environment: str,
         required: Iterable[str] = (),
+        storage_api: bool = True,
     ):
         self.client = client
         self.dataset_name = dataset_name
@@ -104,7 +101,7 @@ class BigQueryStore:
         # The Storage Read API (Arrow streams, much faster for big tables) needs google-cloud-bigquery-storage, and is
         # Google's alone: an emulator serves the REST API only.
         storage_installed = importlib.util.find_spec("google.cloud.bigquery_storage") is not None
-        self.use_storage_api = storage_installed and not os.environ.get(ENDPOINT_VARIABLE)
+        self.use_storage_api = storage_installed and storage_api
 
     def __repr__(self) -> str:
         return f"BigQuery table {self.table}"
@@ -191,7 +188,9 @@ class BigQueryStore:
 
     def clone(self, to_environment: str) -> BigQueryStore:
         """A full, independent copy of this environment's table in another environment's dataset."""
-        target = BigQueryStore(self.client, self.dataset_name, self.table_name, to_environment, self.required)
+        target = BigQueryStore(
+            self.client, self.dataset_name, self.table_name, to_environment, self.required, self.use_storage_api
+        )
         source = self._table()
         with self._explained("clone"):
             self.client.create_dataset(target.dataset, exists_ok=True)

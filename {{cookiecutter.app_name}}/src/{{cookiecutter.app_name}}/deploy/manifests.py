@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,7 @@ def secrets_object(settings: Settings, api_key: str) -> dict[str, Any]:
 
 def cluster_tracking_uri(settings: Settings) -> str:
     """The registry as the pods reach it, which may differ from how CD reaches it (in-cluster DNS vs a public URL)."""
-    return os.environ.get(CLUSTER_TRACKING_URI) or settings.mlflow_tracking_uri
+    return settings.variables.cluster_mlflow_tracking_uri or settings.mlflow_tracking_uri
 
 
 def namespace_object(namespace: str, environment: str) -> dict[str, Any]:
@@ -94,7 +93,7 @@ def settings_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
         "REDIS_URL": "redis://celery-redis:6379/0",
         "MLFLOW_TRACKING_URI": cluster_tracking_uri(settings),
         # A local artifact folder means nothing in the cluster: there the tracking server keeps the artifacts.
-        "MLFLOW_ARTIFACT_ROOT": os.environ.get("MLFLOW_ARTIFACT_ROOT") or "mlflow-artifacts:/",
+        "MLFLOW_ARTIFACT_ROOT": settings.variables.mlflow_artifact_root or "mlflow-artifacts:/",
     }
     if settings.app.data_source == "bigquery":
         data["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_DIR}/{KEY_FILE.name}"

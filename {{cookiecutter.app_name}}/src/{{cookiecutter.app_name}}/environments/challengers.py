@@ -44,10 +44,11 @@ def create_challenger(settings: Settings, name: str, from_environment: str) -> l
     made = [f"data: {store} ({store.count()} rows), copied from {from_environment}"]
     try:
         copied = registry.deployment(from_environment)
-        registry.record_challenger(name, from_environment, created_by=created_by())
-        if move(registry, name, copied, "challenger", source=from_environment) is None:  # nothing to copy
+        who = created_by(settings)
+        registry.record_challenger(name, from_environment, created_by=who)
+        if move(registry, name, "challenger", who, from_environment, **copied.as_dict()) is None:  # nothing to copy
             registry.record_event(
-                EnvironmentEvent("challenger", name, copied, copied, source=from_environment, who=created_by())
+                EnvironmentEvent("challenger", name, copied, copied, source=from_environment, who=who)
             )
         version = copied.model_version
         made.append(f"model: alias {name} -> v{version}" if version else "model: none yet (it serves nothing)")
@@ -77,7 +78,7 @@ def delete_environment(settings: Settings, name: str) -> list[str]:
         raise ChallengerError(f"there is no challenger {name!r}")
     before = registry.deployment(name)
     removed = remove(settings, registry, name)
-    registry.record_event(EnvironmentEvent("delete", name, before, Deployment(), who=created_by()))
+    registry.record_event(EnvironmentEvent("delete", name, before, Deployment(), who=created_by(settings)))
     return removed
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
-from ..config import FixFirstError, Settings, read_yaml
+from ..config import FixFirstError, Settings, app_config_path, read_yaml
 from ..provenance import app_version, created_by
 from ..registry import Deployment, EnvironmentEvent, ModelRegistry
 from .chain import environments, promotes_to
@@ -27,13 +28,18 @@ def known_environment(settings: Settings, registry: ModelRegistry, name: str) ->
 
 
 def move(
-    registry: ModelRegistry, environment: str, after: Deployment, action: str, source: str = ""
+    registry: ModelRegistry, environment: str, action: str, who: str, source: str = "", **change: Any
 ) -> EnvironmentEvent | None:
-    """Make `environment` run `after` and record it; None if it already did. All of it happens or none of it."""
+    """Change what `environment` runs (`change`: its model_version, app_version and/or app_config) and record it;
+    None if it already ran that. All of it happens or none of it.
+
+    Only the fields named change, on what the registry holds now: a deploy of the app while a retrain promotes
+    its model keeps both."""
     before = registry.deployment(environment)
+    after = replace(before, **change)
     if after == before:
         return None
-    event = EnvironmentEvent(action, environment, before, after, source=source, who=created_by())
+    event = EnvironmentEvent(action, environment, before, after, source=source, who=who)
     undo: list[Callable[[], None]] = []
     try:
         if after.model_version != before.model_version:
@@ -75,15 +81,14 @@ def move(
 
 def checkout_app(settings: Settings) -> tuple[str, dict]:
     """The app version of this checkout (or image) and the app config it holds."""
-    return app_version(settings.root), read_yaml(settings.root / "config" / "app_config.yml")
+    return app_version(settings), read_yaml(app_config_path(settings.root))
 
 
 def deploy_checkout(settings: Settings, registry: ModelRegistry, environment: str) -> EnvironmentEvent | None:
     """Record that `environment` runs this checkout's app version and app config; its model stays."""
     known_environment(settings, registry, environment)
     version, app_config = checkout_app(settings)
-    after = replace(registry.deployment(environment), app_version=version, app_config=app_config)
-    return move(registry, environment, after, "deploy")
+    return move(registry, environment, "deploy", created_by(settings), app_version=version, app_config=app_config)
 
 
 def deploy(
@@ -92,7 +97,7 @@ def deploy(
     """Make `environment` run exactly `target` (a component config's versions)."""
     known_environment(settings, registry, environment)
     check_model_version(registry, target.model_version)
-    return move(registry, environment, target, "deploy", source=source)
+    return move(registry, environment, "deploy", created_by(settings), source, **target.as_dict())
 
 
 def promote(settings: Settings, registry: ModelRegistry, source: str) -> tuple[str, EnvironmentEvent | None]:
@@ -104,7 +109,7 @@ def promote(settings: Settings, registry: ModelRegistry, source: str) -> tuple[s
     promoted = registry.deployment(source)
     if promoted.model_version is None:
         raise DeploymentError(f"{source} serves no model yet, so there is nothing to promote: retrain it first")
-    return target, move(registry, target, promoted, "promote", source=source)
+    return target, move(registry, target, "promote", created_by(settings), source, **promoted.as_dict())
 
 
 def rollback(
@@ -115,7 +120,7 @@ def rollback(
     current = registry.deployment(environment)
     if to_version is not None:
         check_model_version(registry, to_version)
-        return move(registry, environment, replace(current, model_version=to_version), "rollback")
+        return move(registry, environment, "rollback", created_by(settings), model_version=to_version)
     last = next(iter(registry.events(environment, limit=1)), None)
     if last is None or last.after != current:
         raise DeploymentError(
@@ -127,7 +132,7 @@ def rollback(
             f"before its last change ({last.action} at {last.at:%Y-%m-%d %H:%M}), {environment} served no model; "
             "name the model version to go back to with --to-version N"
         )
-    return move(registry, environment, last.before, "rollback")
+    return move(registry, environment, "rollback", created_by(settings), **last.before.as_dict())
 
 
 def check_model_version(registry: ModelRegistry, version: int | None) -> None:

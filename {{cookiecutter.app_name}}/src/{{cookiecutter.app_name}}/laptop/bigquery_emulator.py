@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from ..config import child_environment, read_variables
 from ..processes import free_port, wait_until_started
 
 # Newer releases fetch DuckDB extensions from the internet at start-up; these run offline.
@@ -31,13 +30,12 @@ PACKAGES = (
     "duckdb-extensions",
 )
 EXTENSIONS = ("icu", "ducklake", "spatial")
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bigquery-emulator"
 START_TIMEOUT_SECONDS = 60
 
 
 def python_3_13() -> str | None:
     """A Python 3.13 that runs: BIGQUERY_EMULATOR_PYTHON, python3.13 on PATH, or one installed by pyenv or uv."""
-    candidates = [os.environ.get("BIGQUERY_EMULATOR_PYTHON"), shutil.which("python3.13")]
+    candidates = [read_variables().bigquery_emulator_python, shutil.which("python3.13")]
     candidates += sorted(glob.glob(str(Path.home() / ".pyenv" / "versions" / "3.13*" / "bin" / "python3.13")))
     if shutil.which("uv"):
         found = subprocess.run(["uv", "python", "find", "3.13"], capture_output=True, text=True)
@@ -53,7 +51,8 @@ def python_3_13() -> str | None:
 
 def emulator_venv(python: str) -> Path:
     """The emulator's venv (made the first time, about a minute), with DuckDB's extensions installed in it."""
-    venv = CACHE / hashlib.sha256("\n".join(PACKAGES).encode()).hexdigest()[:12]
+    cache = Path(read_variables().xdg_cache_home or Path.home() / ".cache") / "bigquery-emulator"
+    venv = cache / hashlib.sha256("\n".join(PACKAGES).encode()).hexdigest()[:12]
     complete = venv / ".complete"  # written last: a venv without it was interrupted and is made again
     if not complete.exists():
         shutil.rmtree(venv, ignore_errors=True)
@@ -61,7 +60,9 @@ def emulator_venv(python: str) -> Path:
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         subprocess.run([*pip, *PACKAGES], check=True)
         install = f"from duckdb_extensions import import_extension; [import_extension(e) for e in {EXTENSIONS!r}]"
-        subprocess.run([str(venv / "bin" / "python"), "-c", install], check=True, env={**os.environ, "HOME": str(venv)})
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", install], check=True, env=child_environment({"HOME": str(venv)})
+        )
         complete.touch()
     return venv
 
@@ -76,7 +77,8 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
         server = subprocess.Popen(
             [str(venv / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1", "--port", str(port),
              "--grpc-port", str(grpc_port), "--data-dir", str(data_dir)],
-            env={**os.environ, "HOME": str(venv)}, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=child_environment({"HOME": str(venv)}), stdout=output, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -91,26 +93,3 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def main() -> None:
-    """`python -m <app>.laptop.bigquery_emulator [DATA_DIR]`: serve until Ctrl-C, for trying data_source: bigquery."""
-    import sys
-
-    python = python_3_13()
-    if python is None:
-        sys.exit("the BigQuery emulator needs Python 3.13: install it, or set BIGQUERY_EMULATOR_PYTHON to one")
-    data_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".app_state/bigquery").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with bigquery_emulator(python, data_dir) as endpoint:
-        print(f"BigQuery emulator on {endpoint}, data in {data_dir}. In another shell:\n"
-              f"  export BIGQUERY_API_ENDPOINT={endpoint}\nCtrl-C stops it.", flush=True)  # fmt: skip
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-
-
-if __name__ == "__main__":
-    main()

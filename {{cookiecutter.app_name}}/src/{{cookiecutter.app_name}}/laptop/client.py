@@ -1,4 +1,4 @@
-"""A small client of a running app's API, for the scripts in local/ and the integration tests."""
+"""A small client of a running app's API, for the online-learning and retrain-in-cloud commands and the tests."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Any
 
 import requests
 
+from ..config import FixFirstError
+
 POLL_SECONDS = 1.0
 
 
-class AppError(Exception):
-    """The app answered with an error; the message is the app's own."""
+class AppError(FixFirstError):
+    """The app answered with an error; the message is the app's own (the commands exit with 2 on it)."""
 
 
 class AppClient:

@@ -5,7 +5,6 @@ Used by local/run_server.py and by the integration tests, so both run exactly wh
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 import requests
 
-from ..config import Settings
+from ..config import APP_NAME, Settings, child_environment
 from ..registry import open_registry
 from ..web.server import uwsgi_command
 from .embedded_redis import embedded_redis
@@ -35,7 +34,7 @@ class Stack:
 
 
 def celery_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "celery", "--app", f"{__package__}.worker.tasks", *args]
+    return [sys.executable, "-m", "celery", "--app", f"{APP_NAME}.worker.tasks", *args]
 
 
 @contextmanager
@@ -44,16 +43,17 @@ def local_stack(settings: Settings, port: int, log_folder=None) -> Iterator[Stac
     open_registry(settings).prepare()  # before the web processes and the worker all open it at once
     with ExitStack() as stack:
         redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir / "redis"))
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "APP_ENVIRONMENT": settings.environment,
-            "APP_ROOT": str(settings.root),
-            "APP_STATE_DIR": str(settings.state_dir),
-            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-            "DUCKDB_PATH": str(settings.duckdb_path),
-            "API_KEY": settings.api_key,
-        }
+        env = child_environment(
+            {
+                "REDIS_URL": redis_url,
+                "APP_ENVIRONMENT": settings.environment,
+                "APP_ROOT": str(settings.root),
+                "APP_STATE_DIR": str(settings.state_dir),
+                "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+                "DUCKDB_PATH": str(settings.duckdb_path),
+                "API_KEY": settings.api_key,
+            }
+        )
         commands = {
             "worker": celery_command("worker", "--concurrency", "1", "--loglevel", "INFO", "--without-mingle",
                                      "--without-gossip"),

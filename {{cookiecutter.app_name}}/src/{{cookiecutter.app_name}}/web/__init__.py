@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -18,14 +17,9 @@ from .ui import ui
 PLACEHOLDER_KEY = "changeme"
 
 
-def is_deployed() -> bool:
-    """In a cluster (Kubernetes sets KUBERNETES_SERVICE_HOST in every pod) or told so with APP_DEPLOYED=true."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) or os.environ.get("APP_DEPLOYED", "").lower() == "true"
-
-
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
-    if settings.api_key == PLACEHOLDER_KEY and is_deployed():
+    if settings.api_key == PLACEHOLDER_KEY and settings.variables.deployed:
         raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
     environment_level = settings.environment_config.log_level
     logging.basicConfig(level=settings.app.log_level if environment_level is None else environment_level)
