@@ -1,5 +1,5 @@
 """Measure serving: a 100k-row CSV through POST /predict under uWSGI against the same work in-process, and
-single-row JSON latency and throughput at 32 concurrent clients.
+single-row JSON latency and throughput at 32 concurrent clients, new connections and keep-alive ones.
 
     python local/benchmark_serving.py [--rows 100000] [--clients 32] [--seconds 10]
 Works in a temporary environment of its own (it trains a model on the demo data first). The load comes from this
@@ -100,24 +100,44 @@ def load_with_wrk(port: int, body: bytes, clients: int, seconds: float) -> tuple
     return requests_per_second, latency_ms("50"), latency_ms("99")
 
 
-async def load_with_python(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, float, float]:
-    """requests/s, p50 and p99 in ms, from `clients` asyncio connections that never pause."""
+async def load_with_python(
+    port: int, body: bytes, clients: int, seconds: float, keep_alive: bool = False
+) -> tuple[float, float, float]:
+    """requests/s, p50 and p99 in ms, from `clients` asyncio connections that never pause. With `keep_alive`, each
+    client sends its next request on the same connection until the server says it will close it, as
+    requests.Session and most proxies do; a request that fails on a reused connection counts as a failure."""
+    close = "" if keep_alive else "Connection: close\r\n"
     request = (
         f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-API-Key: {API_KEY}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n{close}\r\n"
     ).encode() + body
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
+    async def response_of(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
+        """The response's status line and whether the server keeps the connection open."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+        await reader.readexactly(length)
+        return head.split(b"\r\n", 1)[0], not re.search(rb"(?im)^connection:\s*close", head)
+
     async def client() -> None:
+        connection = None
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            if connection is None:
+                connection = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = connection
             writer.write(request)
-            response = await reader.read()  # to the end: the request asked the server to close
-            writer.close()
-            if not response.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"a request failed: {response[:300]!r}")
+            try:
+                status, open_after = await response_of(reader)
+            except (asyncio.IncompleteReadError, ConnectionError) as error:
+                raise RuntimeError(f"a request failed: the server closed the connection ({error!r})") from None
+            if not status.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"a request failed: {status!r}")
+            if not (keep_alive and open_after):
+                writer.close()
+                connection = None
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -175,6 +195,12 @@ def main() -> None:
             print(f"single row, {args.clients} clients from {generator}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                   f"{requests_per_second:.0f} requests/s ({settings.app.processes} processes x "
                   f"{settings.app.threads} threads)")  # fmt: skip
+            requests_per_second, p50, p99 = asyncio.run(
+                load_with_python(port, record, args.clients, args.seconds, keep_alive=True)
+            )
+            print(f"single row, {args.clients} keep-alive clients (Python, a connection reused until the app "
+                  f"closes it): p50 {p50:.1f} ms, p99 {p99:.1f} ms, {requests_per_second:.0f} requests/s, "
+                  "none failed")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 import pytest
+import requests
 
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import read_csv
@@ -17,6 +18,7 @@ from .conftest import APP_ROOT, DATA
 pytestmark = pytest.mark.integration
 SWAP_TIMEOUT_SECONDS = 60
 CONSISTENT_ANSWERS = 20
+KEEP_ALIVE_CLIENTS, KEEP_ALIVE_REQUESTS = 4, 250
 
 
 def test_predict_then_train_then_the_new_champion_answers(app_client):
@@ -64,3 +66,30 @@ def test_predict_then_train_then_the_new_champion_answers(app_client):
 
     assert failures == []
     assert report["challenger_version"] != before and {before, report["challenger_version"]} <= versions_seen
+
+
+def test_clients_that_keep_connections_open_get_every_answer(app_client):
+    # requests.Session, like most HTTP clients and proxies, sends the next request on the same connection unless the
+    # server said it would close it.
+    target = load_settings(root=APP_ROOT).app.target
+    record = read_csv(DATA / "dataset_2.csv").drop(columns=[target]).head(1).to_dict(orient="records")
+    failures, answered = [], []
+
+    def client() -> None:
+        with requests.Session() as session:
+            session.headers["X-API-Key"] = app_client.api_key
+            for _ in range(KEEP_ALIVE_REQUESTS):
+                try:
+                    answer = session.post(f"{app_client.url}/predict", json={"records": record}, timeout=30)
+                    answered.append(answer.status_code)
+                except requests.RequestException as error:
+                    failures.append(repr(error))
+
+    clients = [threading.Thread(target=client) for _ in range(KEEP_ALIVE_CLIENTS)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+
+    assert failures == [], f"{len(failures)} of {KEEP_ALIVE_CLIENTS * KEEP_ALIVE_REQUESTS} failed, e.g. {failures[0]}"
+    assert answered == [200] * KEEP_ALIVE_CLIENTS * KEEP_ALIVE_REQUESTS
