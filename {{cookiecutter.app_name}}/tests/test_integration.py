@@ -21,6 +21,12 @@ CONSISTENT_ANSWERS = 20
 KEEP_ALIVE_CLIENTS, KEEP_ALIVE_REQUESTS = 4, 250
 
 
+def first_new_record(target: str) -> list[dict]:
+    """The first row of dataset_2.csv as a JSON client sends it: no target, missing values as null (not NaN)."""
+    row = read_csv(DATA / "dataset_2.csv").drop(columns=[target]).head(1)
+    return row.astype(object).where(row.notna(), None).to_dict(orient="records")
+
+
 def test_predict_then_train_then_the_new_champion_answers(app_client):
     target = load_settings(root=APP_ROOT).app.target
     new_rows = read_csv(DATA / "dataset_2.csv")
@@ -29,7 +35,7 @@ def test_predict_then_train_then_the_new_champion_answers(app_client):
     assert len(predictions) == len(new_rows) and f"predicted_{target}" in predictions.columns
 
     # Keep predicting while the worker retrains and the app swaps models: no request may fail.
-    record = new_rows.drop(columns=[target]).head(1).to_dict(orient="records")
+    record = first_new_record(target)
     failures, versions_seen, stop = [], set(), threading.Event()
 
     def keep_predicting() -> None:
@@ -71,8 +77,7 @@ def test_predict_then_train_then_the_new_champion_answers(app_client):
 def test_clients_that_keep_connections_open_get_every_answer(app_client):
     # requests.Session, like most HTTP clients and proxies, sends the next request on the same connection unless the
     # server said it would close it.
-    target = load_settings(root=APP_ROOT).app.target
-    record = read_csv(DATA / "dataset_2.csv").drop(columns=[target]).head(1).to_dict(orient="records")
+    record = first_new_record(load_settings(root=APP_ROOT).app.target)
     failures, answered = [], []
 
     def client() -> None:
