@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,17 @@ def running(pid: int) -> bool:
     return state != "Z"  # a zombie has stopped; only its exit status is left to collect
 
 
-def wait_for(condition, timeout: float, what: str):
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return "(ended)"
+
+
+def wait_for(condition, timeout: float, what: str | Callable[[], str]):
     deadline = time.monotonic() + timeout
     while not (result := condition()):
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what() if callable(what) else what
         time.sleep(0.2)
     return result
 
@@ -76,7 +84,7 @@ def test_run_server_serves_the_page_and_stopping_it_stops_everything_it_started(
                  "run_server did not print the address")  # fmt: skip
         assert server.poll() is None, log.read_text()[-3000:]
         assert requests.get(address, timeout=30).status_code == 200
-        started = descendants(server.pid)
+        started = {pid: command_line(pid) for pid in descendants(server.pid)}
         assert len(started) >= 4, "expected Redis, a Celery worker, and uWSGI with its web processes"
 
         if stop == "ctrl-c":
@@ -85,8 +93,10 @@ def test_run_server_serves_the_page_and_stopping_it_stops_everything_it_started(
             server.send_signal(signal.SIGTERM)  # `kill PID` reaches the launcher alone
 
         assert server.wait(timeout=STOP_TIMEOUT_SECONDS) == 0, log.read_text()[-3000:]
-        wait_for(lambda: not any(running(pid) for pid in started), STOP_TIMEOUT_SECONDS,
-                 f"still running after the launcher stopped: {[pid for pid in started if running(pid)]}")  # fmt: skip
+        left = lambda: [command for pid, command in started.items() if running(pid)]  # noqa: E731
+        wait_for(
+            lambda: not left(), STOP_TIMEOUT_SECONDS, lambda: f"still running after the launcher stopped: {left()}"
+        )
         with pytest.raises(requests.ConnectionError):
             requests.get(address, timeout=5)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from pathlib import Path
 import requests
 
 from ..config import child_environment, read_variables
-from ..processes import free_port, wait_until_started
+from ..processes import free_port, start_in_own_group, stop_groups, wait_until_started
 
 # Newer releases fetch DuckDB extensions from the internet at start-up; these run offline.
 PACKAGES = (
@@ -74,7 +75,7 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
     port, grpc_port = free_port(), free_port()
     log = data_dir / "emulator.log"
     with log.open("wb") as output:
-        server = subprocess.Popen(
+        server = start_in_own_group(
             [str(venv / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1", "--port", str(port),
              "--grpc-port", str(grpc_port), "--data-dir", str(data_dir)],
             env=child_environment({"HOME": str(venv)}), stdout=output, stderr=subprocess.STDOUT,
@@ -91,5 +92,4 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
         )
         yield endpoint
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_groups([server], signal.SIGTERM, grace_seconds=30)

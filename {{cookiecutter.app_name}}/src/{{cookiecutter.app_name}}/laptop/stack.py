@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import requests
 
 from ..config import APP_NAME, Settings, child_environment
+from ..processes import start_in_own_group, stop_groups
 from ..registry import open_registry
 from ..web.server import uwsgi_command
 from .embedded_redis import embedded_redis
 
 READY_TIMEOUT_SECONDS = 60
+STOP_GRACE_SECONDS = 30
 
 
 @dataclass
@@ -62,10 +64,11 @@ def local_stack(settings: Settings, port: int, log_folder=None) -> Iterator[Stac
         if settings.app.retrain_schedule:
             commands["beat"] = celery_command("beat", "--schedule", str(settings.state_dir / "celerybeat-schedule"))
         processes: dict[str, subprocess.Popen] = {}
-        stack.callback(stop, processes)
+        # SIGINT: uWSGI in a venv re-executes itself badly on SIGTERM; Celery takes either for a warm stop.
+        stack.callback(lambda: stop_groups(processes.values(), signal.SIGINT, STOP_GRACE_SECONDS))
         for name, command in commands.items():
             log = None if log_folder is None else stack.enter_context(open(log_folder / f"{name}.log", "wb"))
-            processes[name] = subprocess.Popen(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            processes[name] = start_in_own_group(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         running = Stack(f"http://127.0.0.1:{port}", redis_url, processes)
         wait_until_ready(running)
         yield running
@@ -85,15 +88,3 @@ def wait_until_ready(stack: Stack) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the web app did not answer {stack.url}/health within {READY_TIMEOUT_SECONDS} s")
         time.sleep(0.2)
-
-
-def stop(processes: dict[str, subprocess.Popen]) -> None:
-    for process in processes.values():
-        if process.poll() is None:
-            # SIGINT: uWSGI in a venv re-executes itself badly on SIGTERM; Celery takes either for a warm stop.
-            process.send_signal(signal.SIGINT)
-    for process in processes.values():
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
