@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 DEV_PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test format data benchmark benchmark-quality clean
+.PHONY: demo test test-faults format data benchmark benchmark-quality clean
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run make PYTHON=python3.11 ...")'
@@ -16,6 +16,9 @@ demo: $(VENV)/.installed  ## bake the default app and run its journey: load, ret
 
 test: $(VENV)/.installed  ## bake every variant and run the generated apps' own tests
 	$(DEV_PYTHON) -m pytest template_tests --durations=10
+
+test-faults: $(VENV)/.installed  ## bake the default app and break its processes while it works (part of make test)
+	$(DEV_PYTHON) -m pytest template_tests -k fault_tests
 
 format: $(VENV)/.installed  ## ruff-format the app template's Python files
 	$(DEV_PYTHON) dev/format_template.py

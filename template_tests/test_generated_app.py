@@ -67,6 +67,21 @@ def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
     assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 6, finished.stdout[-2000:]
 
 
+FAULT_TESTS = 1  # the registry down, then hung, under load
+
+
+def test_the_app_survives_its_own_fault_tests(bake, tmp_path):
+    app = bake()
+
+    finished = run_in_app(
+        app, "-m", "pytest", "-m", "faults", "-q", "-rs", "-p", "no:cacheprovider", env=app_env(tmp_path)
+    )
+
+    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
+    summary = re.findall(r"(\d+) (passed|skipped|failed|errors?)", finished.stdout)
+    assert {outcome: int(count) for count, outcome in summary} == {"passed": FAULT_TESTS}, finished.stdout[-2000:]
+
+
 def test_a_bigquery_app_passes_its_own_tests_on_the_bigquery_emulator(bake, tmp_path):
     app = bake(**VARIANTS["classification-bigquery"])
 

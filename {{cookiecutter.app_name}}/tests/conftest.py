@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,6 +258,14 @@ def served(served_environment: ServedEnvironment) -> Served:
     redis.Redis.from_url(served_environment.settings.redis_url).flushdb()
     client = create_app(served_environment.settings).test_client()
     return Served(**vars(served_environment), client=client)
+
+
+def wait_until_ready(client: FlaskClient, timeout: float = 60) -> None:
+    """Until the app has learnt from the registry which model to serve, as a readiness probe waits."""
+    deadline = time.monotonic() + timeout
+    while (answer := client.get("/ready")).status_code != 200:
+        assert time.monotonic() < deadline, f"not ready after {timeout} s: {answer.json}"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

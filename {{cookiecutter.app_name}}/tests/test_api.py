@@ -1,6 +1,9 @@
+import concurrent.futures
 import dataclasses
 import io
 import json
+import socket
+import time
 
 import pandas as pd
 import pytest
@@ -10,10 +13,11 @@ from {{ cookiecutter.app_name }}.config import ConfigError
 from {{ cookiecutter.app_name }}.datastore import conform
 from {{ cookiecutter.app_name }}.ml import used_columns
 from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
 from {{ cookiecutter.app_name }}.web import create_app
 
-from .conftest import DATA, a_feature_of_type, data_rows, started_now, table_schema
+from .conftest import DATA, a_feature_of_type, data_rows, started_now, table_schema, wait_until_ready
 
 pytestmark = pytest.mark.unit
 KEY = {"X-API-Key": "test-key"}
@@ -46,10 +50,53 @@ def features(file_name: str, rows: int, target: str):
 
 
 def test_health_needs_no_key_and_reports_the_served_version(served):
+    wait_until_ready(served.client)
     answer = served.client.get("/health")
 
     assert answer.status_code == 200
     assert answer.json == {"status": "ok", "environment": "integration", "model_version": served.version}
+
+
+def answer_within(seconds: float, call):
+    """`call()`'s answer, or a failure if it takes longer than `seconds`."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        return pool.submit(call).result(timeout=seconds)
+    finally:
+        pool.shutdown(wait=False)  # not waiting for a call that hangs
+
+
+def test_health_answers_at_once_while_the_registry_hangs_and_the_app_is_not_ready_until_it_answers(
+    web_settings, monkeypatch
+):
+    # A tracking server that accepts connections and never answers, and an MLflow told to wait for it for minutes.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "600")
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen()
+        settings = dataclasses.replace(web_settings, mlflow_tracking_uri=f"http://127.0.0.1:{hung.getsockname()[1]}")
+        client = create_app(settings).test_client()
+
+        health = answer_within(5, lambda: client.get("/health"))
+        ready = answer_within(5, lambda: client.get("/ready"))
+
+    assert health.status_code == 200 and health.json["status"] == "starting"
+    assert ready.status_code == 503 and "registry has not answered" in ready.json["error"]
+
+
+def test_a_registry_that_cannot_be_reached_is_reported_by_health_ready_and_predict(web_settings):
+    settings = dataclasses.replace(web_settings, mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}")  # nobody there
+    client = create_app(settings).test_client()
+    record = features("dataset_1.csv", 1, settings.app.target).to_dict(orient="records")
+
+    predicted = client.post("/predict", json={"records": record}, headers=KEY)  # waits for the first check
+    health, ready = client.get("/health"), client.get("/ready")
+
+    assert predicted.status_code == 503
+    assert predicted.json["error"].startswith("no model is loaded in this process yet: the model registry did not")
+    assert health.status_code == 200 and health.json["status"] == "degraded"
+    assert "model registry did not answer" in health.json["problem"] and health.json["model_version"] is None
+    assert ready.status_code == 503
 
 
 @pytest.mark.parametrize(
@@ -288,9 +335,13 @@ def test_a_new_champion_is_served_without_a_restart(client, store, trained, sett
     newer = retrain(settings=settings).challenger_version
     open_registry(settings).set_alias("integration", newer)  # promoted, whatever the gate said
 
-    answer = client.post("/predict", json={"records": record}, headers=KEY)
+    # The request that finds the check due still answers at once, with the model loaded; the new one follows.
+    versions = [client.post("/predict", json={"records": record}, headers=KEY).json["model_version"]]
+    deadline = time.monotonic() + 60
+    while versions[-1] != newer and time.monotonic() < deadline:
+        versions.append(client.post("/predict", json={"records": record}, headers=KEY).json["model_version"])
 
-    assert answer.json["model_version"] == newer
+    assert versions[-1] == newer and set(versions) <= {trained, newer}
 
 
 def test_the_app_refuses_to_start_deployed_with_the_placeholder_key(settings, monkeypatch):

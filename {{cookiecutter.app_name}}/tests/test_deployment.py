@@ -80,7 +80,8 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert f"{IMAGE}:3f2a1b0c9d8e" in images and "IMAGE" not in images
     web = pods["web"]["spec"]["template"]["spec"]
     assert web["securityContext"]["runAsNonRoot"] is True
-    assert web["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert web["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert web["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/health"
     assert web["containers"][0]["volumeMounts"][0]["subPath"] == f"environment_{environment}.yml"
     settings_map = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
     assert settings_map["APP_ENVIRONMENT"] == environment and settings_map["MLFLOW_TRACKING_URI"] == TRACKING_SERVER

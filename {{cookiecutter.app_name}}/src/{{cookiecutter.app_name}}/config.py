@@ -245,6 +245,12 @@ class Variables:
     mlflow_disable_telemetry: str | None = variable(
         "`false` lets MLflow send its usage reports", "the app sets it to `true`: none are sent"
     )
+    mlflow_http_request_timeout: int | None = variable(
+        "seconds MLflow waits for each answer of a tracking server", "120; the web app sets 10", int
+    )
+    mlflow_http_request_max_retries: int | None = variable(
+        "how often MLflow retries a tracking server call that failed", "7; the web app sets 1", int
+    )
     github_env: str | None = variable("set by GitHub Actions: where `registry connect` writes its settings", "unset")
     github_output: str | None = variable("set by GitHub Actions: where `env next` writes the target", "unset")
     github_step_summary: str | None = variable("set by GitHub Actions: where `deploy test` writes results", "unset")
@@ -287,6 +293,13 @@ def child_environment(variables: dict[str, str]) -> dict[str, str]:
 def switch_off_mlflow_telemetry() -> None:
     """Before MLflow is imported: no look-ups of a telemetry host from laptops or CI, unless asked for."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def bound_registry_waits() -> None:
+    """In web processes: with MLflow's defaults a check of a hung or stopped tracking server takes minutes (7 retries
+    with back-off, 120 s each). The champion is checked again a few seconds later anyway, so fail fast."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 
 
 @dataclass(frozen=True)

@@ -80,11 +80,11 @@ def wait_until_ready(stack: Stack) -> None:
         if stack.stopped():
             raise RuntimeError(f"{', '.join(stack.stopped())} stopped while starting")
         try:
-            # The first answer can take a while: each web process imports the app and loads the model then.
-            if requests.get(f"{stack.url}/health", timeout=READY_TIMEOUT_SECONDS).ok:
+            # Ready once a web process has imported the app and learnt from the registry which model to serve.
+            if requests.get(f"{stack.url}/ready", timeout=READY_TIMEOUT_SECONDS).ok:
                 return
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the web app did not answer {stack.url}/health within {READY_TIMEOUT_SECONDS} s")
+            raise RuntimeError(f"the web app was not ready at {stack.url}/ready within {READY_TIMEOUT_SECONDS} s")
         time.sleep(0.2)

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ..config import ConfigError, Settings, load_settings
+from ..config import ConfigError, Settings, bound_registry_waits, load_settings
 from ..registry import open_registry
 from .api.endpoints import api
 from .champion import Champion
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     if settings.api_key == PLACEHOLDER_KEY and settings.variables.deployed:
         raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
+    bound_registry_waits()
     environment_level = settings.environment_config.log_level
     logging.basicConfig(level=settings.app.log_level if environment_level is None else environment_level)
 

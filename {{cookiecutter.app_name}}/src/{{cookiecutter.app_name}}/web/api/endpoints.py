@@ -1,4 +1,4 @@
-"""The HTTP API: health, predict, train, retrain, jobs and models."""
+"""The HTTP API: health, ready, predict, train, retrain, jobs and models."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ...datastore import DataStoreError, SchemaMismatchError, TableMissingError, open_datastore
 from ...ml import predict_scores, predict_table, prediction_records
+from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..services import services
 from .auth import require_api_key
 from .uploads import BadRequest, json_records, model_input, predictions_csv, uploaded_csv
@@ -27,9 +28,27 @@ def bad_request(problem: BadRequest):
 
 @api.get("/health")
 def health():
-    """For load balancers and Kubernetes probes: no key needed, and no model needed to be healthy."""
-    served = services().champion.current()
-    return {"status": "ok", "environment": services().settings.environment, "model_version": served and served.version}
+    """Liveness, for Kubernetes and people: no key, no waiting. "degraded" while the registry does not answer, and the
+    process keeps serving the model it has."""
+    return health_report(services().champion.state())
+
+
+@api.get("/ready")
+def ready():
+    """Readiness: 503 until this process has learnt from the registry which model to serve (or that there is none)."""
+    state = services().champion.state()
+    if not state.checked:
+        return {**health_report(state), "error": "not ready: the model registry has not answered yet"}, 503
+    return health_report(state)
+
+
+def health_report(state: ChampionState) -> dict:
+    status = "degraded" if state.problem is not None else "ok" if state.checked else "starting"
+    report = {"status": status, "environment": services().settings.environment,
+              "model_version": state.served and state.served.version}  # fmt: skip
+    if state.problem is not None:
+        report.update(problem=state.problem, failing_for_seconds=state.failing_for_seconds)
+    return report
 
 
 @api.post("/predict")
@@ -37,7 +56,10 @@ def health():
 def predict():
     served = services().champion.current()
     if served is None:
-        environment = services().settings.environment
+        environment, state = services().settings.environment, services().champion.state()
+        if not state.checked:
+            why = state.problem or f"the model registry has not answered in {FIRST_CHECK_WAIT_SECONDS} s"
+            return error(f"no model is loaded in this process yet: {why}", 503)
         return error(f"no model serves {environment} yet: train a model first (upload a CSV to /train)", 409)
     target = services().settings.app.target
     if request.mimetype == "multipart/form-data":  # a CSV upload; anything else is read as JSON

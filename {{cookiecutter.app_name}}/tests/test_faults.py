@@ -1,0 +1,200 @@
+"""Faults in production, with the real processes (uWSGI, a Celery worker, Redis, an MLflow tracking server): the app
+keeps serving, loses nothing and promotes nothing by accident. Each takes minutes: `pytest -m faults`."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from {{ cookiecutter.app_name }}.config import Settings, load_settings
+from {{ cookiecutter.app_name }}.datastore import open_datastore
+from {{ cookiecutter.app_name }}.laptop.stack import local_stack
+from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
+
+from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema
+from .test_integration import first_new_record
+
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.skipif(bool(os.environ.get("APP_URL")), reason="starts and breaks the app's processes on this machine"),
+]
+OUTAGE_SECONDS = float(os.environ.get("FAULT_OUTAGE_SECONDS", 60))  # the issue's scenario says 150
+CLIENTS = 32
+REQUEST_TIMEOUT_SECONDS = 10
+P99_LIMIT_SECONDS = 2
+PROBE_TIMEOUT_SECONDS = 1  # Kubernetes' default timeoutSeconds
+RECOVERY_TIMEOUT_SECONDS = 120
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str | Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what() if callable(what) else what
+        time.sleep(0.2)
+
+
+class TrackingServer:
+    """`mlflow server` on a SQLite file, as k8s/mlflow.yml runs it, which a test can kill, restart, hang and resume."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port = folder, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "mlflow-server.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+                   "--artifacts-destination", str(self.folder / "artifacts"), "--workers", "1"]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)  # fmt: skip
+        answers = lambda: requests.get(f"{self.url}/health", timeout=1).raise_for_status()  # noqa: E731
+        log_end = lambda: self.log.read_text()[-3000:]  # noqa: E731
+        wait_until_started(self.process, answers, requests.RequestException, RECOVERY_TIMEOUT_SECONDS, log_end)
+
+    def signal(self, number: int) -> None:
+        os.killpg(self.process.pid, number)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGKILL)
+        self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
+    server = TrackingServer(tmp_path_factory.mktemp("tracking"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def served_through_a_tracking_server(
+    tmp_path_factory: pytest.TempPathFactory, tracking_server: TrackingServer
+) -> Iterator[tuple[str, Settings, int]]:
+    """The app started on this machine (uWSGI, a worker, Redis) on a registry behind a tracking server, as in the
+    cluster, with a first model: the app's URL, its settings and the version it serves."""
+    state = tmp_path_factory.mktemp("state")
+    loaded = load_settings("integration", root=APP_ROOT).with_state_dir(state)
+    settings = dataclasses.replace(
+        loaded,
+        api_key="faults-key",
+        mlflow_tracking_uri=tracking_server.url,
+        mlflow_artifact_root="mlflow-artifacts:/",
+        app=dataclasses.replace(loaded.app, model_refresh_seconds=1),
+    )
+    store = open_datastore(settings)
+    store.create(table_schema())
+    store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
+    version = retrain(settings=settings).challenger_version
+    with local_stack(settings, free_port(), log_folder=state) as stack:
+        yield stack.url, settings, version
+
+
+@dataclasses.dataclass
+class Load:
+    """Clients that keep their connection open, each sending one JSON record to /predict after another, and a probe
+    calling /health as Kubernetes does: what every request took, which versions answered, and what failed."""
+
+    url: str
+    api_key: str
+    record: list[dict]
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    versions: set[int] = dataclasses.field(default_factory=set)
+    failures: list[str] = dataclasses.field(default_factory=list)
+    probes: list[dict | str] = dataclasses.field(default_factory=list)
+    _stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def client(self) -> None:
+        with requests.Session() as session:
+            session.headers["X-API-Key"] = self.api_key
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    answer = session.post(f"{self.url}/predict", json={"records": self.record},
+                                          timeout=REQUEST_TIMEOUT_SECONDS)  # fmt: skip
+                    answer.raise_for_status()
+                    self.versions.add(answer.json()["model_version"])
+                except requests.RequestException as problem:
+                    self.failures.append(repr(problem))
+                self.latencies.append(time.monotonic() - started)
+
+    def probe(self) -> None:
+        while not self._stop.wait(1):
+            try:
+                answer = requests.get(f"{self.url}/health", timeout=PROBE_TIMEOUT_SECONDS)
+                answer.raise_for_status()
+                self.probes.append(answer.json())
+            except requests.RequestException as problem:
+                self.probes.append(repr(problem))
+
+    def wait_for_health(self, status: str, what: str) -> None:
+        last_status = lambda: isinstance(self.probes[-1], dict) and self.probes[-1]["status"]  # noqa: E731
+        wait_for(lambda: self.probes and last_status() == status, RECOVERY_TIMEOUT_SECONDS,
+                 lambda: f"{what}; the last probes said {self.probes[-3:]}")  # fmt: skip
+
+    @contextlib.contextmanager
+    def running(self, clients: int) -> Iterator[Load]:
+        threads = [threading.Thread(target=self.client) for _ in range(clients)] + [threading.Thread(target=self.probe)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join()
+
+    def p99(self) -> float:
+        return statistics.quantiles(self.latencies, n=100)[98]
+
+    def failed_probes(self) -> list[str]:
+        return [probe for probe in self.probes if isinstance(probe, str)]
+
+
+def test_predictions_never_wait_on_a_registry_that_is_down_or_hung(served_through_a_tracking_server, tracking_server):
+    url, settings, version = served_through_a_tracking_server
+    load = Load(url, settings.api_key, first_new_record(settings.app.target))
+    with load.running(CLIENTS):
+        wait_for(lambda: len(load.probes) >= 3, 30, "no health probe answered")
+
+        tracking_server.kill()
+        load.wait_for_health("degraded", "health never said the registry was down")
+        time.sleep(OUTAGE_SECONDS)  # the outage itself: the clients keep calling meanwhile
+        tracking_server.start()
+        load.wait_for_health("ok", "health did not recover")
+
+        tracking_server.signal(signal.SIGSTOP)  # hung: it accepts connections and never answers
+        load.wait_for_health("degraded", "health never said the registry hung")
+        time.sleep(OUTAGE_SECONDS)
+        tracking_server.signal(signal.SIGCONT)
+        load.wait_for_health("ok", "health did not recover")
+
+    print(f"\n{len(load.latencies)} requests, {len(load.failures)} failed, p99 {load.p99():.3f} s, "
+          f"{len(load.failed_probes())} of {len(load.probes)} health probes failed")  # fmt: skip
+    assert load.failures == [], f"{len(load.failures)} of {len(load.latencies)} failed, e.g. {load.failures[0]}"
+    assert load.failed_probes() == []
+    assert load.p99() < P99_LIMIT_SECONDS
+    assert load.versions == {version}
