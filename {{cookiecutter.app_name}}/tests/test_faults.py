@@ -16,16 +16,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import open_datastore
-from {{ cookiecutter.app_name }}.laptop.stack import local_stack
+from {{ cookiecutter.app_name }}.laptop.client import AppClient
+from {{ cookiecutter.app_name }}.laptop.stack import Stack, local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
+from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, job_key
 
 from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema
 from .test_integration import first_new_record
+from .test_run_server import descendants
 
 pytestmark = [
     pytest.mark.faults,
@@ -90,12 +94,36 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracki
         server.stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class RunningApp:
+    stack: Stack
+    settings: Settings
+    client: AppClient
+    first_version: int
+
+    def champion(self) -> int | None:
+        return self.client.models()["serving"].get(self.settings.environment)
+
+    def wait_until_running(self, job_id: str, running: bool = True) -> None:
+        expected = "running" if running else "not running"
+        wait_for(lambda: (self.client.job(job_id)["state"] == "running") == running, RECOVERY_TIMEOUT_SECONDS,
+                 lambda: f"expected the job to be {expected}: {self.client.job(job_id)}")  # fmt: skip
+
+    def tries(self, job_id: str) -> int:
+        return int(redis.Redis.from_url(self.stack.redis_url).hget(job_key(job_id), "attempts") or 0)
+
+    def kill_the_pool_process(self) -> None:
+        """What the kernel's OOM killer does to a worker's child that trains on too much data."""
+        children = descendants(self.stack.processes["worker"].pid)
+        assert children, "the worker has no pool process"
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
-def served_through_a_tracking_server(
-    tmp_path_factory: pytest.TempPathFactory, tracking_server: TrackingServer
-) -> Iterator[tuple[str, Settings, int]]:
+def app(tmp_path_factory: pytest.TempPathFactory, tracking_server: TrackingServer) -> Iterator[RunningApp]:
     """The app started on this machine (uWSGI, a worker, Redis) on a registry behind a tracking server, as in the
-    cluster, with a first model: the app's URL, its settings and the version it serves."""
+    cluster, with a first model."""
     state = tmp_path_factory.mktemp("state")
     loaded = load_settings("integration", root=APP_ROOT).with_state_dir(state)
     settings = dataclasses.replace(
@@ -110,7 +138,18 @@ def served_through_a_tracking_server(
     store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
     version = retrain(settings=settings).challenger_version
     with local_stack(settings, free_port(), log_folder=state) as stack:
-        yield stack.url, settings, version
+        yield RunningApp(stack, settings, AppClient(stack.url, settings.api_key), version)
+
+
+def assert_the_champion_is_what_the_job_reports(app: RunningApp, before: int | None, job: dict) -> None:
+    """Unchanged, or replaced by exactly the version the finished job reports, which passed the gate."""
+    report = job["report"] or {}
+    if report.get("promoted"):
+        assert app.champion() == report["challenger_version"]
+        [version] = [v for v in app.client.models()["versions"] if v["version"] == report["challenger_version"]]
+        assert version["passed"]
+    else:
+        assert app.champion() == before
 
 
 @dataclasses.dataclass
@@ -174,9 +213,8 @@ class Load:
         return [probe for probe in self.probes if isinstance(probe, str)]
 
 
-def test_predictions_never_wait_on_a_registry_that_is_down_or_hung(served_through_a_tracking_server, tracking_server):
-    url, settings, version = served_through_a_tracking_server
-    load = Load(url, settings.api_key, first_new_record(settings.app.target))
+def test_predictions_never_wait_on_a_registry_that_is_down_or_hung(app, tracking_server):
+    load = Load(app.stack.url, app.settings.api_key, first_new_record(app.settings.app.target))
     with load.running(CLIENTS):
         wait_for(lambda: len(load.probes) >= 3, 30, "no health probe answered")
 
@@ -197,4 +235,34 @@ def test_predictions_never_wait_on_a_registry_that_is_down_or_hung(served_throug
     assert load.failures == [], f"{len(load.failures)} of {len(load.latencies)} failed, e.g. {load.failures[0]}"
     assert load.failed_probes() == []
     assert load.p99() < P99_LIMIT_SECONDS
-    assert load.versions == {version}
+    assert load.versions == {app.first_version}
+
+
+def test_a_retrain_whose_pool_process_dies_runs_again_and_promotes_only_what_it_reports(app):
+    before = app.champion()
+    job_id = app.client.retrain()["job_id"]
+    app.wait_until_running(job_id)
+
+    app.kill_the_pool_process()
+
+    job = app.client.follow(job_id, timeout=RECOVERY_TIMEOUT_SECONDS)
+    assert job["state"] == "done", job["message"]
+    assert app.tries(job_id) == 2
+    assert_the_champion_is_what_the_job_reports(app, before, job)
+
+
+def test_a_retrain_whose_worker_dies_on_every_try_ends_failed_and_the_next_one_runs(app):
+    before = app.champion()
+    job_id = app.client.retrain()["job_id"]
+    for _ in range(MAX_ATTEMPTS):
+        app.wait_until_running(job_id)
+        app.kill_the_pool_process()
+        app.wait_until_running(job_id, running=False)  # the worker has seen its pool process die
+
+    job = app.client.follow(job_id, timeout=RECOVERY_TIMEOUT_SECONDS)
+    assert job["state"] == "failed" and f"stopped after {MAX_ATTEMPTS} tries" in job["message"], job
+    assert app.champion() == before
+
+    after = app.client.follow(app.client.retrain()["job_id"], timeout=RECOVERY_TIMEOUT_SECONDS)
+    assert after["state"] == "done", after["message"]
+    assert_the_champion_is_what_the_job_reports(app, before, after)

@@ -7,7 +7,7 @@ from celery.schedules import crontab
 from {{ cookiecutter.app_name }}.config import AppConfig, ConfigError
 from {{ cookiecutter.app_name }}.worker import SCHEDULED_RETRAIN_TASK
 from {{ cookiecutter.app_name }}.worker.celery_app import make_celery
-from {{ cookiecutter.app_name }}.worker.queue import RetrainQueue
+from {{ cookiecutter.app_name }}.worker.queue import RUNNING_CLAIM_SECONDS, RetrainQueue, running_key
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +52,34 @@ def test_a_retrain_schedule_becomes_a_beat_entry_for_the_environment(web_setting
 def test_a_bad_retrain_schedule_is_refused_with_the_reason(schedule):
     with pytest.raises(ConfigError, match="retrain_schedule"):
         AppConfig.from_dict({"model_name": "m", "target": "t", "retrain_schedule": schedule})
+
+
+def test_a_running_claim_belongs_to_one_job_and_lapses_unless_renewed(queue):
+    assert queue.claim_running("integration", "job-a")
+    assert not queue.claim_running("integration", "job-b")  # one retrain per environment
+    assert queue.claim_running("integration", "job-a")  # a retry of the same job, after its process died
+    assert 0 < queue.redis.ttl(running_key("integration")) <= RUNNING_CLAIM_SECONDS  # a dead owner's claim lapses
+
+    queue.release_claim("integration", "job-b")  # not the holder: changes nothing
+    assert not queue.claim_running("integration", "job-b")
+    queue.release_claim("integration", "job-a")
+    assert queue.claim_running("integration", "job-b")
+
+
+def test_a_job_whose_worker_died_mid_run_stops_reading_running(queue):
+    job_id, _ = queue.enqueue("integration", reason="upload")
+    queue.claim_running("integration", job_id)
+    queue.celery.backend.store_result(job_id, {"stage": "train", "progress": 0.4}, "PROGRESS")
+    assert queue.status(job_id)["state"] == "running"
+
+    queue.redis.delete(running_key("integration"))  # what the claim's expiry does once its worker is dead
+
+    status = queue.status(job_id)
+    assert status["state"] == "queued" and "worker stopped mid-run" in status["message"]
+
+
+def test_a_job_counts_its_tries(queue):
+    job_id, _ = queue.enqueue("integration", reason="upload")
+
+    assert [queue.count_attempt(job_id) for _ in range(3)] == [1, 2, 3]
+    assert queue.status(job_id)["state"] == "queued"

@@ -17,7 +17,9 @@ from .ui import ui
 PLACEHOLDER_KEY = "changeme"
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, load_model_now: bool = False) -> Flask:
+    """The web app. `load_model_now` loads the champion before returning (as each uWSGI process does before its first
+    request); otherwise the first request that needs it does."""
     settings = settings or load_settings()
     if settings.api_key == PLACEHOLDER_KEY and settings.variables.deployed:
         raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
@@ -28,9 +30,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # the page's blueprint serves /static
     app.config.update(API_KEY=settings.api_key, MAX_CONTENT_LENGTH=int(settings.app.max_upload_mb * 1024 * 1024))
     registry = open_registry(settings)
-    app.extensions[Services.__name__] = Services(
-        settings, registry, Champion(registry, settings.environment, settings.app.model_refresh_seconds)
-    )
+    champion = Champion(registry, settings.environment, settings.app.model_refresh_seconds)
+    if load_model_now:
+        champion.load_now()
+    app.extensions[Services.__name__] = Services(settings, registry, champion)
     app.register_blueprint(api)
     app.register_blueprint(ui)
 

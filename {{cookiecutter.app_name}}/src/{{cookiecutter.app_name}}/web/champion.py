@@ -61,6 +61,12 @@ class Champion:
             self._first_check_done.wait(FIRST_CHECK_WAIT_SECONDS)
         return self._served
 
+    def load_now(self) -> None:
+        """Check the registry and load its champion now, waiting up to FIRST_CHECK_WAIT_SECONDS: for a process that
+        is about to take requests."""
+        self._check_if_due()
+        self._first_check_done.wait(FIRST_CHECK_WAIT_SECONDS)
+
     def state(self) -> ChampionState:
         """What is served and how the registry answered, without waiting for it."""
         self._check_if_due()

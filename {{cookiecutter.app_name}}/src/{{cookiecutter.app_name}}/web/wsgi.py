@@ -2,4 +2,5 @@
 
 from . import create_app
 
-app = create_app()
+# Each process (lazy-apps: after the fork) loads the model before it takes a request.
+app = create_app(load_model_now=True)

@@ -15,9 +15,13 @@ def make_celery(settings: Settings) -> Celery:
     celery = Celery("{{ cookiecutter.app_name }}", broker=settings.redis_url, backend=settings.redis_url)
     time_limit = settings.app.retrain_time_limit_minutes * 60
     celery.conf.update(
-        # A retrain is acknowledged only once it has finished: a worker that dies mid-way hands it to another.
+        # A retrain is acknowledged only once it has finished. If its pool process dies (say, out of memory), it is
+        # retried at once, as the same job; if the whole worker dies, Redis hands it to another worker after the
+        # visibility timeout, which is longer than any retrain may run so that none ever runs twice at once.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        task_retry_on_worker_lost=True,
+        broker_transport_options={"visibility_timeout": time_limit + 300},
         worker_prefetch_multiplier=1,
         task_time_limit=time_limit,
         task_soft_time_limit=max(1, time_limit - 30),

@@ -2,12 +2,18 @@
 
 A request that arrives while a retrain runs is queued once: if a retrain is already waiting, the request joins
 it (that run has not read the data yet, so it will see the new rows) instead of starting another.
+
+The running retrain holds a claim on its environment that lives only while its worker renews it: when a worker
+dies, the claim lapses within RUNNING_CLAIM_SECONDS, the next run can start, and the job stops reading "running".
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -16,8 +22,19 @@ from celery import Celery
 from . import RETRAIN_TASK
 
 JOB_TTL_SECONDS = 7 * 24 * 3600
-# Delete a key only if it still holds our value: another run may have replaced it meanwhile.
+RUNNING_CLAIM_SECONDS = 60  # how soon a dead worker's retrain is known to have stopped
+MAX_ATTEMPTS = 3  # tries of a job whose worker dies during each, before it ends failed
+# Delete, or renew, a key only if it still holds our value: another run may have replaced it meanwhile.
 DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+RENEW_IF_EQUAL = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
+)
+# Claim a key that is free, or that an earlier try of the same job left behind when its process died.
+CLAIM = (
+    "local holder = redis.call('get', KEYS[1]) "
+    "if holder == false or holder == ARGV[1] then return redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end "
+    "return false"
+)
 STATES = {"PENDING": "queued", "RETRY": "queued", "RECEIVED": "queued", "STARTED": "running", "PROGRESS": "running",
           "SUCCESS": "done", "FAILURE": "failed", "REVOKED": "failed"}  # fmt: skip
 
@@ -40,6 +57,8 @@ class RetrainQueue:
         self.redis = redis_client
         self.time_limit_seconds = time_limit_seconds
         self._delete_if_equal = redis_client.register_script(DELETE_IF_EQUAL)
+        self._renew_if_equal = redis_client.register_script(RENEW_IF_EQUAL)
+        self._claim = redis_client.register_script(CLAIM)
 
     def enqueue(self, environment: str, reason: str) -> tuple[str, bool]:
         """The id of the retrain that will see the data as it is now, and whether this call queued it."""
@@ -64,6 +83,40 @@ class RetrainQueue:
         """From now on a new request needs a new run: this one may already have read the data."""
         self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
 
+    def claim_running(self, environment: str, job_id: str) -> bool:
+        """Whether `job_id` may run now: no other retrain of `environment` runs (or its worker has died)."""
+        return bool(self._claim(keys=[running_key(environment)], args=[job_id, RUNNING_CLAIM_SECONDS]))
+
+    @contextmanager
+    def renewing_claim(self, environment: str, job_id: str) -> Iterator[None]:
+        """Renew the claim from a background thread while the retrain runs (`release_claim` gives it up once the
+        job's result is stored: until then, the job must still read as running)."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(RUNNING_CLAIM_SECONDS / 3):
+                try:
+                    self._renew_if_equal(keys=[running_key(environment)], args=[job_id, RUNNING_CLAIM_SECONDS])
+                except redis.RedisError:
+                    continue  # Redis restarting: try again at the next beat
+
+        renewer = threading.Thread(target=renew, name="retrain-claim", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+
+    def release_claim(self, environment: str, job_id: str) -> None:
+        self._delete_if_equal(keys=[running_key(environment)], args=[job_id])
+
+    def count_attempt(self, job_id: str) -> int:
+        """This start of `job_id`, counting from 1: a job whose worker dies each time must end, not loop."""
+        attempt = self.redis.hincrby(job_key(job_id), "attempts", 1)
+        self.redis.expire(job_key(job_id), JOB_TTL_SECONDS)
+        return attempt
+
     def status(self, job_id: str) -> dict[str, Any] | None:
         """What a client polls: state, stage, progress 0..1, message, and the report once done; None if unknown."""
         job = self.redis.hgetall(job_key(job_id))
@@ -80,6 +133,11 @@ class RetrainQueue:
             "message": "waiting for the worker" if state == "queued" else "",
             "report": None,
         }
+        environment = status["environment"]
+        if state == "running" and (self.redis.get(running_key(environment)) or b"").decode() != job_id:
+            status["state"] = "queued"  # its claim lapsed: nothing runs it now
+            status["message"] = "its worker stopped mid-run; it runs again when a worker takes it back"
+            return status
         if result.state == "PROGRESS" and isinstance(result.info, dict):
             status.update(stage=result.info.get("stage"), progress=result.info.get("progress", 0.0))
             status["message"] = f"{status['stage']}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 
 import redis
+from celery.signals import task_postrun
 
 from ..config import load_settings
 from ..pipeline import retrain
 from . import RETRAIN_TASK, SCHEDULED_RETRAIN_TASK
 from .celery_app import make_celery
-from .queue import RetrainQueue, running_key
+from .queue import MAX_ATTEMPTS, RetrainQueue
 
 WAIT_FOR_RUNNING_SECONDS = 5
 logger = logging.getLogger(__name__)
@@ -27,15 +28,23 @@ def retrain_queue() -> RetrainQueue:
     return RetrainQueue(app, redis.Redis.from_url(settings.redis_url), settings.app.retrain_time_limit_minutes * 60)
 
 
-@app.task(bind=True, name=RETRAIN_TASK, max_retries=None)
+class RetrainAbandoned(Exception):
+    """A retrain whose worker died on every try: trying again would only loop."""
+
+
+@app.task(bind=True, name=RETRAIN_TASK, max_retries=None, default_retry_delay=WAIT_FOR_RUNNING_SECONDS)
 def retrain_task(self, environment: str) -> dict:
-    queue = retrain_queue()
-    # At most one retrain per environment: the lock outlives a crashed worker only until the time limit.
-    lock = queue.redis.lock(running_key(environment), timeout=app.conf.task_time_limit + 60, blocking=False)
-    if not lock.acquire():
+    queue, job_id = retrain_queue(), self.request.id
+    if not queue.claim_running(environment, job_id):  # at most one retrain per environment
         raise self.retry(countdown=WAIT_FOR_RUNNING_SECONDS)
-    try:
-        queue.mark_started(environment, self.request.id)
+    with queue.renewing_claim(environment, job_id):
+        attempt = queue.count_attempt(job_id)
+        if attempt > MAX_ATTEMPTS:
+            raise RetrainAbandoned(
+                f"stopped after {MAX_ATTEMPTS} tries: its worker process died during each one (out of memory? "
+                "see the worker's log and retrain_time_limit_minutes); nothing was promoted"
+            )
+        queue.mark_started(environment, job_id)
 
         def progress(stage: str, fraction: float) -> None:
             self.update_state(state="PROGRESS", meta={"stage": stage, "progress": round(fraction, 3)})
@@ -43,8 +52,12 @@ def retrain_task(self, environment: str) -> dict:
         report = retrain(load_settings(environment), progress=progress)
         logger.info("retrain of %s finished: %s", environment, report.reason)
         return report.to_dict()
-    finally:
-        lock.release()
+
+
+@task_postrun.connect(sender=retrain_task)
+def release_claim(task_id: str, args: tuple, **_) -> None:
+    """After the job's result is stored, so that it never reads "running" with no claim behind it."""
+    retrain_queue().release_claim(args[0], task_id)
 
 
 @app.task(name=SCHEDULED_RETRAIN_TASK)
