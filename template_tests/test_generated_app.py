@@ -63,8 +63,8 @@ def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
     else:
         assert (app / "artifacts" / "browser_journey.png").stat().st_size > 0
     # The UI journey, run_server stopped by Ctrl-C and by kill, the image's commands passing the smoke tests, a retrain
-    # swapping the champion under load, and keep-alive clients answered.
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 6, finished.stdout[-2000:]
+    # swapping the champion under load, keep-alive clients answered, and every kind of bad input refused.
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 7, finished.stdout[-2000:]
 
 
 FAULT_TESTS = 3  # the registry down then hung under load; a pool process killed once, and on every try

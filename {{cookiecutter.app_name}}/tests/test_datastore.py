@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.app_name }}.datastore import SchemaMismatchError, TableMissingError, open_datastore, parse_csv
+from {{ cookiecutter.app_name }}.datastore import SchemaMismatchError, TableMissingError, conform, open_datastore, parse_csv
 
 from .conftest import APP_ROOT, a_feature_of_type, copy_app_config, create_database_script, data_rows, table_schema
 
@@ -76,6 +76,24 @@ def test_the_usual_markers_of_a_missing_value_are_read_as_missing(marker):
     frame = parse_csv(f"kind,size\nsmall,{marker}\n{marker},4\n".encode())
 
     assert frame.isna().to_numpy().tolist() == [[False, True], [True, False]]
+
+
+def test_timestamps_with_different_offsets_are_kept_in_utc():
+    frame = pd.DataFrame({"at": ["2024-03-30T12:00:00+01:00", "2024-03-31T12:00:00+02:00", "2024-04-01 12:00"]})
+
+    moments = conform(frame, {"at": "timestamp"})["at"]
+
+    assert moments.astype(str).tolist() == ["2024-03-30 11:00:00", "2024-03-31 10:00:00", "2024-04-01 12:00:00"]
+
+
+def test_a_midnight_timestamp_with_an_offset_in_a_date_column_keeps_its_own_day(store):
+    column = a_feature_of_type("date")
+    rows = data_rows("dataset_2.csv", 2)
+    rows[column] = ["2024-01-02T00:00:00+05:00", "2024-01-03"]  # in UTC, the first is still on the 1st
+
+    store.append(rows)
+
+    assert sorted(store.read()[column].dt.strftime("%Y-%m-%d")) == ["2024-01-02", "2024-01-03"]
 
 
 def test_clone_gives_an_equal_and_independent_table(store):

@@ -6,6 +6,7 @@ tables described by the same schema accept exactly the same frames.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,6 +28,9 @@ NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
 SHOWN_EXAMPLES = 3
+SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}  # what spreadsheets write when they do not write commas
+# A date column holds calendar dates; a midnight timestamp is read as its own date, whatever its offset.
+DATE = r"(\d{4}-\d{2}-\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 
 
 class DataStoreError(FixFirstError):
@@ -65,6 +69,14 @@ def parse_csv(content: bytes, name: str = "the file") -> pd.DataFrame:
         ) from error
     if "\x00" in text:
         raise UnreadableFileError(f"{name} holds binary data, not CSV text")
+    header = next(csv.reader(io.StringIO(text)), [])
+    if len(header) == 1 and (separator := next((s for s in SEPARATORS if s in header[0]), None)):
+        raise UnreadableFileError(
+            f"{name} is separated by {SEPARATORS[separator]}, not commas; save it as CSV (comma delimited)"
+        )
+    named_twice = sorted({column for column in header if header.count(column) > 1})
+    if named_twice:  # pandas would rename the second one and a column would silently go unused
+        raise UnreadableFileError(f"{name} names column(s) {named_twice} more than once in the header")
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
@@ -166,11 +178,12 @@ def _convert(column: pd.Series, logical_type: str) -> tuple[pd.Series, pd.Series
         return column.astype("string"), pd.Series(False, index=column.index)
     if logical_type in ("integer", "float"):
         numbers = pd.to_numeric(column, errors="coerce")
+        numbers = numbers.where(np.isfinite(numbers.astype(float)))  # inf, or too large for a float, is no number
         unreadable = present & numbers.isna()
         if logical_type == "integer":
-            fractional = numbers.notna() & (numbers != numbers.round())
-            unreadable |= fractional
-            numbers = numbers.where(~fractional).astype("Int64")
+            unusable = numbers.notna() & ((numbers != numbers.round()) | (numbers.abs() >= 2**63))
+            unreadable |= unusable
+            numbers = numbers.where(~unusable).astype("Int64")
         return numbers.astype("Float64") if logical_type == "float" else numbers, unreadable
     if logical_type == "boolean":
         words = column.astype("string").str.strip().str.lower()
@@ -180,11 +193,12 @@ def _convert(column: pd.Series, logical_type: str) -> tuple[pd.Series, pd.Series
         if pd.api.types.is_bool_dtype(column):
             values = column.astype("boolean")
         return values, present & values.isna()
-    if logical_type in ("date", "timestamp"):
-        moments = pd.to_datetime(column, errors="coerce", format="ISO8601")
-        unreadable = present & moments.isna()
-        if logical_type == "date":
-            unreadable |= moments.notna() & (moments != moments.dt.normalize())
-            moments = moments.dt.normalize()
-        return moments, unreadable
+    if logical_type == "date":
+        days = column.astype("string").str.strip().str.extract(f"^{DATE}$", expand=False)
+        moments = pd.to_datetime(days, errors="coerce", format="%Y-%m-%d")
+        return moments, present & moments.isna()
+    if logical_type == "timestamp":
+        # Offsets may differ from row to row (summer time): every moment is kept in UTC; one without an offset is UTC.
+        moments = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+        return moments, present & moments.isna()
     raise DataStoreError(f"unknown column type {logical_type!r}; expected one of {LOGICAL_TYPES}")

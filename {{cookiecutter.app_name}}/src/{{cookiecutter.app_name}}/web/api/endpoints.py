@@ -12,7 +12,7 @@ from ...ml import predict_scores, predict_table, prediction_records
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..services import services
 from .auth import require_api_key
-from .uploads import BadRequest, json_records, model_input, predictions_csv, uploaded_csv
+from .uploads import BadRequest, attachment, json_records, model_input, predictions_csv, uploaded_csv
 
 api = Blueprint("api", __name__)
 
@@ -69,11 +69,11 @@ def predict():
             predictions_csv(uploaded, table),
             mimetype="text/csv",
             headers={
-                "Content-Disposition": f'attachment; filename="predictions_{file_name}"',
+                "Content-Disposition": attachment(f"predictions_{file_name}"),
                 "X-Model-Version": str(served.version),
             },
         )
-    records = json_records(request.get_json(silent=True))
+    records = json_records(request.get_json(silent=True), request.mimetype)
     scores = served.scorer.predict_scores(records) if served.scorer else None
     if scores is None:  # the pipeline scores what the quick path declines, and words any error
         scores = predict_scores(served.model, model_input(pd.DataFrame.from_records(records), served.input_schema))

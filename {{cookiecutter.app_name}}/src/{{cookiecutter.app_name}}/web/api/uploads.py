@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import math
+import urllib.parse
 from typing import Any
 
 import pandas as pd
@@ -29,7 +31,10 @@ def uploaded_csv(files, field: str = "file") -> tuple[pd.DataFrame, str]:
         raise BadRequest(str(error)) from error
 
 
-def json_records(body: Any) -> list[dict[str, Any]]:
+def json_records(body: Any, mimetype: str) -> list[dict[str, Any]]:
+    if body is None and mimetype != "application/json":
+        raise BadRequest(f"the body is {mimetype or 'of no declared type'}: send JSON with Content-Type: "
+                         "application/json, or a CSV file as multipart/form-data")  # fmt: skip
     if body is None:
         raise BadRequest('the body is not valid JSON; send {"records": [{"column": value, ...}, ...]}')
     records = body.get("records") if isinstance(body, dict) else None
@@ -38,7 +43,22 @@ def json_records(body: Any) -> list[dict[str, Any]]:
     not_objects = [position for position, record in enumerate(records) if not isinstance(record, dict)]
     if not_objects:
         raise BadRequest(f"every record must be a JSON object of column: value; records {not_objects[:5]} are not")
+    for position, record in enumerate(records):
+        for column, value in record.items():
+            if isinstance(value, (dict, list)):
+                raise BadRequest(f"record {position}: {column!r} holds a {type(value).__name__}; each value must be "
+                                 "a single value (text, a number, true/false or null)")  # fmt: skip
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not finite(value):
+                shown = str(value) if len(str(value)) < 40 else f"a {len(str(value))}-digit number"
+                raise BadRequest(f"record {position}: {column!r} holds {shown}, which is not a finite number")
     return records
+
+
+def finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def model_input(frame: pd.DataFrame, input_schema: dict[str, str]) -> pd.DataFrame:
@@ -47,6 +67,15 @@ def model_input(frame: pd.DataFrame, input_schema: dict[str, str]) -> pd.DataFra
         return conform(frame.astype(object).where(frame.notna(), None), input_schema, ignore_extra=True)
     except SchemaMismatchError as error:
         raise BadRequest(str(error)) from error
+
+
+def attachment(file_name: str) -> str:
+    """A Content-Disposition for any file name: an ASCII fallback (no quotes, no line breaks: a header cannot hold
+    them) and the name itself, percent-encoded (RFC 6266)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in file_name)
+    if fallback == file_name:
+        return f'attachment; filename="{file_name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(file_name, safe='')}"
 
 
 def neutralise(column: pd.Series) -> pd.Series:
@@ -62,6 +91,10 @@ def neutralise(column: pd.Series) -> pd.Series:
 
 
 def predictions_csv(uploaded: pd.DataFrame, predictions: pd.DataFrame) -> bytes:
+    written = [column for column in predictions.columns if column in uploaded.columns]
+    if written:
+        raise BadRequest(f"the file holds columns this app writes ({written}): is it a predictions file? Send the "
+                         "rows without them")  # fmt: skip
     table = pd.concat([uploaded.reset_index(drop=True), predictions.reset_index(drop=True)], axis=1)
     table = table.apply(neutralise)
     # Arrow's writer: several times faster than pandas' on a large table of probabilities.
