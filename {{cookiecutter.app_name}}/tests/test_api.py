@@ -125,8 +125,8 @@ def test_the_page_remembers_the_key_after_the_first_visit(client):
     first = client.get("/?api_key=test-key")
     again = client.get("/")
 
-    assert first.status_code == 200 and b"Model versions" in first.data
-    assert again.status_code == 200
+    assert first.status_code == 303 and first.headers["Location"] == "/"  # the key out of the address bar
+    assert again.status_code == 200 and b"Model versions" in again.data
 
 
 def test_predicting_without_a_model_says_to_train_first(client, store, settings):
@@ -323,8 +323,14 @@ def test_a_new_champion_is_served_without_a_restart(client, store, trained, sett
     assert versions[-1] == newer and set(versions) <= {trained, newer}
 
 
-def test_the_app_refuses_to_start_deployed_with_the_placeholder_key(settings, monkeypatch):
-    monkeypatch.setenv("APP_DEPLOYED", "true")
+@pytest.mark.parametrize(
+    ("key", "deployed", "message"),
+    [("changeme", True, "still 'changeme'"), ("short-key", True, "has 9 characters; a deployed app needs at least 16"),
+     ("", False, "api_key is empty, which would let every request in")],
+    ids=["placeholder", "short", "empty"],
+)  # fmt: skip
+def test_the_app_refuses_to_start_with_a_key_that_protects_nothing(settings, monkeypatch, key, deployed, message):
+    monkeypatch.setenv("APP_DEPLOYED", str(deployed).lower())
 
-    with pytest.raises(ConfigError, match="changeme"):
-        create_app(started_now(settings))
+    with pytest.raises(ConfigError, match=message):
+        create_app(dataclasses.replace(started_now(settings), api_key=key))

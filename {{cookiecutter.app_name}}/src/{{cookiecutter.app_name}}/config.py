@@ -237,7 +237,9 @@ class Variables:
     )
     xdg_cache_home: str | None = variable("where the BigQuery emulator's venv is kept", "`~/.cache`")
     port: int | None = variable("the port `serve` listens on", "5001", int)
-    app_deployed: bool | None = variable("`true`: refuse the placeholder `api_key`, as in a cluster", "false", bool)
+    app_deployed: bool | None = variable(
+        "`true`: refuse the placeholder or a short `api_key`, as in a cluster (the image sets it)", "false", bool
+    )
     kubernetes_service_host: str | None = variable("set by Kubernetes in every pod: the app is deployed", "unset")
     mlflow_port_forward_pid: int | None = variable(
         "set by `registry connect`: its port-forward, replaced if it stopped", "unset", int

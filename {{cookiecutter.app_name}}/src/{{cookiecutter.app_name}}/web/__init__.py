@@ -15,14 +15,29 @@ from .services import QueueUnavailable, Services
 from .ui import ui
 
 PLACEHOLDER_KEY = "changeme"
+MIN_DEPLOYED_KEY_LENGTH = 16
+
+
+def refuse_a_weak_key(settings: Settings) -> None:
+    key = settings.api_key
+    if not key:
+        raise ConfigError("api_key is empty, which would let every request in: set API_KEY, or api_key in app config")
+    if not settings.variables.deployed:
+        return
+    if key == PLACEHOLDER_KEY:
+        raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
+    if len(key) < MIN_DEPLOYED_KEY_LENGTH:
+        raise ConfigError(
+            f"API_KEY has {len(key)} characters; a deployed app needs at least {MIN_DEPLOYED_KEY_LENGTH}. Make one "
+            "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def create_app(settings: Settings | None = None, load_model_now: bool = False) -> Flask:
     """The web app. `load_model_now` loads the champion before returning (as each uWSGI process does before its first
     request); otherwise the first request that needs it does."""
     settings = settings or load_settings()
-    if settings.api_key == PLACEHOLDER_KEY and settings.variables.deployed:
-        raise ConfigError("api_key is still 'changeme': set API_KEY (a Kubernetes Secret) before deploying")
+    refuse_a_weak_key(settings)
     bound_registry_waits()
     environment_level = settings.environment_config.log_level
     logging.basicConfig(level=settings.app.log_level if environment_level is None else environment_level)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 
 from ..api.auth import COOKIE, QUERY, key_is_valid, presented_key
 from ..services import services
@@ -24,8 +24,9 @@ def index():
         environment=settings.environment,
         target=settings.app.target,
     )
-    response = make_response(page)
     if request.args.get(QUERY):
-        # Remember the key for this browser so the page keeps working without ?api_key= in the address.
+        # Remember the key for this browser, and take it out of the address, which history and logs keep.
+        response = redirect(url_for("ui.index"), 303)
         response.set_cookie(COOKIE, request.args[QUERY], httponly=True, samesite="Strict", secure=request.is_secure)
-    return response
+        return response
+    return make_response(page)
