@@ -268,6 +268,19 @@ def test_train_appends_the_rows_and_queues_one_retrain(client, store, trained, s
     assert job.status_code == 200 and job.json["state"] == "queued"
 
 
+def test_the_same_file_uploaded_twice_is_added_once_and_says_so(client, store, trained, web_settings):
+    rows = data_rows("dataset_2.csv", 40)
+    first = client.post("/train", data=csv_upload(rows, name="march.csv"), headers=KEY)
+    redis.Redis.from_url(web_settings.redis_url).flushdb()  # as if the first retrain had run
+    count = store.count()
+
+    again = client.post("/train", data=csv_upload(rows, name="march.csv"), headers=KEY)
+
+    assert first.status_code == 202 and again.status_code == 409
+    assert again.json["error"].startswith("march.csv: these 40 rows were already added")
+    assert store.count() == count and not queued_anything(web_settings)
+
+
 def test_a_retrain_requested_while_one_waits_joins_it(client, trained):
     first = client.post("/retrain", headers=KEY)
     second = client.post("/retrain", headers=KEY)

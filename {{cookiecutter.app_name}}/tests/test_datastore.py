@@ -6,9 +6,24 @@ import sys
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.app_name }}.datastore import SchemaMismatchError, TableMissingError, conform, open_datastore, parse_csv
+from {{ cookiecutter.app_name }}.datastore import (
+    AlreadyAppendedError,
+    SchemaMismatchError,
+    TableMissingError,
+    conform,
+    open_datastore,
+    parse_csv,
+)
 
-from .conftest import APP_ROOT, a_feature_of_type, copy_app_config, create_database_script, data_rows, table_schema
+from .conftest import (
+    APP_ROOT,
+    a_feature_of_type,
+    copy_app_config,
+    create_database_script,
+    data_rows,
+    features_of_type,
+    table_schema,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -94,6 +109,20 @@ def test_a_midnight_timestamp_with_an_offset_in_a_date_column_keeps_its_own_day(
     store.append(rows)
 
     assert sorted(store.read()[column].dt.strftime("%Y-%m-%d")) == ["2024-01-02", "2024-01-03"]
+
+
+def test_the_same_rows_are_added_once_however_their_file_writes_them(store):
+    rows = data_rows("dataset_2.csv", 30)
+    store.append(rows)
+    rewritten = rows.copy()  # the same values, written differently
+    for column in features_of_type("float"):
+        rewritten[column] = pd.to_numeric(rows[column]).map("{:.6f}".format)
+
+    with pytest.raises(AlreadyAppendedError, match="these 30 rows were already added"):
+        store.append(rewritten)
+
+    assert store.count() == 30
+    assert store.append(rows.head(29)) == 29  # other rows (a subset) are new rows
 
 
 def test_clone_gives_an_equal_and_independent_table(store):

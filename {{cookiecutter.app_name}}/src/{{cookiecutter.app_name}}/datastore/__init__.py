@@ -2,6 +2,8 @@
 
     read() -> DataFrame, append(frame) -> rows added, count(), clone(to_environment), create(schema), drop()
 
+append() adds the same rows at most once: a second upload of a file, or a retry after a lost answer, is refused.
+
 Backends: DuckDB (the embedded default) and BigQuery; which one is app config, not code.
 """
 
@@ -13,6 +15,7 @@ import pandas as pd
 
 from ..config import Settings
 from .schema import (
+    AlreadyAppendedError,
     DataStoreError,
     Schema,
     SchemaMismatchError,
@@ -25,6 +28,7 @@ from .schema import (
 )
 
 __all__ = [
+    "AlreadyAppendedError",
     "DataStore",
     "DataStoreError",
     "Schema",

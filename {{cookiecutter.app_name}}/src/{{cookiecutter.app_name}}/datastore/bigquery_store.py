@@ -22,7 +22,15 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from .credentials import KEY_FILE, read_service_account_key
-from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, conform
+from .schema import (
+    AlreadyAppendedError,
+    DataStoreError,
+    Schema,
+    SchemaMismatchError,
+    TableMissingError,
+    conform,
+    rows_digest,
+)
 
 BIGQUERY_TYPES = {
     "string": "STRING",
@@ -55,6 +63,7 @@ ROLES = {
     "clone": "roles/bigquery.dataEditor on both datasets and roles/bigquery.jobUser on the project",
     "drop": "roles/bigquery.dataOwner on the dataset",
 }
+LOAD_ATTEMPTS = 3  # loads of the same rows whose jobs failed before we give up
 
 
 def bigquery_client(project: str, root: Path, emulator: str | None = None) -> bigquery.Client:
@@ -169,9 +178,30 @@ class BigQueryStore:
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
             schema=table.schema,
         )
+        # The load job's id comes from the rows: if an earlier load of them committed (even one whose wait failed, so
+        # that its caller saw an error and tried again), BigQuery refuses the id and nothing is added twice.
+        job_id = f"append_{table.dataset_id}_{table.table_id}_{rows_digest(rows)}"
         with self._explained("append"):
+            for attempt in range(1, LOAD_ATTEMPTS + 1):
+                try:
+                    job = self.client.load_table_from_file(
+                        parquet, table, job_config=config, job_id=f"{job_id}_{attempt}"
+                    )
+                    break
+                except exceptions.Conflict:
+                    earlier = self.client.get_job(f"{job_id}_{attempt}")
+                    if earlier.done() and earlier.error_result:
+                        parquet.seek(0)
+                        continue  # that load failed and added nothing: try again under the next id
+                    earlier.result()
+                    raise AlreadyAppendedError(
+                        f"these {len(rows)} rows were already added to {self} (load job {earlier.job_id}); nothing was "
+                        "added again"
+                    ) from None
+            else:
+                raise DataStoreError(f"{LOAD_ATTEMPTS} loads of these rows into {self} failed; see their load jobs")
             try:
-                self.client.load_table_from_file(parquet, table, job_config=config).result()
+                job.result()
             except exceptions.BadRequest as error:
                 raise SchemaMismatchError(f"BigQuery refused the rows ({error.message}); nothing was added") from error
         return len(rows)

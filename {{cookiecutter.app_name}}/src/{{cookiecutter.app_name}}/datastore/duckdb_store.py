@@ -7,6 +7,7 @@ retrying with jitter while another process holds the file.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -16,7 +17,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .schema import DataStoreError, Schema, SchemaMismatchError, TableMissingError, conform
+from .schema import (
+    AlreadyAppendedError,
+    DataStoreError,
+    Schema,
+    SchemaMismatchError,
+    TableMissingError,
+    conform,
+    rows_digest,
+)
 
 DUCKDB_TYPES = {
     "string": "VARCHAR",
@@ -37,6 +46,7 @@ LOGICAL_TYPES = {
     "TIMESTAMP WITH TIME ZONE": "timestamp",
 }
 LOCK_WAIT_SECONDS = 30.0
+APPENDS = "appended_rows"  # which rows each table has been given, so that the same rows are never added twice
 
 
 def quote(identifier: str) -> str:
@@ -119,22 +129,41 @@ class DuckDBStore:
             return connection.execute(f"SELECT count(*) FROM {quote(self.table)}").fetchone()[0]
 
     def append(self, frame: pd.DataFrame) -> int:
-        """Check the frame against the table, then add all its rows in one transaction, or none."""
+        """Check the frame against the table, then add all its rows in one transaction, or none; AlreadyAppendedError
+        if these very rows were added before."""
         with self._connection() as connection:
             try:
                 rows = conform(frame, self._require_schema(connection), required=self.required)
             except SchemaMismatchError as error:
                 raise SchemaMismatchError(f"{error} Nothing was added to {self.table}.") from error
+            digest = rows_digest(rows)
             connection.begin()
             try:
+                connection.execute(f"CREATE TABLE IF NOT EXISTS {APPENDS} (table_name VARCHAR, digest VARCHAR, "
+                                   "row_count BIGINT, appended_at TIMESTAMP)")  # fmt: skip
+                earlier = connection.execute(
+                    f"SELECT row_count, appended_at FROM {APPENDS} WHERE table_name = ? AND digest = ?",
+                    [self.table, digest],
+                ).fetchone()
+                if earlier:
+                    raise AlreadyAppendedError(
+                        f"these {earlier[0]} rows were already added to {self.table} at {earlier[1]:%Y-%m-%d %H:%M} "
+                        "UTC; nothing was added again"
+                    )
                 connection.register("incoming_rows", rows)
                 connection.execute(f"INSERT INTO {quote(self.table)} BY NAME SELECT * FROM incoming_rows")
+                connection.execute(f"INSERT INTO {APPENDS} VALUES (?, ?, ?, now()::TIMESTAMP)",
+                                   [self.table, digest, len(rows)])  # fmt: skip
                 connection.commit()
             except duckdb.Error as error:
                 connection.rollback()
                 raise SchemaMismatchError(f"the rows could not be added to {self.table}: {error}") from error
+            except AlreadyAppendedError:
+                connection.rollback()
+                raise
             finally:
-                connection.unregister("incoming_rows")
+                with contextlib.suppress(duckdb.Error):
+                    connection.unregister("incoming_rows")
         return len(rows)
 
     def drop(self) -> bool:
@@ -143,6 +172,8 @@ class DuckDBStore:
             if self._schema(connection) is None:
                 return False
             connection.execute(f"DROP TABLE {quote(self.table)}")
+            with contextlib.suppress(duckdb.CatalogException):  # no appends recorded yet
+                connection.execute(f"DELETE FROM {APPENDS} WHERE table_name = ?", [self.table])
             return True
 
     def clone(self, to_environment: str) -> DuckDBStore:

@@ -7,6 +7,7 @@ tables described by the same schema accept exactly the same frames.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -43,6 +44,11 @@ class TableMissingError(DataStoreError):
 
 class SchemaMismatchError(DataStoreError):
     """A frame does not fit the table: wrong columns, unreadable values or missing required values."""
+
+
+class AlreadyAppendedError(DataStoreError):
+    """These very rows were added before: adding them again would count them twice (an upload sent twice, or a retry
+    of one whose answer was lost)."""
 
 
 class UnreadableFileError(DataStoreError):
@@ -164,6 +170,12 @@ def conform(
     if problems:
         raise SchemaMismatchError("; ".join(problems) + ".")
     return pd.DataFrame(converted).reset_index(drop=True)
+
+
+def rows_digest(rows: pd.DataFrame) -> str:
+    """A digest of conformed rows, in order: the same rows give the same digest however their file wrote them."""
+    hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    return hashlib.sha256("\x1f".join(map(str, rows.columns)).encode() + hashes.tobytes()).hexdigest()[:32]
 
 
 def first_rows(mask: pd.Series) -> list[int]:

@@ -7,7 +7,13 @@ from dataclasses import asdict
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
-from ...datastore import DataStoreError, SchemaMismatchError, TableMissingError, open_datastore
+from ...datastore import (
+    AlreadyAppendedError,
+    DataStoreError,
+    SchemaMismatchError,
+    TableMissingError,
+    open_datastore,
+)
 from ...ml import predict_scores, predict_table, prediction_records
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..services import services
@@ -100,6 +106,8 @@ def train():
         rows_added = store.append(uploaded.drop(columns=ignored))
     except TableMissingError as problem:
         return error(str(problem), 409)
+    except AlreadyAppendedError as problem:  # nothing new: no retrain either
+        return error(f"{file_name}: {problem}", 409)
     except SchemaMismatchError as problem:
         raise BadRequest(str(problem)) from problem
     except DataStoreError as problem:
