@@ -34,6 +34,16 @@ def app_env(tmp_path) -> dict[str, str]:
     return {**env, "APP_STATE_DIR": str(tmp_path / "state")}
 
 
+def run_marked(app, marker: str, tmp_path) -> tuple[dict[str, int], str]:
+    """Run the app's tests with `marker` (failing if any did): how many passed, skipped, ..., and the output's end."""
+    finished = run_in_app(
+        app, "-m", "pytest", "-m", marker, "-q", "-rs", "-p", "no:cacheprovider", env=app_env(tmp_path)
+    )
+    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
+    summary = re.findall(r"(\d+) (passed|skipped|failed|errors?)", finished.stdout)
+    return {outcome: int(count) for count, outcome in summary}, finished.stdout[-2000:]
+
+
 def test_the_app_passes_its_own_unit_git_and_workflow_tests(bake, tmp_path):
     # A regression app's unit tests run in the quick start of the app made from house sales, below.
     app = bake()
@@ -49,37 +59,26 @@ def test_the_app_passes_its_own_unit_git_and_workflow_tests(bake, tmp_path):
 def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
     app = bake()
 
-    finished = run_in_app(
-        app, "-m", "pytest", "-m", "integration", "-q", "-rs", "-p", "no:cacheprovider", env=app_env(tmp_path)
-    )
+    outcomes, output = run_marked(app, "integration", tmp_path)
 
-    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
-    summary = re.findall(r"(\d+) (passed|skipped|failed|errors?)", finished.stdout)
-    outcomes = {outcome: int(count) for count, outcome in summary}
     if outcomes.get("skipped"):
         # Only the browser test may skip, where no Chromium is installed; CI installs it (.ci/run), so not there.
-        assert not os.environ.get("CI") and outcomes["skipped"] == 1, finished.stdout[-2000:]
-        assert "Chromium" in finished.stdout, finished.stdout[-2000:]
+        assert not os.environ.get("CI") and outcomes["skipped"] == 1, output
+        assert "Chromium" in output, output
     else:
         assert (app / "artifacts" / "browser_journey.png").stat().st_size > 0
     # The UI journey, run_server stopped by Ctrl-C and by kill, the image's commands passing the smoke tests, a retrain
     # swapping the champion under load, keep-alive clients answered, and every kind of bad input refused.
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 7, finished.stdout[-2000:]
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 7, output
 
 
 FAULT_TESTS = 3  # the registry down then hung under load; a pool process killed once, and on every try
 
 
 def test_the_app_survives_its_own_fault_tests(bake, tmp_path):
-    app = bake()
+    outcomes, output = run_marked(bake(), "faults", tmp_path)
 
-    finished = run_in_app(
-        app, "-m", "pytest", "-m", "faults", "-q", "-rs", "-p", "no:cacheprovider", env=app_env(tmp_path)
-    )
-
-    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
-    summary = re.findall(r"(\d+) (passed|skipped|failed|errors?)", finished.stdout)
-    assert {outcome: int(count) for count, outcome in summary} == {"passed": FAULT_TESTS}, finished.stdout[-2000:]
+    assert outcomes == {"passed": FAULT_TESTS}, output
 
 
 def test_a_bigquery_app_passes_its_own_tests_on_the_bigquery_emulator(bake, tmp_path):
