@@ -87,6 +87,20 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert settings_map["APP_ENVIRONMENT"] == environment and settings_map["MLFLOW_TRACKING_URI"] == TRACKING_SERVER
 
 
+def test_redis_keeps_every_job_on_a_volume_of_its_own_across_restarts(cluster_settings):
+    objects = render(cluster_settings.for_environment("uat"), image_tag="v7")
+
+    redis_deployment = deployments(objects)["redis"]
+    pod = redis_deployment["spec"]["template"]["spec"]
+    arguments = pod["containers"][0]["args"]
+    assert arguments[arguments.index("--appendonly") + 1] == "yes"
+    data_dir = arguments[arguments.index("--dir") + 1]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "data", "mountPath": data_dir}]
+    claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"] == [claim]
+    assert redis_deployment["spec"]["strategy"]["type"] == "Recreate"  # never two pods on one volume
+
+
 def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_settings):
     on_bigquery = dataclasses.replace(
         cluster_settings, app=dataclasses.replace(cluster_settings.app, data_source="bigquery")
