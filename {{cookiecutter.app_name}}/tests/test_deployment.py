@@ -6,6 +6,7 @@ No cluster runs here, so the manifests are checked with kubernetes-validate (the
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import os
 import re
@@ -55,6 +56,12 @@ def tool(name: str) -> str:
     return found
 
 
+def uwsgi_option(name: str) -> str:
+    parser = configparser.ConfigParser(strict=False)
+    parser.read(APP_ROOT / "uwsgi.ini")
+    return parser["uwsgi"][name]
+
+
 def deployments(objects: list[dict]) -> dict[str, dict]:
     return {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in objects if o["kind"] == "Deployment"}
 
@@ -82,6 +89,8 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert web["securityContext"]["runAsNonRoot"] is True
     assert web["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert web["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/health"
+    liveness, harakiri = web["containers"][0]["livenessProbe"], uwsgi_option("harakiri")
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] > int(harakiri)  # busy is not dead
     assert web["containers"][0]["volumeMounts"][0]["subPath"] == f"environment_{environment}.yml"
     settings_map = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
     assert settings_map["APP_ENVIRONMENT"] == environment and settings_map["MLFLOW_TRACKING_URI"] == TRACKING_SERVER
