@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from {{ cookiecutter.app_name }}.config import AppConfig, load_settings
+
+from .conftest import APP_ROOT, data_rows, table_schema
+
 PREDICT, TRAIN = "/predict", "/train"
 BOTH = (PREDICT, TRAIN)
 
@@ -347,3 +351,14 @@ def requests_arguments(request: Upload | Body, api_key: str) -> dict:
 def bad_input_row(bad: BadInput) -> str:
     """The README's row for `bad`."""
     return f"| {bad.kind} | {', '.join(f'`{e}`' for e in bad.endpoints)} | {bad.status} | `{bad.message}` |"
+
+
+def sample_for(app: AppConfig, max_upload_mb: float | None = None) -> Sample:
+    limit = app.max_upload_mb if max_upload_mb is None else max_upload_mb
+    return Sample(data_rows("dataset_2.csv", 5), app.target, table_schema(), app.problem_type, limit)
+
+
+def sends_that_apply() -> list[tuple[BadInput, str]]:
+    """Each kind with each of its endpoints, leaving out the kinds that need a column type the app's table lacks."""
+    small = sample_for(load_settings(root=APP_ROOT).app, max_upload_mb=0)  # nothing large is built to find out
+    return [(bad, endpoint) for bad in BAD_INPUTS if bad.request(small) is not None for endpoint in bad.endpoints]
