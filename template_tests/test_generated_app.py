@@ -72,7 +72,9 @@ def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
     assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 7, output
 
 
-FAULT_TESTS = 3  # the registry down then hung under load; a pool process killed once, and on every try
+# The registry down then hung under load; a pool process killed once, and on every try; probes answered while large
+# uploads keep every web process busy.
+FAULT_TESTS = 4
 
 
 def test_the_app_survives_its_own_fault_tests(bake, tmp_path):

@@ -87,7 +87,9 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert f"{IMAGE}:3f2a1b0c9d8e" in images and "IMAGE" not in images
     web = pods["web"]["spec"]["template"]["spec"]
     assert web["securityContext"]["runAsNonRoot"] is True
-    assert web["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert web["containers"][0]["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "probes"}
+    ports = {port["name"]: port["containerPort"] for port in web["containers"][0]["ports"]}
+    assert {"name": "PROBE_PORT", "value": str(ports["probes"])} in web["containers"][0]["env"]
     assert web["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/health"
     liveness, harakiri = web["containers"][0]["livenessProbe"], uwsgi_option("harakiri")
     assert liveness["periodSeconds"] * liveness["failureThreshold"] > int(harakiri)  # busy is not dead

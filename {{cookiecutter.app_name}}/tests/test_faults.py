@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import redis
 import requests
+import yaml
 
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import open_datastore
@@ -41,6 +43,7 @@ REQUEST_TIMEOUT_SECONDS = 10
 P99_LIMIT_SECONDS = 2
 PROBE_TIMEOUT_SECONDS = 1  # Kubernetes' default timeoutSeconds
 RECOVERY_TIMEOUT_SECONDS = 120
+UPLOAD_BYTES = 95 * 1024 * 1024
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str | Callable[[], str]) -> None:
@@ -100,6 +103,7 @@ class RunningApp:
     settings: Settings
     client: AppClient
     first_version: int
+    probe_url: str  # where each web process answers the probes, as in the cluster (PROBE_PORT)
 
     def champion(self) -> int | None:
         return self.client.models()["serving"].get(self.settings.environment)
@@ -137,8 +141,10 @@ def app(tmp_path_factory: pytest.TempPathFactory, tracking_server: TrackingServe
     store.create(table_schema())
     store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
     version = retrain(settings=settings).challenger_version
-    with local_stack(settings, free_port(), log_folder=state) as stack:
-        yield RunningApp(stack, settings, AppClient(stack.url, settings.api_key), version)
+    probe_port = free_port()
+    with local_stack(settings, free_port(), log_folder=state, probe_port=probe_port) as stack:
+        client = AppClient(stack.url, settings.api_key)
+        yield RunningApp(stack, settings, client, version, f"http://127.0.0.1:{probe_port}")
 
 
 def assert_the_champion_is_what_the_job_reports(app: RunningApp, before: int | None, job: dict) -> None:
@@ -266,3 +272,67 @@ def test_a_retrain_whose_worker_dies_on_every_try_ends_failed_and_the_next_one_r
     after = app.client.follow(app.client.retrain()["job_id"], timeout=RECOVERY_TIMEOUT_SECONDS)
     assert after["state"] == "done", after["message"]
     assert_the_champion_is_what_the_job_reports(app, before, after)
+
+
+def parse_quantity(quantity: str) -> int:
+    """A Kubernetes memory quantity (512Mi, 3Gi) in bytes."""
+    units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+    return int(quantity[:-2]) * units[quantity[-2:]] if quantity[-2:] in units else int(quantity)
+
+
+def peak_memory_bytes(pids: set[int]) -> int:
+    """The peak resident memory (VmHWM) of `pids`, added up: at worst, all at once."""
+    peaks = [0]
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            peaks += [int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    return sum(peaks)
+
+
+def web_container() -> dict:
+    """The web container as k8s/ declares it: its probes and its memory limit."""
+    manifests = yaml.safe_load_all((APP_ROOT / "k8s" / "{{ cookiecutter.app_name }}.yml").read_text())
+    web = next(m for m in manifests if m["kind"] == "Deployment")
+    return web["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_probes_answer_while_every_web_process_reads_a_large_upload(app, tmp_path):
+    # A ~95 MB training file whose last row has no target: read and checked in full, then refused, adding nothing.
+    rows = data_rows("dataset_2.csv")
+    big = pd.concat([rows] * (UPLOAD_BYTES // len(rows.to_csv(index=False)) + 1), ignore_index=True)
+    big.loc[len(big) - 1, app.settings.app.target] = ""
+    upload = tmp_path / "large.csv"
+    big.to_csv(upload, index=False)
+    before, answers, probes = open_datastore(app.settings).count(), [], []
+    probe_timeout = web_container()["readinessProbe"]["timeoutSeconds"]
+    memory_limit = parse_quantity(web_container()["resources"]["limits"]["memory"])
+
+    def send() -> None:
+        with upload.open("rb") as file:
+            answers.append(requests.post(f"{app.stack.url}/train", files={"file": ("large.csv", file, "text/csv")},
+                                         headers={"X-API-Key": app.settings.api_key}, timeout=300))  # fmt: skip
+
+    senders = [threading.Thread(target=send) for _ in range(app.settings.app.processes)]  # every web process busy
+    for sender in senders:
+        sender.start()
+    while any(sender.is_alive() for sender in senders):
+        started = time.monotonic()
+        try:
+            probes.append(requests.get(f"{app.probe_url}/health", timeout=probe_timeout).status_code)
+        except requests.RequestException as problem:
+            probes.append(repr(problem))
+        time.sleep(max(0.0, 0.5 - (time.monotonic() - started)))
+    for sender in senders:
+        sender.join()
+
+    peak = peak_memory_bytes(descendants(app.stack.processes["web"].pid))
+    print(
+        f"\n{upload.stat().st_size / 1e6:.0f} MB x {len(senders)}: {len(probes)} probes, "
+        f"{sum(p != 200 for p in probes)} failed; web processes' peak memory, added up: {peak / 1e9:.2f} GB"
+    )
+    assert [answer.status_code for answer in answers] == [400] * len(senders)
+    assert all("must have a value in every row" in answer.json()["error"] for answer in answers)
+    assert len(probes) >= 3 and all(probe == 200 for probe in probes), probes
+    assert open_datastore(app.settings).count() == before
+    assert peak < memory_limit  # what the pod may use

@@ -237,6 +237,11 @@ class Variables:
     )
     xdg_cache_home: str | None = variable("where the BigQuery emulator's venv is kept", "`~/.cache`")
     port: int | None = variable("the port `serve` listens on", "5001", int)
+    probe_port: int | None = variable(
+        "a port where each web process answers `/health` and `/ready` even while busy (8081 in the cluster)",
+        "the probes are answered on the app's port only",
+        int,
+    )
     app_deployed: bool | None = variable(
         "`true`: refuse the placeholder or a short `api_key`, as in a cluster (the image sets it)", "false", bool
     )

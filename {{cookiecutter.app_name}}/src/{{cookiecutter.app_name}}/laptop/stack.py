@@ -40,8 +40,9 @@ def celery_command(*args: str) -> list[str]:
 
 
 @contextmanager
-def local_stack(settings: Settings, port: int, log_folder=None) -> Iterator[Stack]:
-    """Start everything, wait until the web app answers, yield; stop everything on the way out."""
+def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int | None = None) -> Iterator[Stack]:
+    """Start everything, wait until the web app answers, yield; stop everything on the way out. With `probe_port`,
+    each web process also answers the probes there (PROBE_PORT), as in the cluster."""
     open_registry(settings).prepare()  # before the web processes and the worker all open it at once
     with ExitStack() as stack:
         redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir / "redis"))
@@ -54,6 +55,7 @@ def local_stack(settings: Settings, port: int, log_folder=None) -> Iterator[Stac
                 "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
                 "DUCKDB_PATH": str(settings.duckdb_path),
                 "API_KEY": settings.api_key,
+                **({"PROBE_PORT": str(probe_port)} if probe_port else {}),
             }
         )
         commands = {
