@@ -61,6 +61,7 @@ EXPECTED_FILES = {
     "src/{app}/pipeline.py",
     "src/{app}/registry.py",
     "src/{app}/web/champion.py",
+    "src/{app}/web/probes.py",
     "src/{app}/web/server.py",
     "src/{app}/web/wsgi.py",
     "src/{app}/web/services.py",
