@@ -87,6 +87,9 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert f"{IMAGE}:3f2a1b0c9d8e" in images and "IMAGE" not in images
     web = pods["web"]["spec"]["template"]["spec"]
     assert web["securityContext"]["runAsNonRoot"] is True
+    assert {name: pod["spec"]["template"]["spec"]["automountServiceAccountToken"] for name, pod in pods.items()} == {
+        name: False for name in pods
+    }  # no pod holds a token to the Kubernetes API
     assert web["containers"][0]["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "probes"}
     ports = {port["name"]: port["containerPort"] for port in web["containers"][0]["ports"]}
     assert {"name": "PROBE_PORT", "value": str(ports["probes"])} in web["containers"][0]["env"]
