@@ -9,10 +9,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.datastore import rows_hash
 from {{ cookiecutter.app_name }}.environments import DeploymentError
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.ml.holdout import Holdout
-from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain, rows_hash
+from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain
 from {{ cookiecutter.app_name }}.registry import Deployment, open_registry
 
 from .conftest import APP_ROOT, create_database_script, data_rows, table_schema

@@ -6,7 +6,6 @@ stage's name and how far the whole run has got (0..1).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .config import FixFirstError, Settings
-from .datastore import open_datastore
+from .datastore import digest, open_datastore, row_hashes
 from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
 from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
@@ -89,20 +88,6 @@ class RetrainReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """A hash of each row's content."""
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
-
-
-def digest(hashes: np.ndarray) -> str:
-    """One short hash of rows, from their row hashes in order."""
-    return hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
-
-
-def rows_hash(frame: pd.DataFrame) -> str:
-    return digest(row_hashes(frame))
 
 
 def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

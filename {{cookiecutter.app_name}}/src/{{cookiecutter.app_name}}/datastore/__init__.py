@@ -22,9 +22,12 @@ from .schema import (
     TableMissingError,
     UnreadableFileError,
     conform,
+    digest,
     infer_schema,
     parse_csv,
     read_csv,
+    row_hashes,
+    rows_hash,
 )
 
 __all__ = [
@@ -36,10 +39,13 @@ __all__ = [
     "TableMissingError",
     "UnreadableFileError",
     "conform",
+    "digest",
     "infer_schema",
     "open_datastore",
     "parse_csv",
     "read_csv",
+    "row_hashes",
+    "rows_hash",
 ]
 
 

@@ -29,7 +29,7 @@ from .schema import (
     SchemaMismatchError,
     TableMissingError,
     conform,
-    rows_digest,
+    rows_hash,
 )
 
 BIGQUERY_TYPES = {
@@ -180,7 +180,7 @@ class BigQueryStore:
         )
         # The load job's id comes from the rows: if an earlier load of them committed (even one whose wait failed, so
         # that its caller saw an error and tried again), BigQuery refuses the id and nothing is added twice.
-        job_id = f"append_{table.dataset_id}_{table.table_id}_{rows_digest(rows)}"
+        job_id = f"append_{table.dataset_id}_{table.table_id}_{rows_hash(rows)}"
         with self._explained("append"):
             for attempt in range(1, LOAD_ATTEMPTS + 1):
                 try:

@@ -24,7 +24,7 @@ from .schema import (
     SchemaMismatchError,
     TableMissingError,
     conform,
-    rows_digest,
+    rows_hash,
 )
 
 DUCKDB_TYPES = {
@@ -136,7 +136,7 @@ class DuckDBStore:
                 rows = conform(frame, self._require_schema(connection), required=self.required)
             except SchemaMismatchError as error:
                 raise SchemaMismatchError(f"{error} Nothing was added to {self.table}.") from error
-            digest = rows_digest(rows)
+            digest = rows_hash(rows)
             connection.begin()
             try:
                 connection.execute(f"CREATE TABLE IF NOT EXISTS {APPENDS} (table_name VARCHAR, digest VARCHAR, "

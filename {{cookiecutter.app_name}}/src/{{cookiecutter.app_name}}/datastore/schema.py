@@ -172,10 +172,19 @@ def conform(
     return pd.DataFrame(converted).reset_index(drop=True)
 
 
-def rows_digest(rows: pd.DataFrame) -> str:
-    """A digest of conformed rows, in order: the same rows give the same digest however their file wrote them."""
-    hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
-    return hashlib.sha256("\x1f".join(map(str, rows.columns)).encode() + hashes.tobytes()).hexdigest()[:32]
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A hash of each row's content."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def digest(hashes: np.ndarray) -> str:
+    """One short hash of rows, from their row hashes in order."""
+    return hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
+
+
+def rows_hash(frame: pd.DataFrame) -> str:
+    """One short hash of typed rows, in order: the same rows give the same hash however their file wrote them."""
+    return digest(row_hashes(frame))
 
 
 def first_rows(mask: pd.Series) -> list[int]:
