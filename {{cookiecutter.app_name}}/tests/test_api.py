@@ -194,9 +194,10 @@ def test_predictions_csv_neutralises_formulas_but_not_negative_numbers(served):
     assert returned["Change"].tolist() == ["+3", "-12.50"]
 
 
-@pytest.mark.parametrize(
-    ("bad", "endpoint"), sends_that_apply(), ids=[f"{endpoint} {bad.kind}" for bad, endpoint in sends_that_apply()]
-)
+SENDS = sends_that_apply()
+
+
+@pytest.mark.parametrize(("bad", "endpoint"), SENDS, ids=[f"{endpoint} {bad.kind}" for bad, endpoint in SENDS])
 def test_bad_input_is_refused_with_a_message_that_names_the_problem_and_changes_nothing(served, bad, endpoint):
     request = bad.request(sample_for(served.settings.app))
     before = served.store.count()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +31,7 @@ from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, job_key
 
 from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema
 from .test_integration import first_new_record
-from .test_run_server import descendants
+from .test_run_server import descendants, wait_for
 
 pytestmark = [
     pytest.mark.faults,
@@ -44,13 +44,6 @@ P99_LIMIT_SECONDS = 2
 PROBE_TIMEOUT_SECONDS = 1  # Kubernetes' default timeoutSeconds
 RECOVERY_TIMEOUT_SECONDS = 120
 UPLOAD_BYTES = 95 * 1024 * 1024
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str | Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what() if callable(what) else what
-        time.sleep(0.2)
 
 
 class TrackingServer:

@@ -1,4 +1,5 @@
 import dataclasses
+import time
 
 import pytest
 import redis
@@ -6,6 +7,7 @@ from celery.schedules import crontab
 
 from {{ cookiecutter.app_name }}.config import AppConfig, ConfigError
 from {{ cookiecutter.app_name }}.worker import SCHEDULED_RETRAIN_TASK
+from {{ cookiecutter.app_name }}.worker import queue as queue_module
 from {{ cookiecutter.app_name }}.worker.celery_app import make_celery
 from {{ cookiecutter.app_name }}.worker.queue import RUNNING_CLAIM_SECONDS, RetrainQueue, running_key
 
@@ -83,3 +85,20 @@ def test_a_job_counts_its_tries(queue):
 
     assert [queue.count_attempt(job_id) for _ in range(3)] == [1, 2, 3]
     assert queue.status(job_id)["state"] == "queued"
+
+
+def test_a_claim_outlives_its_lifetime_while_renewed_and_lapses_after(queue, monkeypatch):
+    monkeypatch.setattr(queue_module, "RUNNING_CLAIM_SECONDS", 2)
+    key = running_key("integration")
+    assert queue.claim_running("integration", "job-a")
+
+    with queue.renewing_claim("integration", "job-a"):
+        outlived = time.monotonic() + 3  # longer than the claim lives without renewal
+        while time.monotonic() < outlived:
+            assert queue.redis.get(key) == b"job-a", "the claim lapsed while its worker was alive"
+            time.sleep(0.1)
+
+    deadline = time.monotonic() + 5  # no renewal now: as when the worker has died
+    while queue.redis.get(key) is not None:
+        assert time.monotonic() < deadline, "the claim of a stopped worker did not lapse"
+        time.sleep(0.1)

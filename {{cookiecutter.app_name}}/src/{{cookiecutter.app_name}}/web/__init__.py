@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, load_model_now: bool = False) -
     registry = open_registry(settings)
     champion = Champion(registry, settings.environment, settings.app.model_refresh_seconds)
     if load_model_now:
-        champion.load_now()
+        champion.current()
     app.extensions[Services.__name__] = Services(settings, registry, champion)
     app.register_blueprint(api)
     app.register_blueprint(ui)

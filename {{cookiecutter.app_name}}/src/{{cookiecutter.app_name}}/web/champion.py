@@ -55,17 +55,11 @@ class Champion:
         self._first_check_done = threading.Event()
 
     def current(self) -> ServedModel | None:
-        """The model to use for this request (None while the environment has no model, or none could be loaded)."""
+        """The model to use for this request (None while the environment has no model, or none could be loaded).
+        Waits only for a process's first check, up to FIRST_CHECK_WAIT_SECONDS."""
         self._check_if_due()
-        if not self._first_check_done.is_set():
-            self._first_check_done.wait(FIRST_CHECK_WAIT_SECONDS)
+        self._first_check_done.wait(FIRST_CHECK_WAIT_SECONDS)  # returns at once after the first check
         return self._served
-
-    def load_now(self) -> None:
-        """Check the registry and load its champion now, waiting up to FIRST_CHECK_WAIT_SECONDS: for a process that
-        is about to take requests."""
-        self._check_if_due()
-        self._first_check_done.wait(FIRST_CHECK_WAIT_SECONDS)
 
     def state(self) -> ChampionState:
         """What is served and how the registry answered, without waiting for it."""
