@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.server
+import json
 import os
 import signal
 import statistics
@@ -23,10 +25,12 @@ import yaml
 
 from {{ cookiecutter.app_name }}.config import Settings, load_settings
 from {{ cookiecutter.app_name }}.datastore import open_datastore
+from {{ cookiecutter.app_name }}.environments.deployments import DeploymentError, promote, rollback
 from {{ cookiecutter.app_name }}.laptop.client import AppClient
 from {{ cookiecutter.app_name }}.laptop.stack import Stack, local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
+from {{ cookiecutter.app_name }}.registry import open_registry
 from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, job_key
 
 from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema
@@ -88,6 +92,67 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracki
         yield server
     finally:
         server.stop()
+
+
+class RegistryProxy:
+    """An HTTP proxy in front of the tracking server that passes every request on, except the one a test asks it to
+    refuse: the first request to `path` after an alias has moved, refused before it reaches the server or after the
+    server has done it (the answer lost on the way back). A registry that fails half-way through a change."""
+
+    ALIAS_MOVE = "/registered-models/alias"
+    HOP_BY_HOP = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+
+    def __init__(self, upstream: str):
+        self.upstream, self.rule, self.alias_moved, self.refused = upstream, None, False, []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def refuse_after_alias_move(self, path: str, done_first: bool) -> None:
+        self.rule, self.alias_moved = (path, done_first), False
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet: pytest shows what failed
+                pass
+
+            def forward(self, body: bytes) -> requests.Response:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP_BY_HOP}
+                return requests.request(self.command, proxy.upstream + self.path, data=body, headers=headers,
+                                        timeout=RECOVERY_TIMEOUT_SECONDS)  # fmt: skip
+
+            def answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def handle_one(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path.split("?")[0]
+                if proxy.rule and proxy.alias_moved and path.endswith(proxy.rule[0]):
+                    if proxy.rule[1]:
+                        self.forward(body)
+                    proxy.refused.append(f"{self.command} {path}")
+                    proxy.rule = None
+                    error = {"error_code": "PERMISSION_DENIED", "message": "refused by the fault-injecting proxy"}
+                    self.answer(403, json.dumps(error).encode(), "application/json")
+                    return
+                answer = self.forward(body)
+                if path.endswith(proxy.ALIAS_MOVE) and self.command == "POST" and answer.ok:
+                    proxy.alias_moved = True
+                self.answer(answer.status_code, answer.content, answer.headers.get("Content-Type", "text/plain"))
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_one
+
+        return Handler
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,3 +394,42 @@ def test_probes_answer_while_every_web_process_reads_a_large_upload(app, tmp_pat
     assert len(probes) >= 3 and all(probe == 200 for probe in probes), probes
     assert open_datastore(app.settings).count() == before
     assert peak < memory_limit  # what the pod may use
+
+
+def test_a_change_whose_audit_entry_fails_moves_nothing_on_any_path(settings, tracking_server):
+    """Retrain, promote and rollback each move an alias and then write the audit entry; when the entry fails, before
+    the server has it or after (its answer lost), the environment serves what it did and history says so."""
+    proxy = RegistryProxy(tracking_server.url)
+    faulty = dataclasses.replace(
+        settings,
+        mlflow_tracking_uri=proxy.url,
+        mlflow_artifact_root="mlflow-artifacts:/",
+        # A registry of its own, with no champion, and no floor: each retrain passes the gate and tries to promote.
+        app=dataclasses.replace(settings.app, model_name="half_promotion", min_score=None),
+    )
+    store = open_datastore(faulty)
+    store.create(table_schema())
+    store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
+    registry = open_registry(faulty)
+    faults = [("/runs/create", False), ("/runs/update", True)]  # the entry refused; its completion done, answer lost
+    changes = {
+        "retrain": lambda: retrain(settings=faulty),
+        "promote": lambda: promote(faulty, registry, faulty.environment),
+        "rollback": lambda: rollback(faulty, registry, faulty.environment, to_version=registry.versions()[-1].version),
+    }
+    try:
+        for action, change in changes.items():
+            for path, done_first in faults:
+                before, history = registry.deployments(), [(e.action, e.environment) for e in registry.events()]
+                proxy.refuse_after_alias_move(path, done_first)
+                with pytest.raises(DeploymentError) as problem:
+                    change()
+                assert proxy.refused, f"{action}: the proxy refused nothing"
+                assert "nothing moved" in str(problem.value), problem.value
+                assert registry.deployments() == before, f"{action} moved half-way when {path} failed"
+                assert [(e.action, e.environment) for e in registry.events()] == history, f"{action}, {path}"
+                proxy.refused.clear()
+            proxy.rule = None
+            assert change(), f"{action} did nothing once the registry worked"  # and with no fault, it goes through
+    finally:
+        proxy.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -295,7 +295,11 @@ class ModelRegistry:
         return self.client.create_experiment(name, artifact_location=f"{self.artifact_root.rstrip('/')}/history")
 
     def record_event(self, event: EnvironmentEvent) -> None:
-        """Add `event` to the audit trail: a finished run in the history experiment, tagged with what changed."""
+        """Add `event` to the audit trail: a finished run in the history experiment, tagged with what changed.
+
+        The history lists finished runs only, so an entry is on record once it is finished. If finishing it fails,
+        even where the server did it and only its answer was lost, the entry is deleted: the caller undoes the
+        change, and the history must not tell of a change that was undone."""
         at = int(event.at.timestamp() * 1000)
         run = self.client.create_run(
             self._history_experiment_id(),
@@ -303,7 +307,12 @@ class ModelRegistry:
             tags=event.tags(),
             run_name=f"{event.action} {event.environment}",
         )
-        self.client.set_terminated(run.info.run_id, end_time=at)
+        try:
+            self.client.set_terminated(run.info.run_id, end_time=at)
+        except Exception:
+            with suppress(Exception):  # the first failure is the one to report; an unfinished entry is never listed
+                self.client.delete_run(run.info.run_id)
+            raise
 
     def events(self, environment: str | None = None, limit: int = 1000) -> list[EnvironmentEvent]:
         """The audit trail, newest first; only `environment`'s changes if it is given."""
@@ -311,9 +320,10 @@ class ModelRegistry:
             experiment = self.client.get_experiment_by_name(HISTORY_EXPERIMENT.format(model_name=self.model_name))
             if experiment is None:
                 return []
+            environment_only = [f"tags.environment = '{environment}'"] if environment else []
             runs = self.client.search_runs(
                 [experiment.experiment_id],
-                filter_string=f"tags.environment = '{environment}'" if environment else "",
+                filter_string=" and ".join(["attributes.status = 'FINISHED'", *environment_only]),
                 order_by=["attributes.start_time DESC"],
                 max_results=limit,
             )
