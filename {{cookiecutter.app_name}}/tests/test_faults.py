@@ -332,6 +332,28 @@ def test_a_retrain_whose_worker_dies_on_every_try_ends_failed_and_the_next_one_r
     assert_the_champion_is_what_the_job_reports(app, before, after)
 
 
+def messages_redis_would_hand_out_again(app: RunningApp) -> int:
+    """Messages a worker has taken and not acknowledged: Redis hands each to a worker again once the visibility
+    timeout passes, so any left after their jobs have ended would run those jobs a second time."""
+    return redis.Redis.from_url(app.stack.redis_url).hlen("unacked")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["restart", "crash"])
+def test_a_retrain_lives_through_a_redis_restart_and_runs_once(app, stop_signal):
+    before = app.champion()
+    job_id = app.client.retrain()["job_id"]
+    app.wait_until_running(job_id)
+
+    app.stack.embedded_redis.restart(stop_signal)
+
+    job = app.client.follow(job_id, timeout=RECOVERY_TIMEOUT_SECONDS)
+    assert job["state"] == "done", job["message"]
+    assert app.tries(job_id) == 1
+    assert_the_champion_is_what_the_job_reports(app, before, job)
+    wait_for(lambda: messages_redis_would_hand_out_again(app) == 0, RECOVERY_TIMEOUT_SECONDS,
+             lambda: f"{messages_redis_would_hand_out_again(app)} finished jobs would run again")  # fmt: skip
+
+
 def parse_quantity(quantity: str) -> int:
     """A Kubernetes memory quantity (512Mi, 3Gi) in bytes."""
     units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}

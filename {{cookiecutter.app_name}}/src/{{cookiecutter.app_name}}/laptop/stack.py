@@ -19,7 +19,7 @@ from ..config import APP_NAME, Settings, child_environment
 from ..processes import start_in_own_group, stop_groups
 from ..registry import open_registry
 from ..web.server import uwsgi_command
-from .embedded_redis import embedded_redis
+from .embedded_redis import EmbeddedRedis, running_redis
 
 READY_TIMEOUT_SECONDS = 60
 STOP_GRACE_SECONDS = 30
@@ -30,6 +30,7 @@ class Stack:
     url: str
     redis_url: str
     processes: dict[str, subprocess.Popen]
+    embedded_redis: EmbeddedRedis | None = None  # None when REDIS_URL names a Redis of your own
 
     def stopped(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is not None]
@@ -45,7 +46,8 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
     each web process also answers the probes there (PROBE_PORT), as in the cluster."""
     open_registry(settings).prepare()  # before the web processes and the worker all open it at once
     with ExitStack() as stack:
-        redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir / "redis"))
+        embedded = None if settings.redis_url else stack.enter_context(running_redis(settings.state_dir / "redis"))
+        redis_url = settings.redis_url or embedded.url
         env = child_environment(
             {
                 "REDIS_URL": redis_url,
@@ -71,7 +73,7 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
         for name, command in commands.items():
             log = None if log_folder is None else stack.enter_context(open(log_folder / f"{name}.log", "wb"))
             processes[name] = start_in_own_group(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        running = Stack(f"http://127.0.0.1:{port}", redis_url, processes)
+        running = Stack(f"http://127.0.0.1:{port}", redis_url, processes, embedded)
         wait_until_ready(running)
         yield running
 
