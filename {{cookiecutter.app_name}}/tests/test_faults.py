@@ -3,11 +3,14 @@ keeps serving, loses nothing and promotes nothing by accident. Each takes minute
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import http.server
 import json
 import os
+import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -23,7 +26,8 @@ import redis
 import requests
 import yaml
 
-from {{ cookiecutter.app_name }}.config import Settings, load_settings
+from {{ cookiecutter.app_name }}.cli.command import EXIT_KEPT_CHAMPION, EXIT_OK
+from {{ cookiecutter.app_name }}.config import APP_NAME, Settings, app_config_path, load_settings
 from {{ cookiecutter.app_name }}.datastore import open_datastore
 from {{ cookiecutter.app_name }}.environments.deployments import DeploymentError, promote, rollback
 from {{ cookiecutter.app_name }}.laptop.client import AppClient
@@ -31,7 +35,8 @@ from {{ cookiecutter.app_name }}.laptop.stack import Stack, local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
-from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, job_key
+from {{ cookiecutter.app_name }}.worker.celery_app import VISIBILITY_MARGIN_SECONDS
+from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, RUNNING_CLAIM_SECONDS, RunningClaims, job_key
 
 from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema
 from .test_integration import first_new_record
@@ -48,6 +53,7 @@ P99_LIMIT_SECONDS = 2
 PROBE_TIMEOUT_SECONDS = 1  # Kubernetes' default timeoutSeconds
 RECOVERY_TIMEOUT_SECONDS = 120
 UPLOAD_BYTES = 95 * 1024 * 1024
+RETRAIN_TIME_LIMIT_MINUTES = 1
 
 
 class TrackingServer:
@@ -182,12 +188,27 @@ class RunningApp:
             os.kill(pid, signal.SIGKILL)
 
 
+def app_with_a_short_time_limit(root: Path) -> Path:
+    """The app in `root` (links to its files) with a retrain time limit of a minute in a copy of its config: Redis
+    hands the job of a dead worker out again that limit and a margin after it took it, and a test cannot wait the
+    default half hour."""
+    for entry in APP_ROOT.iterdir():
+        if entry.name != "config":
+            (root / entry.name).symlink_to(entry)
+    shutil.copytree(APP_ROOT / "config", root / "config")
+    app_config = yaml.safe_load(app_config_path(root).read_text())
+    app_config["retrain_time_limit_minutes"] = RETRAIN_TIME_LIMIT_MINUTES
+    app_config_path(root).write_text(yaml.safe_dump(app_config))
+    return root
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, tracking_server: TrackingServer) -> Iterator[RunningApp]:
     """The app started on this machine (uWSGI, a worker, Redis) on a registry behind a tracking server, as in the
     cluster, with a first model."""
     state = tmp_path_factory.mktemp("state")
-    loaded = load_settings("integration", root=APP_ROOT).with_state_dir(state)
+    root = app_with_a_short_time_limit(tmp_path_factory.mktemp("app"))
+    loaded = load_settings("integration", root=root).with_state_dir(state)
     settings = dataclasses.replace(
         loaded,
         api_key="faults-key",
@@ -352,6 +373,106 @@ def test_a_retrain_lives_through_a_redis_restart_and_runs_once(app, stop_signal)
     assert_the_champion_is_what_the_job_reports(app, before, job)
     wait_for(lambda: messages_redis_would_hand_out_again(app) == 0, RECOVERY_TIMEOUT_SECONDS,
              lambda: f"{messages_redis_would_hand_out_again(app)} finished jobs would run again")  # fmt: skip
+
+
+def test_a_retrain_whose_whole_worker_dies_stops_reading_running_and_runs_again_once(app):
+    before = app.champion()
+    job_id = app.client.retrain()["job_id"]
+    app.wait_until_running(job_id)
+
+    app.stack.restart("worker")  # killed with all its processes, as when its node dies; a new one starts at once
+
+    job = lambda: app.client.job(job_id)  # noqa: E731
+    wait_for(lambda: job()["state"] == "queued", RUNNING_CLAIM_SECONDS + 30,
+             lambda: f"the job still says it runs with nothing running it: {job()}")  # fmt: skip
+    assert "its worker stopped mid-run" in job()["message"]
+    redelivered = RETRAIN_TIME_LIMIT_MINUTES * 60 + VISIBILITY_MARGIN_SECONDS + RECOVERY_TIMEOUT_SECONDS
+    finished = app.client.follow(job_id, timeout=redelivered)
+    assert finished["state"] == "done", finished["message"]
+    assert app.tries(job_id) == 2
+    assert_the_champion_is_what_the_job_reports(app, before, finished)
+    wait_for(lambda: messages_redis_would_hand_out_again(app) == 0, RECOVERY_TIMEOUT_SECONDS,
+             lambda: f"{messages_redis_would_hand_out_again(app)} finished jobs would run again")  # fmt: skip
+
+
+def assert_one_unbroken_history(events: list, champion: int | None, before: int | None) -> None:
+    """`events` (newest first) lead from `before` to `champion`, each starting where the one before it ended: no change
+    was made on a state that another had already replaced."""
+    served = [before, *(event.after.model_version for event in reversed(events))]
+    assert [event.before.model_version for event in reversed(events)] == served[:-1], events
+    assert served[-1] == champion
+
+
+def test_two_retrain_calls_and_a_retrain_command_at_once_take_turns(app, tmp_path):
+    """While a retrain holds the environment, a `retrain` command and two calls of /retrain all wait; then each runs
+    in turn, scored against and replacing the champion of its own time: none finds, once trained, that the
+    environment moved meanwhile, and history is one unbroken chain."""
+    registry, environment = open_registry(app.settings), app.settings.environment
+    before, known_events = app.champion(), len(registry.events(environment))
+    claims, other = RunningClaims(redis.Redis.from_url(app.stack.redis_url)), "another-retrain"
+    output = tmp_path / "retrain-command.log"
+    assert claims.claim_running(environment, other)
+    try:
+        with output.open("wb") as log:
+            command = subprocess.Popen([sys.executable, "-m", APP_NAME, "retrain"], env=app.stack.env, stdout=log,
+                                       stderr=subprocess.STDOUT)  # fmt: skip
+        with concurrent.futures.ThreadPoolExecutor(2) as calls:
+            job_ids = set(calls.map(lambda _: app.client.retrain()["job_id"], range(2)))
+        wait_for(lambda: "waiting for it" in output.read_text() or command.poll() is not None,
+                 RECOVERY_TIMEOUT_SECONDS, "the command neither waited nor ended")  # fmt: skip
+        assert command.poll() is None, f"the command ran beside another retrain: {output.read_text()}"
+        assert {app.client.job(job_id)["state"] for job_id in job_ids} == {"queued"}
+    finally:
+        claims.release_claim(environment, other)
+    jobs = [app.client.follow(job_id, timeout=3 * RECOVERY_TIMEOUT_SECONDS) for job_id in job_ids]
+    command.wait(timeout=3 * RECOVERY_TIMEOUT_SECONDS)
+    printed = output.read_text()
+
+    assert command.returncode in (EXIT_OK, EXIT_KEPT_CHAMPION), printed
+    assert [job["state"] for job in jobs] == ["done"] * len(jobs), jobs
+    reports = [job["report"] for job in jobs]
+    assert not any("while this model trained" in report["reason"] for report in reports), reports
+    assert "while this model trained" not in printed, printed
+    promoted = {report["challenger_version"] for report in reports if report["promoted"]}
+    promoted |= {int(version) for version in re.findall(r"Promoted v(\d+)", printed)}
+    events = registry.events(environment)[: len(registry.events(environment)) - known_events]
+    assert {event.after.model_version for event in events} == promoted
+    assert_one_unbroken_history(events, app.champion(), before)
+    print(f"\n{len(job_ids)} job(s) and a command took turns: {len(promoted)} promoted")
+
+
+def test_a_rollback_that_lands_while_a_retrain_registers_its_model_stands(settings, tracking_server):
+    """The narrowest window: the retrain has scored its challenger against the champion, and a rollback moves the
+    environment before the retrain promotes. The rollback stands, and the retrain says why it promoted nothing."""
+    own = dataclasses.replace(
+        settings,
+        mlflow_tracking_uri=tracking_server.url,
+        mlflow_artifact_root="mlflow-artifacts:/",
+        app=dataclasses.replace(settings.app, model_name="rollback_during_retrain", min_score=None),
+    )
+    store = open_datastore(own)
+    store.create(table_schema())
+    store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
+    store.clone("uat")
+    registry, environment = open_registry(own), own.environment
+    first = retrain(settings=own).challenger_version  # the first champion of each environment
+    other = retrain(settings=dataclasses.replace(own, environment="uat")).challenger_version
+    store.append(data_rows("dataset_2.csv"))  # a challenger with more rows to learn from
+
+    def roll_back_while_registering(stage: str, _: float) -> None:
+        if stage == "register":
+            rollback(own, registry, environment, to_version=other)
+
+    report = retrain(settings=own, progress=roll_back_while_registering)
+
+    print(f"\n{report.reason}")
+    assert registry.champion_version(environment) == other
+    assert not report.promoted and report.serving_version == other
+    if report.passed:  # better than the champion it was scored against, which no longer serves
+        assert f"the environment moved to v{other} while this model trained" in report.reason
+    assert_one_unbroken_history(registry.events(environment), other, None)
+    assert [event.action for event in registry.events(environment)] == ["rollback", "retrain"]
+    assert registry.events(environment)[0].before.model_version == first
 
 
 def parse_quantity(quantity: str) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from ..config import load_settings
+from ..config import ConfigError, Settings, load_settings
 from .command import EXIT_KEPT_CHAMPION, EXIT_OK, CommandParser, prog, run
 
 if TYPE_CHECKING:
@@ -38,13 +40,36 @@ def retrain_command(argv: Sequence[str] | None = None) -> int:
                 print(f"  {fraction:4.0%}  {stage}", flush=True)
                 last_stage = stage
 
-        report = retrain(settings=settings, progress=progress)
+        with running_alone(settings):
+            report = retrain(settings=settings, progress=progress)
         print(describe(report))
         print(f"\nModel versions of [{settings.app.model_name}]:")
         print(leaderboard(open_registry(settings).versions()))
         return EXIT_OK if report.promoted else EXIT_KEPT_CHAMPION
 
     return run(command, parser, argv)
+
+
+@contextmanager
+def running_alone(settings: Settings) -> Iterator[None]:
+    """With REDIS_URL, take the environment's turn as the worker's retrains do, so that this run is compared with,
+    and replaces, the champion of its time; without, run at once (a laptop with no app running)."""
+    if not settings.redis_url:
+        yield
+        return
+    import redis
+
+    from ..worker.queue import RunningClaims
+
+    claims = RunningClaims(redis.Redis.from_url(settings.redis_url))
+    on_wait = lambda: print(f"Another retrain of [{settings.environment}] is running: waiting for it", flush=True)  # noqa: E731
+    try:
+        with claims.running_alone(settings.environment, f"command-line-{uuid.uuid4().hex}", on_wait):
+            yield
+    except redis.ConnectionError as error:
+        raise ConfigError(
+            f"the Redis at REDIS_URL could not be reached ({error}); unset it to retrain alone"
+        ) from error
 
 
 def describe(report: RetrainReport) -> str:

@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import requests
 
@@ -31,9 +32,16 @@ class Stack:
     redis_url: str
     processes: dict[str, subprocess.Popen]
     embedded_redis: EmbeddedRedis | None = None  # None when REDIS_URL names a Redis of your own
+    starters: dict[str, Callable[[], subprocess.Popen]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # what each part is started with: a command run beside them
 
     def stopped(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is not None]
+
+    def restart(self, name: str, stop_signal: int = signal.SIGKILL) -> None:
+        """Stop one part with everything it started (SIGKILL: at once, as when its node dies) and start it again."""
+        stop_groups([self.processes[name]], stop_signal, STOP_GRACE_SECONDS)
+        self.processes[name] = self.starters[name]()
 
 
 def celery_command(*args: str) -> list[str]:
@@ -70,10 +78,14 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
         processes: dict[str, subprocess.Popen] = {}
         # SIGINT: uWSGI in a venv re-executes itself badly on SIGTERM; Celery takes either for a warm stop.
         stack.callback(lambda: stop_groups(processes.values(), signal.SIGINT, STOP_GRACE_SECONDS))
+        starters = {}
         for name, command in commands.items():
             log = None if log_folder is None else stack.enter_context(open(log_folder / f"{name}.log", "wb"))
-            processes[name] = start_in_own_group(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        running = Stack(f"http://127.0.0.1:{port}", redis_url, processes, embedded)
+            starters[name] = partial(
+                start_in_own_group, command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
+            processes[name] = starters[name]()
+        running = Stack(f"http://127.0.0.1:{port}", redis_url, processes, embedded, starters, env)
         wait_until_ready(running)
         yield running
 

@@ -8,6 +8,10 @@ from celery.schedules import crontab
 from ..config import ConfigError, Settings, cron_fields
 from . import SCHEDULED_RETRAIN_TASK
 
+# How long after a retrain's time limit Redis waits before it hands the job of a dead worker out again: time for the
+# hard limit to stop it and for its worker to acknowledge it. No longer, as that is how long such a job waits.
+VISIBILITY_MARGIN_SECONDS = 60
+
 
 def make_celery(settings: Settings) -> Celery:
     if not settings.redis_url:
@@ -21,7 +25,12 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_retry_on_worker_lost=True,
-        broker_transport_options={"visibility_timeout": time_limit + 300},
+        # Look for such jobs every 10 s (kombu's default looks every 100 s).
+        broker_transport_options={
+            "visibility_timeout": time_limit + VISIBILITY_MARGIN_SECONDS,
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        },
         worker_prefetch_multiplier=1,
         task_time_limit=time_limit,
         task_soft_time_limit=max(1, time_limit - 30),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ from . import RETRAIN_TASK
 JOB_TTL_SECONDS = 7 * 24 * 3600
 RUNNING_CLAIM_SECONDS = 60  # how soon a dead worker's retrain is known to have stopped
 MAX_ATTEMPTS = 3  # tries of a job whose worker dies during each, before it ends failed
+WAIT_FOR_RUNNING_SECONDS = 5  # how often a retrain waiting for another to finish looks again
 # Delete, or renew, a key only if it still holds our value: another run may have replaced it meanwhile.
 DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 RENEW_IF_EQUAL = (
@@ -51,37 +52,14 @@ def job_key(job_id: str) -> str:
     return f"retrain:job:{job_id}"
 
 
-class RetrainQueue:
-    def __init__(self, celery: Celery, redis_client: redis.Redis, time_limit_seconds: float):
-        self.celery = celery
+class RunningClaims:
+    """Which retrain runs each environment now: a job of the worker, or a `retrain` command given REDIS_URL."""
+
+    def __init__(self, redis_client: redis.Redis):
         self.redis = redis_client
-        self.time_limit_seconds = time_limit_seconds
         self._delete_if_equal = redis_client.register_script(DELETE_IF_EQUAL)
         self._renew_if_equal = redis_client.register_script(RENEW_IF_EQUAL)
         self._claim = redis_client.register_script(CLAIM)
-
-    def enqueue(self, environment: str, reason: str) -> tuple[str, bool]:
-        """The id of the retrain that will see the data as it is now, and whether this call queued it."""
-        job_id = uuid.uuid4().hex
-        # The waiting marker expires in case a worker never picks the job up (say, the broker lost it).
-        if not self.redis.set(waiting_key(environment), job_id, nx=True, ex=int(self.time_limit_seconds * 3)):
-            waiting = self.redis.get(waiting_key(environment))
-            if waiting:
-                return waiting.decode(), False
-            return self.enqueue(environment, reason)  # it started in between: queue a new one
-        self.redis.hset(job_key(job_id), mapping={"environment": environment, "reason": reason, "queued": time.time()})
-        self.redis.expire(job_key(job_id), JOB_TTL_SECONDS)
-        try:
-            self.celery.send_task(RETRAIN_TASK, args=[environment], task_id=job_id)
-        except Exception:
-            self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
-            self.redis.delete(job_key(job_id))
-            raise
-        return job_id, True
-
-    def mark_started(self, environment: str, job_id: str) -> None:
-        """From now on a new request needs a new run: this one may already have read the data."""
-        self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
 
     def claim_running(self, environment: str, job_id: str) -> bool:
         """Whether `job_id` may run now: no other retrain of `environment` runs (or its worker has died)."""
@@ -110,6 +88,52 @@ class RetrainQueue:
 
     def release_claim(self, environment: str, job_id: str) -> None:
         self._delete_if_equal(keys=[running_key(environment)], args=[job_id])
+
+    @contextmanager
+    def running_alone(self, environment: str, holder: str, on_wait: Callable[[], None]) -> Iterator[None]:
+        """Wait until no other retrain runs `environment` (`on_wait` is called once if it must), then hold its claim
+        until the block ends."""
+        waited = False
+        while not self.claim_running(environment, holder):
+            if not waited:
+                on_wait()
+                waited = True
+            time.sleep(WAIT_FOR_RUNNING_SECONDS)
+        try:
+            with self.renewing_claim(environment, holder):
+                yield
+        finally:
+            self.release_claim(environment, holder)
+
+
+class RetrainQueue(RunningClaims):
+    def __init__(self, celery: Celery, redis_client: redis.Redis, time_limit_seconds: float):
+        super().__init__(redis_client)
+        self.celery = celery
+        self.time_limit_seconds = time_limit_seconds
+
+    def enqueue(self, environment: str, reason: str) -> tuple[str, bool]:
+        """The id of the retrain that will see the data as it is now, and whether this call queued it."""
+        job_id = uuid.uuid4().hex
+        # The waiting marker expires in case a worker never picks the job up (say, the broker lost it).
+        if not self.redis.set(waiting_key(environment), job_id, nx=True, ex=int(self.time_limit_seconds * 3)):
+            waiting = self.redis.get(waiting_key(environment))
+            if waiting:
+                return waiting.decode(), False
+            return self.enqueue(environment, reason)  # it started in between: queue a new one
+        self.redis.hset(job_key(job_id), mapping={"environment": environment, "reason": reason, "queued": time.time()})
+        self.redis.expire(job_key(job_id), JOB_TTL_SECONDS)
+        try:
+            self.celery.send_task(RETRAIN_TASK, args=[environment], task_id=job_id)
+        except Exception:
+            self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
+            self.redis.delete(job_key(job_id))
+            raise
+        return job_id, True
+
+    def mark_started(self, environment: str, job_id: str) -> None:
+        """From now on a new request needs a new run: this one may already have read the data."""
+        self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
 
     def count_attempt(self, job_id: str) -> int:
         """This start of `job_id`, counting from 1: a job whose worker dies each time must end, not loop."""

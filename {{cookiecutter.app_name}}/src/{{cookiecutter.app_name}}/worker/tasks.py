@@ -16,9 +16,8 @@ from ..config import load_settings
 from ..pipeline import retrain
 from . import RETRAIN_TASK, SCHEDULED_RETRAIN_TASK
 from .celery_app import make_celery
-from .queue import MAX_ATTEMPTS, RetrainQueue
+from .queue import MAX_ATTEMPTS, WAIT_FOR_RUNNING_SECONDS, RetrainQueue
 
-WAIT_FOR_RUNNING_SECONDS = 5
 logger = logging.getLogger(__name__)
 settings = load_settings()
 app = make_celery(settings)
