@@ -131,6 +131,7 @@ EXPECTED_FILES = {
     "k8s/celery_worker.yml",
     "k8s/celery_redis.yml",
     "k8s/celery_beat.yml",
+    "k8s/network_policies.yml",
     "k8s/mlflow.yml",
     "docker/mlflow.Dockerfile",
     ".yamllint.yml",

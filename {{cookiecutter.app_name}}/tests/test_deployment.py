@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.cli.deploy import deploy_command
@@ -137,6 +138,73 @@ def test_beat_is_deployed_only_with_a_retrain_schedule(cluster_settings):
 
     assert "beat" not in deployments(render(cluster_settings, image_tag="v1"))
     assert deployments(render(scheduled, image_tag="v1"))["beat"]["spec"]["replicas"] == 1
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a Kubernetes label selector selects `labels` (matchLabels, and matchExpressions with In)."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", expression  # the only operator k8s/ uses
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Pod:
+    namespace: str
+    namespace_labels: dict
+    labels: dict
+
+
+def may_connect(policies: list[dict], source: Pod, target: Pod, port: int) -> bool:
+    """What a cluster enforcing NetworkPolicy lets through: a pod that no policy selects takes every connection; one
+    that some select takes only those one of their ingress rules allows."""
+    chosen = [policy for policy in policies if policy["metadata"]["namespace"] == target.namespace
+              and selects(policy["spec"]["podSelector"], target.labels)]  # fmt: skip
+    if not chosen:
+        return True
+
+    def allows(peer: dict) -> bool:
+        if "namespaceSelector" in peer:
+            in_namespace = selects(peer["namespaceSelector"], source.namespace_labels)
+        else:
+            in_namespace = source.namespace == target.namespace
+        return in_namespace and selects(peer.get("podSelector", {}), source.labels)
+
+    return any(
+        any(allows(peer) for peer in rule.get("from", [])) and any(p["port"] == port for p in rule.get("ports", []))
+        for policy in chosen
+        for rule in policy["spec"].get("ingress", [])
+    )
+
+
+def test_only_the_apps_own_pods_reach_redis_and_the_tracking_server_and_none_connects_to_the_worker(cluster_settings):
+    scheduled = dataclasses.replace(
+        cluster_settings, app=dataclasses.replace(cluster_settings.app, retrain_schedule="0 3 * * *")
+    )
+    objects = render(scheduled.for_environment("uat"), image_tag="v7")
+    [namespace] = [o["metadata"] for o in objects if o["kind"] == "Namespace"]
+    pods = {component: Pod(namespace["name"], namespace["labels"], deployment["spec"]["template"]["metadata"]["labels"])
+            for component, deployment in deployments(objects).items()}  # fmt: skip
+    mlflow = [o for o in yaml.safe_load_all((APP_ROOT / "k8s" / "mlflow.yml").read_text()) if o is not None]
+    tracking_server = next(o for o in mlflow if o["kind"] == "Deployment")["spec"]["template"]["metadata"]["labels"]
+    policies = [o for o in objects + mlflow if o["kind"] == "NetworkPolicy"]
+    stranger = Pod(namespace["name"], namespace["labels"], {"app.kubernetes.io/name": "another-app"})
+    elsewhere = Pod("another-namespace", {}, pods["web"].labels)  # the same labels, in a namespace not the app's
+
+    the_apps_processes = {"web", "worker", "beat"}
+    assert {name for name, pod in pods.items() if may_connect(policies, pod, pods["redis"], 6379)} == the_apps_processes
+    assert not may_connect(policies, stranger, pods["redis"], 6379)
+    assert not may_connect(policies, elsewhere, pods["redis"], 6379)
+    for serves_nothing in ("worker", "beat"):
+        assert not any(may_connect(policies, pod, pods[serves_nothing], 8080) for pod in [*pods.values(), stranger])
+    assert may_connect(policies, stranger, pods["web"], 8080)  # the app's front door
+    registry = Pod("mlflow", {"kubernetes.io/metadata.name": "mlflow"}, tracking_server)
+    assert {name for name, pod in pods.items() if may_connect(policies, pod, registry, 5000)} == the_apps_processes
+    assert not may_connect(policies, stranger, registry, 5000)
+    assert not may_connect(policies, elsewhere, registry, 5000)
 
 
 def test_the_tracking_server_manifest_validates_as_it_is():

@@ -47,7 +47,7 @@ def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
             "the pods reach it (e.g. http://mlflow.mlflow.svc.cluster.local:5000)"
         )
     namespace, image = settings.kubernetes_namespace, image_name(settings, image_tag)
-    files = [f"{APP_NAME}.yml", "celery_worker.yml", "celery_redis.yml"]
+    files = [f"{APP_NAME}.yml", "celery_worker.yml", "celery_redis.yml", "network_policies.yml"]
     if settings.app.retrain_schedule:  # beat only sends the scheduled retrain
         files.append("celery_beat.yml")
     objects = [
