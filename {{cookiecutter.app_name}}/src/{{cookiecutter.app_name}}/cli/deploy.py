@@ -128,7 +128,9 @@ def render_objects(settings: Settings, args: argparse.Namespace) -> int:
 def apply_objects(settings: Settings, args: argparse.Namespace) -> int:
     objects = environment_objects(settings, args.image_tag)
     if settings.variables.api_key:  # CI has it as a secret; it goes to the cluster, not to the log
-        objects.insert(1, manifests.secrets_object(settings, settings.variables.api_key))
+        secret = manifests.secrets_object(settings, settings.variables.api_key)
+        manifests.restarted_with(objects, secret)
+        objects.insert(1, secret)
     print(kubectl_apply(manifests.as_yaml(objects)))
     for rollout in (o for o in objects if o["kind"] == "Deployment" and args.wait):
         print(kubectl("rollout", "status", f"deployment/{rollout['metadata']['name']}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,8 @@ ENVIRONMENT_PLACEHOLDER = "ENVIRONMENT"
 SETTINGS_CONFIG_MAP = "app-settings"
 ENVIRONMENT_CONFIG_MAP = "environment-config"  # config/environment_<name>.yml, set by set_environment_configs.py
 SERVICE_ACCOUNT_SECRET = "bigquery-service-account-key"
+SECRETS = "app-secrets"
+SECRETS_DIGEST = "checksum/app-secrets"
 CREDENTIALS_DIR = "/var/secrets/google"
 PORT = 8080
 CLUSTER_TRACKING_URI = "CLUSTER_MLFLOW_TRACKING_URI"
@@ -66,14 +70,32 @@ def image_name(settings: Settings, tag: str) -> str:
 
 
 def secrets_object(settings: Settings, api_key: str) -> dict[str, Any]:
-    """The Secret holding the environment's API key: applied by `deploy apply`, never printed by `deploy render`."""
+    """The Secret holding the environment's API key and its Redis password, and the REDIS_URL that carries it:
+    applied by `deploy apply`, never printed by `deploy render`.
+
+    The password is derived from the API key and the namespace: each environment's differs, it changes when the key
+    does, and no other secret needs keeping. Redis requires it (k8s/celery_redis.yml)."""
+    namespace = settings.kubernetes_namespace
+    password = hmac.new(api_key.encode(), f"{namespace}/redis".encode(), hashlib.sha256).hexdigest()
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "app-secrets", "namespace": settings.kubernetes_namespace},
+        "metadata": {"name": SECRETS, "namespace": namespace},
         "type": "Opaque",
-        "stringData": {"API_KEY": api_key},
+        "stringData": {
+            "API_KEY": api_key,
+            "REDIS_PASSWORD": password,
+            "REDIS_URL": f"redis://:{password}@celery-redis:6379/0",
+        },
     }
+
+
+def restarted_with(objects: list[dict[str, Any]], secret: dict[str, Any]) -> None:
+    """Mark every pod with a digest of `secret`, so that a new API key (and with it a new Redis password) restarts
+    Redis and every process that calls it together: env vars are read only when a container starts."""
+    digest = hashlib.sha256(json.dumps(secret["stringData"], sort_keys=True).encode()).hexdigest()[:16]
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        deployment["spec"]["template"]["metadata"].setdefault("annotations", {})[SECRETS_DIGEST] = digest
 
 
 def cluster_tracking_uri(settings: Settings) -> str:
@@ -87,10 +109,9 @@ def namespace_object(namespace: str, environment: str) -> dict[str, Any]:
 
 
 def settings_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
-    """What every process of the environment reads from its environment; the API key comes from a Secret."""
+    """What every process of the environment reads from its environment; API_KEY and REDIS_URL come from a Secret."""
     data = {
         "APP_ENVIRONMENT": settings.environment,
-        "REDIS_URL": "redis://celery-redis:6379/0",
         "MLFLOW_TRACKING_URI": cluster_tracking_uri(settings),
         # A local artifact folder means nothing in the cluster: there the tracking server keeps the artifacts.
         "MLFLOW_ARTIFACT_ROOT": settings.variables.mlflow_artifact_root or "mlflow-artifacts:/",
