@@ -186,7 +186,8 @@ def test_a_pull_request_gets_a_challenger_running_its_image_and_loses_it_when_cl
     assert registry.deployment("pr-7").app_version == SHA
     sent = kubectl.manifests()
     assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in sent} == {namespace}
-    assert next(o for o in sent if o["kind"] == "Secret")["stringData"] == {"API_KEY": "ci-key"}
+    secret = next(o for o in sent if o["kind"] == "Secret")["stringData"]
+    assert secret["API_KEY"] == "ci-key" and set(secret) == {"API_KEY", "REDIS_PASSWORD", "REDIS_URL"}
     assert any(call[:2] == ["rollout", "status"] for call in kubectl.calls())
     assert len(run.skipped) == 1  # the integration tests, which need the cluster
 
