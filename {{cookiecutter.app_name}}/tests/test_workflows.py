@@ -57,6 +57,27 @@ def test_the_workflows_pass_actionlint_and_github_s_schemas():
                          ".github/workflows/promote.yml"]  # fmt: skip
 
 
+def test_each_job_acts_only_as_the_identity_and_with_the_key_of_its_github_environment():
+    """Each Google service account trusts one GitHub environment (README: Workload Identity bound to
+    attribute.environment), so a job that signs in names its environment, and only such a job may ask for an identity
+    token or read the API key: a pull request's jobs run as `challenger`, never as an environment of the chain."""
+    readme = (APP_ROOT / "README.md").read_text()
+    assert "principalSet://iam.googleapis.com/$POOL/attribute.environment/$environment" in readme
+    assert "attribute.repository/" not in readme  # no identity any job of the repository may take
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        assert "id-token" not in workflow["permissions"], path.name
+        for name, job in workflow["jobs"].items():
+            signs_in = any(step.get("uses") == SETUP_ACTION for step in job["steps"])
+            reads_the_key = "secrets.API_KEY" in yaml.safe_dump(job)
+            asks_for_a_token = job.get("permissions", {}).get("id-token") == "write"
+            assert asks_for_a_token == signs_in, f"{path.name}: {name}"
+            if signs_in or reads_the_key:
+                assert job.get("environment"), f"{path.name}: {name} signs in or reads the key outside an environment"
+            if path.name == "challenger-test.yml" and (signs_in or reads_the_key):
+                assert job["environment"] == "challenger", name
+
+
 class Runner:
     """Runs a workflow job's `run:` steps, as a GitHub runner would, with the `run:` steps of the local setup action
     where the job uses it (the others set up Python, Google credentials and kubectl, which this test has or fakes).
