@@ -29,7 +29,7 @@ import yaml
 from {{ cookiecutter.app_name }}.cli.command import EXIT_KEPT_CHAMPION, EXIT_OK
 from {{ cookiecutter.app_name }}.config import APP_NAME, Settings, app_config_path, load_settings
 from {{ cookiecutter.app_name }}.datastore import open_datastore
-from {{ cookiecutter.app_name }}.environments.deployments import DeploymentError, promote, rollback
+from {{ cookiecutter.app_name }}.environments.deployments import DeploymentError, move, promote, rollback
 from {{ cookiecutter.app_name }}.laptop.client import AppClient
 from {{ cookiecutter.app_name }}.laptop.stack import Stack, local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
@@ -38,7 +38,7 @@ from {{ cookiecutter.app_name }}.registry import open_registry
 from {{ cookiecutter.app_name }}.worker.celery_app import VISIBILITY_MARGIN_SECONDS
 from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, RUNNING_CLAIM_SECONDS, RunningClaims, job_key
 
-from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema
+from .conftest import APP_ROOT, DATA, FIRST_MODEL_ROWS, data_rows, table_schema
 from .test_integration import first_new_record
 from .test_run_server import descendants, wait_for
 
@@ -54,6 +54,8 @@ PROBE_TIMEOUT_SECONDS = 1  # Kubernetes' default timeoutSeconds
 RECOVERY_TIMEOUT_SECONDS = 120
 UPLOAD_BYTES = 95 * 1024 * 1024
 RETRAIN_TIME_LIMIT_MINUTES = 1
+CSV_CLIENTS = 2
+CONSISTENT_ANSWERS = 200  # from all web processes
 
 
 class TrackingServer:
@@ -245,9 +247,12 @@ class Load:
     url: str
     api_key: str
     record: list[dict]
+    csv: bytes = b""  # what CSV clients upload, if there are any
     latencies: list[float] = dataclasses.field(default_factory=list)
     versions: set[int] = dataclasses.field(default_factory=set)
+    answered: list[int] = dataclasses.field(default_factory=list)  # the version of each JSON answer, in order
     failures: list[str] = dataclasses.field(default_factory=list)
+    csv_latencies: list[float] = dataclasses.field(default_factory=list)
     probes: list[dict | str] = dataclasses.field(default_factory=list)
     _stop: threading.Event = dataclasses.field(default_factory=threading.Event)
 
@@ -261,9 +266,28 @@ class Load:
                                           timeout=REQUEST_TIMEOUT_SECONDS)  # fmt: skip
                     answer.raise_for_status()
                     self.versions.add(answer.json()["model_version"])
+                    self.answered.append(answer.json()["model_version"])
                 except requests.RequestException as problem:
                     self.failures.append(repr(problem))
                 self.latencies.append(time.monotonic() - started)
+
+    def csv_client(self) -> None:
+        """Uploads the whole file again and again on one connection; every answer must hold a row per row."""
+        rows = self.csv.count(b"\n") - 1
+        with requests.Session() as session:
+            session.headers["X-API-Key"] = self.api_key
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    answer = session.post(f"{self.url}/predict", files={"file": ("rows.csv", self.csv, "text/csv")},
+                                          timeout=REQUEST_TIMEOUT_SECONDS)  # fmt: skip
+                    answer.raise_for_status()
+                    answered_rows = answer.content.count(b"\n") - 1
+                    if answered_rows != rows:
+                        self.failures.append(f"a CSV answer of {answered_rows} rows, not {rows}")
+                except requests.RequestException as problem:
+                    self.failures.append(repr(problem))
+                self.csv_latencies.append(time.monotonic() - started)
 
     def probe(self) -> None:
         while not self._stop.wait(1):
@@ -280,8 +304,9 @@ class Load:
                  lambda: f"{what}; the last probes said {self.probes[-3:]}")  # fmt: skip
 
     @contextlib.contextmanager
-    def running(self, clients: int) -> Iterator[Load]:
+    def running(self, clients: int, csv_clients: int = 0) -> Iterator[Load]:
         threads = [threading.Thread(target=self.client) for _ in range(clients)] + [threading.Thread(target=self.probe)]
+        threads += [threading.Thread(target=self.csv_client) for _ in range(csv_clients)]
         for thread in threads:
             thread.start()
         try:
@@ -291,8 +316,14 @@ class Load:
             for thread in threads:
                 thread.join()
 
-    def p99(self) -> float:
-        return statistics.quantiles(self.latencies, n=100)[98]
+    def p99(self, latencies: list[float] | None = None) -> float:
+        return statistics.quantiles(self.latencies if latencies is None else latencies, n=100)[98]
+
+    def wait_until_only(self, version: int) -> None:
+        """Until the last answers, from every web process, all came from `version`."""
+        last = lambda: set(self.answered[-CONSISTENT_ANSWERS:])  # noqa: E731
+        wait_for(lambda: last() == {version}, RECOVERY_TIMEOUT_SECONDS,
+                 lambda: f"still answered by {last()}, not v{version} alone")  # fmt: skip
 
     def failed_probes(self) -> list[str]:
         return [probe for probe in self.probes if isinstance(probe, str)]
@@ -321,6 +352,30 @@ def test_predictions_never_wait_on_a_registry_that_is_down_or_hung(app, tracking
     assert load.failed_probes() == []
     assert load.p99() < P99_LIMIT_SECONDS
     assert load.versions == {app.first_version}
+
+
+def test_keep_alive_clients_get_every_answer_through_two_champion_swaps(app):
+    """32 JSON clients and 2 CSV clients, each on one kept-alive connection, while the champion changes and changes
+    back: not one request fails, and each answer comes from the old champion or the new one."""
+    registry, environment = open_registry(app.settings), app.settings.environment
+    job = app.client.follow(app.client.retrain()["job_id"], timeout=RECOVERY_TIMEOUT_SECONDS)  # a second version
+    assert job["state"] == "done", job["message"]
+    first = app.champion()
+    second = next(v for v in (job["report"]["challenger_version"], job["report"]["champion_version"]) if v != first)
+    load = Load(app.stack.url, app.settings.api_key, first_new_record(app.settings.app.target),
+                csv=(DATA / "dataset_2.csv").read_bytes())  # fmt: skip
+    with load.running(CLIENTS, CSV_CLIENTS):
+        load.wait_until_only(first)
+        for version in (second, first):
+            move(registry, environment, "deploy", "the fault tests", model_version=version)
+            load.wait_until_only(version)
+
+    print(f"\n{len(load.latencies)} JSON and {len(load.csv_latencies)} CSV requests through two swaps, "
+          f"{len(load.failures)} failed; p99 JSON {load.p99():.3f} s, "
+          f"CSV {load.p99(load.csv_latencies):.3f} s")  # fmt: skip
+    assert load.failures == [], f"{len(load.failures)} failed, e.g. {load.failures[0]}"
+    assert load.versions == {first, second}
+    assert load.p99() < P99_LIMIT_SECONDS
 
 
 def test_a_retrain_whose_pool_process_dies_runs_again_and_promotes_only_what_it_reports(app):
