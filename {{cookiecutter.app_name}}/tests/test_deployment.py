@@ -42,10 +42,14 @@ IMAGE = "{{ cookiecutter.container_registry }}/{{ cookiecutter.app_name }}"
 
 @pytest.fixture
 def cluster_settings(settings, tmp_path, monkeypatch):
-    """The settings as CD has them: the pods reach the tracking server every environment shares; an app folder of
-    the test's own, holding the config file of challenger pr-7 as `env challenger create` leaves it."""
+    """The settings as CD has them: on BigQuery, as a cluster needs; the pods reach the tracking server every
+    environment shares; an app folder of the test's own, holding the config file of challenger pr-7 as `env
+    challenger create` leaves it. Rendering reads no data, so no BigQuery is called."""
     monkeypatch.setenv("CLUSTER_MLFLOW_TRACKING_URI", TRACKING_SERVER)
-    root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
+    bigquery = {**settings.app.bigquery, "project": settings.app.bigquery.get("project") or "my-project"}
+    settings = dataclasses.replace(settings, app=dataclasses.replace(settings.app, data_source="bigquery",
+                                                                     bigquery=bigquery))  # fmt: skip
+    root = copy_app_config(tmp_path / "app", data_source="bigquery", bigquery=bigquery)
     shutil.copytree(APP_ROOT / "k8s", root / "k8s")
     shutil.copy(root / "config" / "environment_integration.yml", root / "config" / "environment_pr-7.yml")
     monkeypatch.setenv("APP_ROOT", str(root))
@@ -165,12 +169,16 @@ def test_redis_requires_the_environment_password_that_only_the_apps_own_secret_c
     assert production["stringData"]["REDIS_PASSWORD"] != secret["stringData"]["REDIS_PASSWORD"]
 
 
-def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_settings):
-    on_bigquery = dataclasses.replace(
-        cluster_settings, app=dataclasses.replace(cluster_settings.app, data_source="bigquery")
-    )
+def test_a_duckdb_app_is_not_rendered_for_a_cluster_where_each_pod_would_keep_data_of_its_own(cluster_settings):
+    duckdb = dataclasses.replace(cluster_settings.app, data_source="duckdb")
+    on_duckdb = dataclasses.replace(cluster_settings, app=duckdb)
 
-    objects = render(on_bigquery.for_environment("uat"), image_tag="v7")
+    with pytest.raises(ManifestError, match="data_source is duckdb: a database file on each pod's own disk"):
+        render(on_duckdb, image_tag="v7")
+
+
+def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_settings):
+    objects = render(cluster_settings.for_environment("uat"), image_tag="v7")
 
     for component, pod in deployments(objects).items():
         spec = pod["spec"]["template"]["spec"]

@@ -156,9 +156,10 @@ class Runner:
 
 
 @pytest.fixture
-def runner(settings, tmp_path, kubectl, monkeypatch):
-    """An app folder of the test's own, whose integration runs v1 and an app version, with the component config
-    taken from it committed; docker and gcloud recorded like kubectl."""
+def runner(bigquery_settings, tmp_path, kubectl, monkeypatch):
+    """An app folder of the test's own, on BigQuery (the emulator) as a cluster needs, whose integration runs v1 and
+    an app version, with the component config taken from it committed; docker and gcloud recorded like kubectl."""
+    settings = bigquery_settings
     root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
     for folder in ("k8s", "docker"):
         shutil.copytree(APP_ROOT / folder, root / folder)

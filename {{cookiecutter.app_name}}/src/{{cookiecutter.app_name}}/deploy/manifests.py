@@ -50,6 +50,12 @@ def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
             f"{CLUSTER_TRACKING_URI} (or MLFLOW_TRACKING_URI) to the tracking server every environment shares, as "
             "the pods reach it (e.g. http://mlflow.mlflow.svc.cluster.local:5000)"
         )
+    if settings.app.data_source != "bigquery":
+        raise ManifestError(
+            f"data_source is {settings.app.data_source}: a database file on each pod's own disk, so the web pods "
+            "would add uploads to theirs and the worker would train on its own, never seeing them. Set "
+            "data_source: bigquery in config/app_config.yml (and its bigquery settings) to deploy to a cluster"
+        )
     namespace, image = settings.kubernetes_namespace, image_name(settings, image_tag)
     files = [f"{APP_NAME}.yml", "celery_worker.yml", "celery_redis.yml", "network_policies.yml"]
     if settings.app.retrain_schedule:  # beat only sends the scheduled retrain
