@@ -97,6 +97,13 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert {name: pod["spec"]["template"]["spec"]["automountServiceAccountToken"] for name, pod in pods.items()} == {
         name: False for name in pods
     }  # no pod holds a token to the Kubernetes API
+    for name, pod in pods.items():  # as the image's commands run in test_container_commands.py
+        spec = pod["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+        volumes = {v["name"] for v in spec.get("volumes", []) if {"emptyDir", "persistentVolumeClaim"} & set(v)}
+        writable = {mount["mountPath"] for mount in container.get("volumeMounts", []) if mount["name"] in volumes}
+        assert writable == ({"/data"} if name == "redis" else {"/tmp"}), name
     assert web["containers"][0]["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "probes"}
     ports = {port["name"]: port["containerPort"] for port in web["containers"][0]["ports"]}
     assert {"name": "PROBE_PORT", "value": str(ports["probes"])} in web["containers"][0]["env"]
