@@ -7,7 +7,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-RUN pip install mlflow==3.17.2 psycopg2-binary==2.9.13 google-cloud-storage==3.17.1 \
+RUN pip install "mlflow[auth]==3.17.2" psycopg2-binary==2.9.13 google-cloud-storage==3.17.1 \
     && useradd --create-home --uid 10001 mlflow
 
 USER 10001

@@ -38,6 +38,8 @@ WORKFLOWS = APP_ROOT / ".github" / "workflows"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
 SETUP_ACTION = "./.github/actions/setup"
+ADMIN = ("admin", "admin-password-of-the-tracking-server")
+APP_USER = ("retrain-app", "password-of-the-app-on-the-tracking-server")
 
 
 def test_the_workflows_pass_actionlint_and_github_s_schemas():
@@ -69,11 +71,11 @@ def test_each_job_acts_only_as_the_identity_and_with_the_key_of_its_github_envir
         assert "id-token" not in workflow["permissions"], path.name
         for name, job in workflow["jobs"].items():
             signs_in = any(step.get("uses") == SETUP_ACTION for step in job["steps"])
-            reads_the_key = "secrets.API_KEY" in yaml.safe_dump(job)
+            reads_the_key = "secrets." in yaml.safe_dump(job)
             asks_for_a_token = job.get("permissions", {}).get("id-token") == "write"
             assert asks_for_a_token == signs_in, f"{path.name}: {name}"
             if signs_in or reads_the_key:
-                assert job.get("environment"), f"{path.name}: {name} signs in or reads the key outside an environment"
+                assert job.get("environment"), f"{path.name}: {name} signs in or reads secrets outside an environment"
             if path.name == "challenger-test.yml" and (signs_in or reads_the_key):
                 assert job["environment"] == "challenger", name
 
@@ -190,6 +192,8 @@ def runner(bigquery_settings, tmp_path, kubectl, monkeypatch):
         "vars.GKE_CLUSTER": "retrain",
         "vars.GKE_LOCATION": "europe-west1",
         "secrets.API_KEY": "ci-key",
+        "secrets.MLFLOW_TRACKING_USERNAME": "",  # the runners reach no tracking server that asks for one
+        "secrets.MLFLOW_TRACKING_PASSWORD": "",
     }
     return Runner(root, kubectl.bin_dir, context), own
 
@@ -237,17 +241,28 @@ def test_a_merge_deploys_the_component_config_to_integration_through_a_throwaway
 
 @pytest.fixture
 def tracking_server(runner, tmp_path):
-    """`mlflow server` on the test's registry, as k8s/mlflow.yml runs it in the cluster: its host:port."""
+    """`mlflow server` on the test's registry, as k8s/mlflow.yml runs it in the cluster: every request but /health
+    signs in (MLflow's basic-auth app, set up as the README says, with the app's user). Its host:port."""
     _, settings = runner
     port, log_path = free_port(), tmp_path / "mlflow-server.log"
+    auth_config = tmp_path / "basic_auth.ini"
+    auth_config.write_text(
+        f"[mlflow]\ndefault_permission = EDIT\ndatabase_uri = sqlite:///{tmp_path / 'auth.db'}\n"
+        f"admin_username = {ADMIN[0]}\nadmin_password = {ADMIN[1]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
     with log_path.open("wb") as log:  # run in tmp_path: the server's default artifact folder is in its cwd
         server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                    settings.mlflow_tracking_uri, "--host", "127.0.0.1", "--port", str(port),
-                                   "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-                                  start_new_session=True)  # fmt: skip
+                                   "--workers", "1", "--app-name", "basic-auth"], stdout=log,
+                                  stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+                                  env={**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
+                                       "MLFLOW_FLASK_SERVER_SECRET_KEY": "csrf-key"})  # fmt: skip
     try:
         wait_until_started(server, lambda: answers(f"http://127.0.0.1:{port}"), requests.RequestException, 120,
                            log_path.read_text)  # fmt: skip
+        requests.post(f"http://127.0.0.1:{port}/api/2.0/mlflow/users/create", auth=ADMIN, timeout=30,
+                      json={"username": APP_USER[0], "password": APP_USER[1]}).raise_for_status()  # fmt: skip
         yield f"127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -255,13 +270,17 @@ def tracking_server(runner, tmp_path):
 
 
 def test_promote_moves_integration_to_uat_and_deploys_uat_reaching_the_registry_through_a_port_forward(
-    runner, kubectl, tracking_server, monkeypatch
+    runner, kubectl, tracking_server, monkeypatch, capsys
 ):
     run, settings = runner
     registry = open_registry(settings)  # the test reads the server's database directly
     run.context["vars.MLFLOW_TRACKING_URI"] = ""  # no address the runners reach: the setup action forwards a port
     run.context["vars.CLUSTER_MLFLOW_TRACKING_URI"] = ""
     monkeypatch.setenv("KUBECTL_SERVICE_ADDRESS", tracking_server)  # where the stand-in's port-forward leads
+    with pytest.raises(AssertionError, match="The environment it promotes to"):
+        run.run_job("promote.yml", "plan")  # with no user of the tracking server: it answers 401
+    assert "401" in capsys.readouterr().err
+    run.context["secrets.MLFLOW_TRACKING_USERNAME"], run.context["secrets.MLFLOW_TRACKING_PASSWORD"] = APP_USER
 
     planned = run.run_job("promote.yml", "plan")
     run.context["needs.plan.outputs.target"] = planned["target"]
@@ -278,3 +297,5 @@ def test_promote_moves_integration_to_uat_and_deploys_uat_reaching_the_registry_
     settings_map = next(o for o in sent if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "app-settings")
     in_cluster = "http://mlflow.mlflow.svc.cluster.local:5000"
     assert settings_map["data"]["MLFLOW_TRACKING_URI"] == in_cluster  # the pods' address, not this runner's forward
+    secret = next(o for o in sent if o["kind"] == "Secret")["stringData"]
+    assert (secret["MLFLOW_TRACKING_USERNAME"], secret["MLFLOW_TRACKING_PASSWORD"]) == APP_USER  # the pods sign in

@@ -210,6 +210,12 @@ class Variables:
     api_key: str | None = variable("the key of the web app and API", "app config's `api_key`")
     redis_url: str | None = variable("the Redis of the retrain queue", "none: `run_server.py` starts one of its own")
     mlflow_tracking_uri: str | None = variable("the registry", "`sqlite:///.app_state/mlflow.db`")
+    mlflow_tracking_username: str | None = variable(
+        "the user the app signs in to the tracking server as (read by MLflow's client; `deploy apply` gives it to the "
+        "pods)",
+        "no sign-in",
+    )
+    mlflow_tracking_password: str | None = variable("that user's password (likewise)", "no sign-in")
     cluster_mlflow_tracking_uri: str | None = variable(
         "the registry as the pods reach it, for `deploy render`/`apply`", "`MLFLOW_TRACKING_URI`"
     )

@@ -76,8 +76,8 @@ def image_name(settings: Settings, tag: str) -> str:
 
 
 def secrets_object(settings: Settings, api_key: str) -> dict[str, Any]:
-    """The Secret holding the environment's API key and its Redis password, and the REDIS_URL that carries it:
-    applied by `deploy apply`, never printed by `deploy render`.
+    """The Secret holding the environment's API key and its Redis password, the REDIS_URL that carries it, and the
+    tracking server's sign-in: applied by `deploy apply`, never printed by `deploy render`.
 
     The password is derived from the API key and the namespace: each environment's differs, it changes when the key
     does, and no other secret needs keeping. Redis requires it (k8s/celery_redis.yml)."""
@@ -92,8 +92,18 @@ def secrets_object(settings: Settings, api_key: str) -> dict[str, Any]:
             "API_KEY": api_key,
             "REDIS_PASSWORD": password,
             "REDIS_URL": f"redis://:{password}@celery-redis:6379/0",
+            **tracking_server_sign_in(settings),
         },
     }
+
+
+def tracking_server_sign_in(settings: Settings) -> dict[str, str]:
+    """The user and password the pods sign in to the tracking server with: those CD signs in with, if it does."""
+    variables = settings.variables
+    if not (variables.mlflow_tracking_username and variables.mlflow_tracking_password):
+        return {}
+    return {"MLFLOW_TRACKING_USERNAME": variables.mlflow_tracking_username,
+            "MLFLOW_TRACKING_PASSWORD": variables.mlflow_tracking_password}  # fmt: skip
 
 
 def restarted_with(objects: list[dict[str, Any]], secret: dict[str, Any]) -> None:
