@@ -6,7 +6,7 @@ Knows nothing of Flask, Celery, MLflow or BigQuery.
 from .ensemble import AveragedModels
 from .features import ColumnRoles, build_preprocessor, infer_roles
 from .metrics import greater_is_better, score
-from .prediction import predict_scores, predict_table, prediction_records, used_columns
+from .prediction import predict_scores, predict_table, prediction_columns, prediction_records, used_columns
 from .record_scorer import RecordScorer
 from .training import SearchBudget, TrainedModel, split_features, stratify_by, train_model
 
@@ -21,6 +21,7 @@ __all__ = [
     "infer_roles",
     "predict_scores",
     "predict_table",
+    "prediction_columns",
     "prediction_records",
     "score",
     "split_features",

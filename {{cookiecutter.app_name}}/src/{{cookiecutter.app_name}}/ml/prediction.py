@@ -25,13 +25,19 @@ def predicted_values(model: Pipeline, scores: np.ndarray) -> np.ndarray:
     return model.classes_[scores.argmax(axis=1)] if scores.ndim == 2 else scores
 
 
+def prediction_columns(model: Pipeline, target: str) -> list[str]:
+    """What predict_table writes: `predicted_<target>`, then `probability_<class>` for each class if it has them."""
+    classes = model.classes_ if hasattr(model, "predict_proba") else []
+    return [f"predicted_{target}", *(f"probability_{label}" for label in classes)]
+
+
 def predict_table(model: Pipeline, features: pd.DataFrame, target: str) -> pd.DataFrame:
-    """One row per input row: `predicted_<target>`, then `probability_<class>` for each class if it has them."""
+    """One row per input row, with the prediction_columns."""
     scores = predict_scores(model, features)
-    table = pd.DataFrame({f"predicted_{target}": predicted_values(model, scores)}, index=features.index)
-    if scores.ndim == 2:
-        for position, label in enumerate(model.classes_):
-            table[f"probability_{label}"] = scores[:, position].round(6)
+    predicted, *probabilities = prediction_columns(model, target)
+    table = pd.DataFrame({predicted: predicted_values(model, scores)}, index=features.index)
+    for position, column in enumerate(probabilities):
+        table[column] = scores[:, position].round(6)
     return table
 
 

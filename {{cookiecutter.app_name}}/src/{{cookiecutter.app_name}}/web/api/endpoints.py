@@ -14,11 +14,19 @@ from ...datastore import (
     TableMissingError,
     open_datastore,
 )
-from ...ml import predict_scores, predict_table, prediction_records
+from ...ml import predict_scores, predict_table, prediction_columns, prediction_records
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..services import services
 from .auth import require_api_key
-from .uploads import BadRequest, attachment, json_records, model_input, predictions_csv, uploaded_csv
+from .uploads import (
+    BadRequest,
+    attachment,
+    json_records,
+    model_input,
+    predictions_csv,
+    refuse_a_predictions_file,
+    uploaded_csv,
+)
 
 api = Blueprint("api", __name__)
 
@@ -70,6 +78,7 @@ def predict():
     target = services().settings.app.target
     if request.mimetype == "multipart/form-data":  # a CSV upload; anything else is read as JSON
         uploaded, file_name = uploaded_csv(request.files)
+        refuse_a_predictions_file(uploaded, prediction_columns(served.model, target))
         table = predict_table(served.model, model_input(uploaded, served.input_schema), target)
         return Response(
             predictions_csv(uploaded, table),

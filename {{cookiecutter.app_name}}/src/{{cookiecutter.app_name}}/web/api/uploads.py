@@ -90,11 +90,15 @@ def neutralise(column: pd.Series) -> pd.Series:
     return column.where(~formula, "'" + text)
 
 
-def predictions_csv(uploaded: pd.DataFrame, predictions: pd.DataFrame) -> bytes:
-    written = [column for column in predictions.columns if column in uploaded.columns]
-    if written:
-        raise BadRequest(f"the file holds columns this app writes ({written}): is it a predictions file? Send the "
+def refuse_a_predictions_file(uploaded: pd.DataFrame, written: list[str]) -> None:
+    """Before predicting: the columns the app would add (`written`) must not be in the file already."""
+    found = [column for column in written if column in uploaded.columns]
+    if found:
+        raise BadRequest(f"the file holds columns this app writes ({found}): is it a predictions file? Send the "
                          "rows without them")  # fmt: skip
+
+
+def predictions_csv(uploaded: pd.DataFrame, predictions: pd.DataFrame) -> bytes:
     table = pd.concat([uploaded.reset_index(drop=True), predictions.reset_index(drop=True)], axis=1)
     table = table.apply(neutralise)
     # Arrow's writer: several times faster than pandas' on a large table of probabilities.
