@@ -414,6 +414,18 @@ def messages_redis_would_hand_out_again(app: RunningApp) -> int:
     return redis.Redis.from_url(app.stack.redis_url).hlen("unacked")
 
 
+def assert_it_ended_done_once(app: RunningApp, job_id: str, before: int | None, tries: int,
+                              timeout: float = RECOVERY_TIMEOUT_SECONDS) -> None:  # fmt: skip
+    """The job ended `done` after `tries` starts, the champion is what it reports, and Redis holds nothing it would
+    hand out again."""
+    job = app.client.follow(job_id, timeout=timeout)
+    assert job["state"] == "done", job["message"]
+    assert app.tries(job_id) == tries
+    assert_the_champion_is_what_the_job_reports(app, before, job)
+    wait_for(lambda: messages_redis_would_hand_out_again(app) == 0, RECOVERY_TIMEOUT_SECONDS,
+             lambda: f"{messages_redis_would_hand_out_again(app)} finished jobs would run again")  # fmt: skip
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["restart", "crash"])
 def test_a_retrain_lives_through_a_redis_restart_and_runs_once(app, stop_signal):
     before = app.champion()
@@ -422,12 +434,7 @@ def test_a_retrain_lives_through_a_redis_restart_and_runs_once(app, stop_signal)
 
     app.stack.embedded_redis.restart(stop_signal)
 
-    job = app.client.follow(job_id, timeout=RECOVERY_TIMEOUT_SECONDS)
-    assert job["state"] == "done", job["message"]
-    assert app.tries(job_id) == 1
-    assert_the_champion_is_what_the_job_reports(app, before, job)
-    wait_for(lambda: messages_redis_would_hand_out_again(app) == 0, RECOVERY_TIMEOUT_SECONDS,
-             lambda: f"{messages_redis_would_hand_out_again(app)} finished jobs would run again")  # fmt: skip
+    assert_it_ended_done_once(app, job_id, before, tries=1)
 
 
 def test_a_retrain_whose_whole_worker_dies_stops_reading_running_and_runs_again_once(app):
@@ -442,12 +449,7 @@ def test_a_retrain_whose_whole_worker_dies_stops_reading_running_and_runs_again_
              lambda: f"the job still says it runs with nothing running it: {job()}")  # fmt: skip
     assert "its worker stopped mid-run" in job()["message"]
     redelivered = RETRAIN_TIME_LIMIT_MINUTES * 60 + VISIBILITY_MARGIN_SECONDS + RECOVERY_TIMEOUT_SECONDS
-    finished = app.client.follow(job_id, timeout=redelivered)
-    assert finished["state"] == "done", finished["message"]
-    assert app.tries(job_id) == 2
-    assert_the_champion_is_what_the_job_reports(app, before, finished)
-    wait_for(lambda: messages_redis_would_hand_out_again(app) == 0, RECOVERY_TIMEOUT_SECONDS,
-             lambda: f"{messages_redis_would_hand_out_again(app)} finished jobs would run again")  # fmt: skip
+    assert_it_ended_done_once(app, job_id, before, tries=2, timeout=redelivered)
 
 
 def assert_one_unbroken_history(events: list, champion: int | None, before: int | None) -> None:
@@ -496,18 +498,26 @@ def test_two_retrain_calls_and_a_retrain_command_at_once_take_turns(app, tmp_pat
     print(f"\n{len(job_ids)} job(s) and a command took turns: {len(promoted)} promoted")
 
 
-def test_a_rollback_that_lands_while_a_retrain_registers_its_model_stands(settings, tracking_server):
-    """The narrowest window: the retrain has scored its challenger against the champion, and a rollback moves the
-    environment before the retrain promotes. The rollback stands, and the retrain says why it promoted nothing."""
+def with_a_model_of_its_own(settings: Settings, tracking_uri: str, model_name: str) -> Settings:
+    """`settings` on the tracking server at `tracking_uri`, with the first rows in its table and a model of its own,
+    which no environment serves yet, and no floor: until a champion is promoted, each retrain passes the gate."""
     own = dataclasses.replace(
         settings,
-        mlflow_tracking_uri=tracking_server.url,
+        mlflow_tracking_uri=tracking_uri,
         mlflow_artifact_root="mlflow-artifacts:/",
-        app=dataclasses.replace(settings.app, model_name="rollback_during_retrain", min_score=None),
+        app=dataclasses.replace(settings.app, model_name=model_name, min_score=None),
     )
     store = open_datastore(own)
     store.create(table_schema())
     store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
+    return own
+
+
+def test_a_rollback_that_lands_while_a_retrain_registers_its_model_stands(settings, tracking_server):
+    """The narrowest window: the retrain has scored its challenger against the champion, and a rollback moves the
+    environment before the retrain promotes. The rollback stands, and the retrain says why it promoted nothing."""
+    own = with_a_model_of_its_own(settings, tracking_server.url, "rollback_during_retrain")
+    store = open_datastore(own)
     store.clone("uat")
     registry, environment = open_registry(own), own.environment
     first = retrain(settings=own).challenger_version  # the first champion of each environment
@@ -598,16 +608,7 @@ def test_a_change_whose_audit_entry_fails_moves_nothing_on_any_path(settings, tr
     """Retrain, promote and rollback each move an alias and then write the audit entry; when the entry fails, before
     the server has it or after (its answer lost), the environment serves what it did and history says so."""
     proxy = RegistryProxy(tracking_server.url)
-    faulty = dataclasses.replace(
-        settings,
-        mlflow_tracking_uri=proxy.url,
-        mlflow_artifact_root="mlflow-artifacts:/",
-        # A registry of its own, with no champion, and no floor: each retrain passes the gate and tries to promote.
-        app=dataclasses.replace(settings.app, model_name="half_promotion", min_score=None),
-    )
-    store = open_datastore(faulty)
-    store.create(table_schema())
-    store.append(data_rows("dataset_1.csv", FIRST_MODEL_ROWS))
+    faulty = with_a_model_of_its_own(settings, proxy.url, "half_promotion")
     registry = open_registry(faulty)
     faults = [("/runs/create", False), ("/runs/update", True)]  # the entry refused; its completion done, answer lost
     changes = {

@@ -1,4 +1,5 @@
 import dataclasses
+import threading
 import time
 
 import pytest
@@ -6,10 +7,11 @@ import redis
 from celery.schedules import crontab
 
 from {{ cookiecutter.app_name }}.config import AppConfig, ConfigError
+from {{ cookiecutter.app_name }}.laptop.embedded_redis import EmbeddedRedis
 from {{ cookiecutter.app_name }}.worker import SCHEDULED_RETRAIN_TASK
 from {{ cookiecutter.app_name }}.worker import queue as queue_module
 from {{ cookiecutter.app_name }}.worker.celery_app import make_celery
-from {{ cookiecutter.app_name }}.worker.queue import RUNNING_CLAIM_SECONDS, RetrainQueue, running_key
+from {{ cookiecutter.app_name }}.worker.queue import RUNNING_CLAIM_SECONDS, RetrainQueue, redis_client, running_key
 
 pytestmark = pytest.mark.unit
 
@@ -102,3 +104,23 @@ def test_a_claim_outlives_its_lifetime_while_renewed_and_lapses_after(queue, mon
     while queue.redis.get(key) is not None:
         assert time.monotonic() < deadline, "the claim of a stopped worker did not lapse"
         time.sleep(0.1)
+
+
+def test_a_command_sent_while_redis_restarts_waits_for_it_instead_of_failing(tmp_path):
+    """A retrain's own calls (its attempt count, its claim) ride out a Redis restart: without, one in three retrains
+    running across a restart failed with "Connection refused"."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    server.start()
+    try:
+        client = redis_client(server.url, patience_seconds=10)
+        client.set("attempts", 1)
+        server.stop()
+        restart = threading.Timer(2.0, server.start)  # down for two seconds, as a restart is
+        restart.start()
+        started = time.monotonic()
+
+        assert client.incr("attempts") == 2  # kept across the restart (append-only file), and counted once
+        assert time.monotonic() - started >= 1.5  # it did wait for Redis to come back
+        restart.join()
+    finally:
+        server.stop()

@@ -59,9 +59,9 @@ def running_alone(settings: Settings) -> Iterator[None]:
         return
     import redis
 
-    from ..worker.queue import RunningClaims
+    from ..worker.queue import REDIS_RESTART_SECONDS, RunningClaims, redis_client
 
-    claims = RunningClaims(redis.Redis.from_url(settings.redis_url))
+    claims = RunningClaims(redis_client(settings.redis_url, REDIS_RESTART_SECONDS))
     on_wait = lambda: print(f"Another retrain of [{settings.environment}] is running: waiting for it", flush=True)  # noqa: E731
     try:
         with claims.running_alone(settings.environment, f"command-line-{uuid.uuid4().hex}", on_wait):

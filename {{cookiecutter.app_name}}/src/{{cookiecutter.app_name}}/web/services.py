@@ -10,8 +10,10 @@ from flask import current_app
 from ..config import Settings
 from ..registry import ModelRegistry
 from ..worker.celery_app import make_celery
-from ..worker.queue import RetrainQueue
+from ..worker.queue import RetrainQueue, redis_client
 from .champion import Champion
+
+REQUEST_PATIENCE_SECONDS = 3  # a request rides out a Redis restart this long, then answers 503
 
 
 class QueueUnavailable(Exception):
@@ -31,7 +33,7 @@ class Services:
                 raise QueueUnavailable("REDIS_URL is not set; start the app with local/run_server.py, or set it")
             self._queue = RetrainQueue(
                 make_celery(self.settings),
-                redis.Redis.from_url(self.settings.redis_url),
+                redis_client(self.settings.redis_url, REQUEST_PATIENCE_SECONDS),
                 self.settings.app.retrain_time_limit_minutes * 60,
             )
         try:

@@ -18,6 +18,8 @@ from typing import Any
 
 import redis
 from celery import Celery
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
 from . import RETRAIN_TASK
 
@@ -25,6 +27,7 @@ JOB_TTL_SECONDS = 7 * 24 * 3600
 RUNNING_CLAIM_SECONDS = 60  # how soon a dead worker's retrain is known to have stopped
 MAX_ATTEMPTS = 3  # tries of a job whose worker dies during each, before it ends failed
 WAIT_FOR_RUNNING_SECONDS = 5  # how often a retrain waiting for another to finish looks again
+REDIS_RESTART_SECONDS = 30  # how long a retrain waits for Redis to come back before it fails
 # Delete, or renew, a key only if it still holds our value: another run may have replaced it meanwhile.
 DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 RENEW_IF_EQUAL = (
@@ -38,6 +41,13 @@ CLAIM = (
 )
 STATES = {"PENDING": "queued", "RETRY": "queued", "RECEIVED": "queued", "STARTED": "running", "PROGRESS": "running",
           "SUCCESS": "done", "FAILURE": "failed", "REVOKED": "failed"}  # fmt: skip
+
+
+def redis_client(url: str, patience_seconds: float) -> redis.Redis:
+    """A client that retries, once a second for `patience_seconds`, a command whose connection failed: a Redis that
+    restarts (or whose pod is rescheduled) is back within that, and no retrain should fail for it meanwhile."""
+    retry = Retry(ConstantBackoff(1.0), retries=max(1, round(patience_seconds)))
+    return redis.Redis.from_url(url, retry=retry, retry_on_error=[redis.ConnectionError, redis.TimeoutError])
 
 
 def running_key(environment: str) -> str:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from celery.signals import task_postrun
 
 from ..config import load_settings
 from ..pipeline import retrain
 from . import RETRAIN_TASK, SCHEDULED_RETRAIN_TASK
 from .celery_app import make_celery
-from .queue import MAX_ATTEMPTS, WAIT_FOR_RUNNING_SECONDS, RetrainQueue
+from .queue import MAX_ATTEMPTS, REDIS_RESTART_SECONDS, WAIT_FOR_RUNNING_SECONDS, RetrainQueue, redis_client
 
 logger = logging.getLogger(__name__)
 settings = load_settings()
@@ -24,7 +23,8 @@ app = make_celery(settings)
 
 
 def retrain_queue() -> RetrainQueue:
-    return RetrainQueue(app, redis.Redis.from_url(settings.redis_url), settings.app.retrain_time_limit_minutes * 60)
+    client = redis_client(settings.redis_url, REDIS_RESTART_SECONDS)
+    return RetrainQueue(app, client, settings.app.retrain_time_limit_minutes * 60)
 
 
 class RetrainAbandoned(Exception):
