@@ -74,7 +74,7 @@ def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
 
 # The registry down then hung under load; a pool process killed once, and on every try; probes answered while large
 # uploads keep every web process busy.
-FAULT_TESTS = 11
+FAULT_TESTS = 12
 
 
 def test_the_app_survives_its_own_fault_tests(bake, tmp_path):

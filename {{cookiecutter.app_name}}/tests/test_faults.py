@@ -25,6 +25,7 @@ import pytest
 import redis
 import requests
 import yaml
+from celery import Celery
 
 from {{ cookiecutter.app_name }}.cli.command import EXIT_KEPT_CHAMPION, EXIT_OK
 from {{ cookiecutter.app_name }}.config import APP_NAME, Settings, app_config_path, load_settings
@@ -35,6 +36,7 @@ from {{ cookiecutter.app_name }}.laptop.stack import Stack, local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
+from {{ cookiecutter.app_name }}.worker import RETRAIN_TASK
 from {{ cookiecutter.app_name }}.worker.celery_app import VISIBILITY_MARGIN_SECONDS
 from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, RUNNING_CLAIM_SECONDS, RunningClaims, job_key
 
@@ -55,6 +57,7 @@ RECOVERY_TIMEOUT_SECONDS = 120
 UPLOAD_BYTES = 95 * 1024 * 1024
 RETRAIN_TIME_LIMIT_MINUTES = 1
 CSV_CLIENTS = 2
+REDIS_DOWN_SECONDS = 3  # long enough that the retrain writes its progress meanwhile
 CONSISTENT_ANSWERS = 200  # from all web processes
 
 
@@ -170,6 +173,10 @@ class RunningApp:
     client: AppClient
     first_version: int
     probe_url: str  # where each web process answers the probes, as in the cluster (PROBE_PORT)
+    log_folder: Path
+
+    def stack_log(self, name: str) -> Path:
+        return self.log_folder / f"{name}.log"
 
     def champion(self) -> int | None:
         return self.client.models()["serving"].get(self.settings.environment)
@@ -225,7 +232,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, tracking_server: TrackingServe
     probe_port = free_port()
     with local_stack(settings, free_port(), log_folder=state, probe_port=probe_port) as stack:
         client = AppClient(stack.url, settings.api_key)
-        yield RunningApp(stack, settings, client, version, f"http://127.0.0.1:{probe_port}")
+        yield RunningApp(stack, settings, client, version, f"http://127.0.0.1:{probe_port}", state)
 
 
 def assert_the_champion_is_what_the_job_reports(app: RunningApp, before: int | None, job: dict) -> None:
@@ -432,9 +439,26 @@ def test_a_retrain_lives_through_a_redis_restart_and_runs_once(app, stop_signal)
     job_id = app.client.retrain()["job_id"]
     app.wait_until_running(job_id)
 
-    app.stack.embedded_redis.restart(stop_signal)
+    app.stack.embedded_redis.restart(stop_signal, down_seconds=REDIS_DOWN_SECONDS)  # while it trains
 
     assert_it_ended_done_once(app, job_id, before, tries=1)
+
+
+def test_a_retrain_handed_out_again_after_it_ended_is_not_run_twice(app):
+    """What a Redis crash within a second of handing a job out leads to (its append-only file lost the hand-out):
+    the job is delivered again, though it has run. It must not run, train and promote a second time."""
+    job_id = app.client.retrain()["job_id"]
+    job = app.client.follow(job_id, timeout=RECOVERY_TIMEOUT_SECONDS)
+    versions = len(app.client.models()["versions"])
+
+    Celery(broker=app.stack.redis_url).send_task(RETRAIN_TASK, args=[app.settings.environment], task_id=job_id)
+
+    worker_log = app.stack_log("worker")
+    wait_for(lambda: f"retrain {job_id} has already ended" in worker_log.read_text(), RECOVERY_TIMEOUT_SECONDS,
+             lambda: f"the worker never said it left the job alone: {worker_log.read_text()[-2000:]}")  # fmt: skip
+    assert app.tries(job_id) == 1
+    assert app.client.job(job_id) == job
+    assert len(app.client.models()["versions"]) == versions
 
 
 def test_a_retrain_whose_whole_worker_dies_stops_reading_running_and_runs_again_once(app):

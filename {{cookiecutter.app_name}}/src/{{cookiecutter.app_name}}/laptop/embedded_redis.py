@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,8 +51,10 @@ class EmbeddedRedis:
         if self.server is not None:
             stop_groups([self.server], stop_signal, grace_seconds=STOP_GRACE_SECONDS)
 
-    def restart(self, stop_signal: int = signal.SIGTERM) -> None:
+    def restart(self, stop_signal: int = signal.SIGTERM, down_seconds: float = 0) -> None:
+        """Stop, stay down `down_seconds` (what a rescheduled pod takes), and start on the same port."""
         self.stop(stop_signal)
+        time.sleep(down_seconds)
         self.start()
 
 

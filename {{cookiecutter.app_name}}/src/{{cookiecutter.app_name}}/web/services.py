@@ -32,7 +32,7 @@ class Services:
             if not self.settings.redis_url:
                 raise QueueUnavailable("REDIS_URL is not set; start the app with local/run_server.py, or set it")
             self._queue = RetrainQueue(
-                make_celery(self.settings),
+                make_celery(self.settings, REQUEST_PATIENCE_SECONDS),
                 redis_client(self.settings.redis_url, REQUEST_PATIENCE_SECONDS),
                 self.settings.app.retrain_time_limit_minutes * 60,
             )

@@ -7,13 +7,15 @@ from celery.schedules import crontab
 
 from ..config import ConfigError, Settings, cron_fields
 from . import SCHEDULED_RETRAIN_TASK
+from .queue import REDIS_RESTART_SECONDS
 
 # How long after a retrain's time limit Redis waits before it hands the job of a dead worker out again: time for the
 # hard limit to stop it and for its worker to acknowledge it. No longer, as that is how long such a job waits.
 VISIBILITY_MARGIN_SECONDS = 60
 
 
-def make_celery(settings: Settings) -> Celery:
+def make_celery(settings: Settings, redis_patience_seconds: float = REDIS_RESTART_SECONDS) -> Celery:
+    """The Celery app; a result read or written while Redis restarts is retried for about `redis_patience_seconds`."""
     if not settings.redis_url:
         raise ConfigError("REDIS_URL is not set: the worker needs a Redis (local/run_server.py starts one for you)")
     celery = Celery("{{ cookiecutter.app_name }}", broker=settings.redis_url, backend=settings.redis_url)
@@ -39,6 +41,11 @@ def make_celery(settings: Settings) -> Celery:
         worker_max_tasks_per_child=1,
         result_expires=7 * 24 * 3600,
         broker_connection_retry_on_startup=True,
+        # Retried with jitter, at most a second apart: a retrain is not lost for want of its progress update.
+        result_backend_always_retry=True,
+        result_backend_base_sleep_between_retries_ms=100,
+        result_backend_max_sleep_between_retries_ms=1000,
+        result_backend_max_retries=round(2 * redis_patience_seconds),
     )
     if settings.app.retrain_schedule:
         celery.conf.beat_schedule = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from celery import states
+from celery.exceptions import Ignore
 from celery.signals import task_postrun
 
 from ..config import load_settings
@@ -34,6 +36,10 @@ class RetrainAbandoned(Exception):
 @app.task(bind=True, name=RETRAIN_TASK, max_retries=None, default_retry_delay=WAIT_FOR_RUNNING_SECONDS)
 def retrain_task(self, environment: str) -> dict:
     queue, job_id = retrain_queue(), self.request.id
+    if self.AsyncResult(job_id).state in states.READY_STATES:
+        # Delivered again after it ended: Redis crashed within a second of handing it out, and lost that it had.
+        logger.warning("retrain %s has already ended; it is not run again", job_id)
+        raise Ignore()
     if not queue.claim_running(environment, job_id):  # at most one retrain per environment
         raise self.retry(countdown=WAIT_FOR_RUNNING_SECONDS)
     with queue.renewing_claim(environment, job_id):
