@@ -117,10 +117,9 @@ def test_a_command_sent_while_redis_restarts_waits_for_it_instead_of_failing(tmp
         server.stop()
         restart = threading.Timer(2.0, server.start)  # down for two seconds, as a restart is
         restart.start()
-        started = time.monotonic()
 
-        assert client.incr("attempts") == 2  # kept across the restart (append-only file), and counted once
-        assert time.monotonic() - started >= 1.5  # it did wait for Redis to come back
+        # Sent while Redis is down, so its answer proves it waited; kept across the restart, and counted once.
+        assert client.incr("attempts") == 2
         restart.join()
     finally:
         server.stop()
