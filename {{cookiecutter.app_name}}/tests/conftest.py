@@ -166,9 +166,10 @@ class RecordingKubectl:
         calls = self.bin_dir / "calls"
         return [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
 
-    def manifests(self) -> list[dict]:
-        """The objects sent to the last `kubectl apply -f -`."""
-        return [doc for doc in yaml.safe_load_all((self.bin_dir / "applied.yaml").read_text()) if doc]
+    def manifests(self, apply: int = -1) -> list[dict]:
+        """The objects sent to the last `kubectl apply -f -` (or to the apply-th, counting from 0)."""
+        sent = sorted(self.bin_dir.glob("applied-*.yaml"), key=lambda path: int(path.stem.removeprefix("applied-")))
+        return [doc for doc in yaml.safe_load_all(sent[apply].read_text()) if doc]
 
 
 @pytest.fixture
@@ -180,7 +181,8 @@ def kubectl(tmp_path: Path) -> RecordingKubectl:
     script.write_text(
         f'#!/bin/sh\necho "$@" >> {bin_dir}/calls\n'
         f'if [ "$1" = port-forward ]; then exec "{sys.executable}" "{forwarder}" "$@"; fi\n'
-        f'if [ "$1" = apply ]; then cat > {bin_dir}/applied.yaml; fi\necho "kubectl $1: done"\n'
+        f'if [ "$1" = apply ]; then cat > {bin_dir}/applied-$(ls {bin_dir} | grep -c ^applied-).yaml; fi\n'
+        'echo "kubectl $1: done"\n'
     )
     script.chmod(0o755)
     return RecordingKubectl(bin_dir)

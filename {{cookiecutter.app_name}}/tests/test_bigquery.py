@@ -239,7 +239,7 @@ def test_set_service_account_key_applies_the_secret_with_kubectl(app_root, kubec
                               capture_output=True, text=True)  # fmt: skip
 
     assert finished.returncode == 0, finished.stderr
-    assert kubectl.calls() == [["apply", "-f", "-"]]
+    assert kubectl.calls() == [["apply", "--server-side", "--force-conflicts", "-f", "-"]]
     [sent] = kubectl.manifests()
     assert sent["kind"] == "Secret" and sent["metadata"]["namespace"].endswith("-integration")
 

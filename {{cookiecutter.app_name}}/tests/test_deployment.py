@@ -271,8 +271,9 @@ def test_only_the_apps_own_pods_reach_redis_and_the_tracking_server_and_none_con
     assert not may_connect(policies, elsewhere, registry, 5000)
 
 
-def test_the_tracking_server_manifest_validates_as_it_is():
-    checked = subprocess.run([tool("kubernetes-validate"), "--strict", "--quiet", "k8s/mlflow.yml"],
+@pytest.mark.parametrize("manifest", ["k8s/mlflow.yml", "k8s/challenger_access.yml"])  # applied once, by an admin
+def test_the_manifests_applied_as_they_are_validate(manifest):
+    checked = subprocess.run([tool("kubernetes-validate"), "--strict", "--quiet", manifest],
                              cwd=APP_ROOT, capture_output=True, text=True)  # fmt: skip
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -297,7 +298,7 @@ def test_deploy_apply_sends_the_environment_s_manifests_with_its_app_version_to_
     applied = deploy_command(["apply", "--environment", "uat"])
 
     assert refused == 2 and "no app version is recorded for [uat]" in capsys.readouterr().err
-    assert applied == 0 and kubectl.calls() == [["apply", "-f", "-"]]
+    assert applied == 0 and kubectl.calls() == [["apply", "--server-side", "--force-conflicts", "-f", "-"]]
     sent = kubectl.manifests()
     assert [o["kind"] for o in sent][:2] == ["Namespace", "ConfigMap"]
     assert {c["image"] for c in deployments(sent)["worker"]["spec"]["template"]["spec"]["containers"]} == {
@@ -318,7 +319,7 @@ def test_deploy_apply_wait_follows_every_rollout_and_remove_deletes_only_a_chall
 
     namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-pr-7"
     rollouts = [call[2] for call in kubectl.calls() if call[:2] == ["rollout", "status"]]
-    assert applied == 0 and kubectl.calls()[0] == ["apply", "-f", "-"]
+    assert applied == 0 and kubectl.calls()[0] == ["apply", "--server-side", "--force-conflicts", "-f", "-"]
     assert rollouts == [f"deployment/{o['metadata']['name']}" for o in kubectl.manifests() if o["kind"] == "Deployment"]
     assert all(call[3:5] == ["--namespace", namespace] for call in kubectl.calls()[1:-1])
     assert kept == 2 and "production is part of the promotion chain" in capsys.readouterr().err

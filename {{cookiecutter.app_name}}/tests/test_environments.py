@@ -335,7 +335,7 @@ def test_set_environment_configs_checks_every_file_then_applies_one_config_map_p
     applied = set_environment_configs_command([])
 
     assert applied == 0
-    assert kubectl.calls() == [["apply", "-f", "-"]]
+    assert kubectl.calls() == [["apply", "--server-side", "--force-conflicts", "-f", "-"]]
     sent = {doc["metadata"]["namespace"].rsplit("-", 1)[1]: doc for doc in kubectl.manifests()}
     assert list(sent) == ["integration", "uat", "production"]
     assert yaml.safe_load(sent["uat"]["data"]["environment_uat.yml"])["app_title_extension"] == " - (uat)"

@@ -28,7 +28,8 @@ from {{ cookiecutter.app_name }}.environments import component_config as compone
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT, copy_app_config
+from .cluster_access import ApiRequest, ClusterAccess, requests_of
+from .conftest import APP_ROOT, RecordingKubectl, copy_app_config
 from .test_deployment import IMAGE, tool
 from .test_environments import deploy_app, trained_environment
 
@@ -40,6 +41,9 @@ EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
 SETUP_ACTION = "./.github/actions/setup"
 ADMIN = ("admin", "admin-password-of-the-tracking-server")
 APP_USER = ("retrain-app", "password-of-the-app-on-the-tracking-server")
+PROJECT = "my-project"
+PULL_REQUEST_IDENTITY = f"github-challenger@{PROJECT}.iam.gserviceaccount.com"  # as README's set-up names it
+NAMESPACE_PREFIX = "{{ cookiecutter.app_name | replace('_', '-') }}-"
 
 
 def test_the_workflows_pass_actionlint_and_github_s_schemas():
@@ -237,6 +241,49 @@ def test_a_merge_deploys_the_component_config_to_integration_through_a_throwaway
             "--wait=false"] in kubectl.calls()  # fmt: skip
     assert registry.challengers() == {}
     assert [event.action for event in registry.events("integration")][:1] == ["deploy"]
+
+
+def api_requests(kubectl: RecordingKubectl) -> list[ApiRequest]:
+    """Every API request the recorded kubectl calls sent, in order."""
+    sent, applies = [], 0
+    for arguments in (call for call in kubectl.calls() if call[0] not in ("docker", "gcloud")):  # their stand-ins'
+        manifest = kubectl.manifests(applies) if arguments[0] == "apply" else []
+        applies += arguments[0] == "apply"
+        sent += requests_of(arguments, manifest)
+    return sent
+
+
+def test_a_pull_request_s_identity_may_run_its_challenger_and_change_nothing_in_any_other_namespace(runner, kubectl):
+    run, _ = runner
+    access = ClusterAccess(yaml.safe_load_all((APP_ROOT / "k8s" / "challenger_access.yml").read_text()
+                                              .replace("PROJECT_ID", PROJECT)))  # fmt: skip
+    run.run_job("challenger-test.yml", "challenger")
+    run.run_job("challenger-test.yml", "delete-challenger")
+    # and `registry connect` in the setup action, where no tracking server address is set (the promote test runs it)
+    forward = requests_of(["port-forward", "--namespace", "mlflow", "service/mlflow", "5000:5000"], [])
+    sent = api_requests(kubectl) + forward
+
+    assert {request.verb for request in sent} >= {"create", "patch", "watch", "delete"}  # a whole deploy and delete
+    assert [r.describe() for r in sent if not access.allows(PULL_REQUEST_IDENTITY, r)] == []
+
+    changes = [r for r in sent if r.verb in ("create", "patch", "delete") and r.namespace != "mlflow"]
+    for namespace in ("integration", "uat", "production"):
+        elsewhere = [request.elsewhere(NAMESPACE_PREFIX + namespace) for request in changes]
+        assert [r.describe() for r in elsewhere if access.allows(PULL_REQUEST_IDENTITY, r)] == []
+    assert access.refusals(PULL_REQUEST_IDENTITY, changes[-1].elsewhere(NAMESPACE_PREFIX + "production")) == [
+        f"a pull request changes only challenger namespaces ({NAMESPACE_PREFIX}pr-<number>), not "
+        f"{NAMESPACE_PREFIX}production"
+    ]
+    namespace = next(r for r in changes if r.kind == "Namespace" and r.verb == "create")
+    unlabelled = {**namespace.object, "metadata": {**namespace.object["metadata"], "labels": {}}}
+    assert access.refusals(PULL_REQUEST_IDENTITY, dataclasses.replace(namespace, object=unlabelled)) == [
+        "a challenger namespace must enforce the restricted Pod Security profile"
+    ]
+    reads = [ApiRequest("get", "Secret", NAMESPACE_PREFIX + "pr-7", "app-secrets"),
+             ApiRequest("get", "Secret", NAMESPACE_PREFIX + "production", "app-secrets"),
+             ApiRequest("get", "Pod", NAMESPACE_PREFIX + "production", "web", "log"),
+             ApiRequest("create", "Pod", NAMESPACE_PREFIX + "production", "celery-redis", "portforward")]  # fmt: skip
+    assert [r.describe() for r in reads if access.allows(PULL_REQUEST_IDENTITY, r)] == []
 
 
 @pytest.fixture

@@ -120,7 +120,11 @@ def cluster_tracking_uri(settings: Settings) -> str:
 
 
 def namespace_object(namespace: str, environment: str) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/part-of": APP_NAME.replace("_", "-"), "environment": environment}
+    labels = {
+        "app.kubernetes.io/part-of": APP_NAME.replace("_", "-"),
+        "environment": environment,
+        "pod-security.kubernetes.io/enforce": "restricted",  # every pod runs unprivileged, as a non-root user
+    }
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
 

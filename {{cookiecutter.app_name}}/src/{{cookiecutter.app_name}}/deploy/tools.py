@@ -28,8 +28,12 @@ def kubectl(*args: str, manifest: str | None = None) -> str:
 
 
 def kubectl_apply(manifest: str) -> str:
-    """`kubectl apply` the manifest (one or more YAML documents); what kubectl printed."""
-    return kubectl("apply", "-f", "-", manifest=manifest)
+    """`kubectl apply` the manifest (one or more YAML documents); what kubectl printed.
+
+    Applied server-side: the API server merges it, so kubectl never reads the objects first, and an identity that
+    may write a Secret but not read one (a pull request's, k8s/challenger_access.yml) can apply it. This CLI owns
+    every field it sends, so it takes them over from any earlier (client-side) apply."""
+    return kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", manifest=manifest)
 
 
 def run_tool(*args: str, cwd: Path | None = None) -> None:
