@@ -67,15 +67,16 @@ def parse_csv(content: bytes, name: str = "the file") -> pd.DataFrame:
     """CSV bytes (an upload, a file) as text columns, or an UnreadableFileError saying what is wrong with them."""
     if not content.strip():
         raise UnreadableFileError(f"{name} is empty; expected a CSV file with a header row and data rows")
+    # Read from the bytes themselves: a decoded copy (and pandas' buffer of it) would take several times the upload
     try:
-        text = content.decode("utf-8-sig")
+        content.decode("utf-8-sig")  # checked whole; the text is dropped at once
     except UnicodeDecodeError as error:
         raise UnreadableFileError(
             f"{name} is not UTF-8 text (byte {error.start} cannot be read); save it as CSV UTF-8 and try again"
         ) from error
-    if "\x00" in text:
+    if b"\x00" in content:
         raise UnreadableFileError(f"{name} holds binary data, not CSV text")
-    header = next(csv.reader(io.StringIO(text)), [])
+    header = next(csv.reader(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="")), [])
     if len(header) == 1 and (separator := next((s for s in SEPARATORS if s in header[0]), None)):
         raise UnreadableFileError(
             f"{name} is separated by {SEPARATORS[separator]}, not commas; save it as CSV (comma delimited)"
@@ -84,7 +85,7 @@ def parse_csv(content: bytes, name: str = "the file") -> pd.DataFrame:
     if named_twice:  # pandas would rename the second one and a column would silently go unused
         raise UnreadableFileError(f"{name} names column(s) {named_twice} more than once in the header")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise UnreadableFileError(f"{name} is not a readable CSV file: {error}") from error
     if frame.empty:
