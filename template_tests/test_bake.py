@@ -60,6 +60,7 @@ EXPECTED_FILES = {
     "src/{app}/cli/registry.py",
     "src/{app}/pipeline.py",
     "src/{app}/registry.py",
+    "src/{app}/registry_guard.py",
     "src/{app}/web/champion.py",
     "src/{app}/web/probes.py",
     "src/{app}/web/server.py",

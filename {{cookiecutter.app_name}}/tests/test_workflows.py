@@ -21,12 +21,14 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.deploy.tools import answers
 from {{ cookiecutter.app_name }}.environments import component_config as components
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
-from {{ cookiecutter.app_name }}.registry import open_registry
+from {{ cookiecutter.app_name }}.registry import HISTORY_EXPERIMENT, open_registry
 
 from .cluster_access import ApiRequest, ClusterAccess, requests_of
 from .conftest import APP_ROOT, RecordingKubectl, copy_app_config
@@ -41,6 +43,7 @@ EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
 SETUP_ACTION = "./.github/actions/setup"
 ADMIN = ("admin", "admin-password-of-the-tracking-server")
 APP_USER = ("retrain-app", "password-of-the-app-on-the-tracking-server")
+PULL_REQUEST_USER = ("retrain-app-challenger", "password-of-pull-requests-on-the-tracking-server")
 PROJECT = "my-project"
 PULL_REQUEST_IDENTITY = f"github-challenger@{PROJECT}.iam.gserviceaccount.com"  # as README's set-up names it
 NAMESPACE_PREFIX = "{{ cookiecutter.app_name | replace('_', '-') }}-"
@@ -289,7 +292,8 @@ def test_a_pull_request_s_identity_may_run_its_challenger_and_change_nothing_in_
 @pytest.fixture
 def tracking_server(runner, tmp_path):
     """`mlflow server` on the test's registry, as k8s/mlflow.yml runs it in the cluster: every request but /health
-    signs in (MLflow's basic-auth app, set up as the README says, with the app's user). Its host:port."""
+    signs in (MLflow's basic-auth app with the app's rule, set up as the README says, with the app's user and the
+    pull requests'). Its host:port."""
     _, settings = runner
     port, log_path = free_port(), tmp_path / "mlflow-server.log"
     auth_config = tmp_path / "basic_auth.ini"
@@ -301,15 +305,22 @@ def tracking_server(runner, tmp_path):
     with log_path.open("wb") as log:  # run in tmp_path: the server's default artifact folder is in its cwd
         server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                    settings.mlflow_tracking_uri, "--host", "127.0.0.1", "--port", str(port),
-                                   "--workers", "1", "--app-name", "basic-auth"], stdout=log,
+                                   "--workers", "1", "--app-name", "retrain-auth"], stdout=log,
                                   stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
                                   env={**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
-                                       "MLFLOW_FLASK_SERVER_SECRET_KEY": "csrf-key"})  # fmt: skip
+                                       "MLFLOW_FLASK_SERVER_SECRET_KEY": "csrf-key",
+                                       "MLFLOW_CHALLENGER_USERS": PULL_REQUEST_USER[0]})  # fmt: skip
     try:
         wait_until_started(server, lambda: answers(f"http://127.0.0.1:{port}"), requests.RequestException, 120,
                            log_path.read_text)  # fmt: skip
-        requests.post(f"http://127.0.0.1:{port}/api/2.0/mlflow/users/create", auth=ADMIN, timeout=30,
-                      json={"username": APP_USER[0], "password": APP_USER[1]}).raise_for_status()  # fmt: skip
+        api = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+        for username, password in (APP_USER, PULL_REQUEST_USER):
+            requests.post(f"{api}/users/create", auth=ADMIN, timeout=30,
+                          json={"username": username, "password": password}).raise_for_status()  # fmt: skip
+            # deleting an alias takes MANAGE on the model, which the README grants both
+            requests.post(f"{api.replace('2.0', '3.0')}/users/permissions/grant", auth=ADMIN, timeout=30,
+                          json={"username": username, "resource_type": "registered_model", "permission": "MANAGE",
+                                "resource_id": open_registry(settings).model_name}).raise_for_status()  # fmt: skip
         yield f"127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -346,3 +357,55 @@ def test_promote_moves_integration_to_uat_and_deploys_uat_reaching_the_registry_
     assert settings_map["data"]["MLFLOW_TRACKING_URI"] == in_cluster  # the pods' address, not this runner's forward
     secret = next(o for o in sent if o["kind"] == "Secret")["stringData"]
     assert (secret["MLFLOW_TRACKING_USERNAME"], secret["MLFLOW_TRACKING_PASSWORD"]) == APP_USER  # the pods sign in
+
+
+def test_a_pull_request_s_user_of_the_tracking_server_changes_its_challenger_and_no_other_environment(
+    runner, kubectl, tracking_server, monkeypatch
+):
+    run, settings = runner
+    registry = open_registry(settings)  # the test reads the server's database directly
+    run.context["vars.MLFLOW_TRACKING_URI"] = run.context["vars.CLUSTER_MLFLOW_TRACKING_URI"] = ""
+    monkeypatch.setenv("KUBECTL_SERVICE_ADDRESS", tracking_server)  # where the stand-in's port-forward leads
+    run.context["secrets.MLFLOW_TRACKING_USERNAME"], run.context["secrets.MLFLOW_TRACKING_PASSWORD"] = PULL_REQUEST_USER
+    integration, history = registry.deployment("integration"), registry.events()
+
+    run.run_job("challenger-test.yml", "challenger")
+    assert registry.deployment("pr-7").model_version == integration.model_version
+
+    url = f"http://{tracking_server}"
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", PULL_REQUEST_USER[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PULL_REQUEST_USER[1])
+    client, model, version = MlflowClient(url, url), registry.model_name, str(integration.model_version)
+    trained_in = client.get_model_version(model, version).run_id
+    history_id = client.get_experiment_by_name(HISTORY_EXPERIMENT.format(model_name=model)).experiment_id
+    entry = client.search_runs([history_id], "tags.environment = 'integration'")[0].info.run_id
+    attempts = {
+        "move integration's alias": lambda: client.set_registered_model_alias(model, "integration", version),
+        "delete production's alias": lambda: client.delete_registered_model_alias(model, "production"),
+        "set the app integration runs": lambda: client.set_registered_model_tag(model, "app.integration", "{}"),
+        "change a version's tags": lambda: client.set_model_version_tag(model, version, "input_schema", "{}"),
+        "rename the model": lambda: client.rename_registered_model(model, "another"),
+        "delete it": lambda: client.delete_registered_model(model),
+        "write integration's history": lambda: client.create_run(history_id, tags={"environment": "integration"}),
+        "delete an entry of it": lambda: client.delete_run(entry),
+        "take over a training run": lambda: client.set_tag(trained_in, "environment", "pr-7"),
+    }
+    refused = {}
+    for name, attempt in attempts.items():
+        with pytest.raises(MlflowException) as raised:
+            attempt()
+        refused[name] = raised.value.error_code
+    artifact = f"{url}/api/2.0/mlflow-artifacts/artifacts/pr-7/notes.txt"
+    writes = [requests.put(artifact, data=b"first", auth=PULL_REQUEST_USER, timeout=30).status_code,
+              requests.put(artifact, data=b"second", auth=PULL_REQUEST_USER, timeout=30).status_code,
+              requests.delete(artifact, auth=PULL_REQUEST_USER, timeout=30).status_code]  # fmt: skip
+
+    assert refused == dict.fromkeys(attempts, "PERMISSION_DENIED")
+    assert writes == [200, 403, 403]  # a file is written once
+    assert requests.get(artifact, auth=PULL_REQUEST_USER, timeout=30).content == b"first"
+    assert registry.deployment("integration") == integration
+    assert [e for e in registry.events() if e.environment != "pr-7"] == history
+
+    run.run_job("challenger-test.yml", "delete-challenger")
+
+    assert registry.challengers() == {} and registry.deployment("pr-7").model_version is None

@@ -216,6 +216,11 @@ class Variables:
         "no sign-in",
     )
     mlflow_tracking_password: str | None = variable("that user's password (likewise)", "no sign-in")
+    mlflow_challenger_users: str | None = variable(
+        "on the tracking server (`--app-name retrain-auth`): the users, comma-separated, who change only pull-request "
+        "environments (registry_guard.py)",
+        "every user may change every environment",
+    )
     cluster_mlflow_tracking_uri: str | None = variable(
         "the registry as the pods reach it, for `deploy render`/`apply`", "`MLFLOW_TRACKING_URI`"
     )
