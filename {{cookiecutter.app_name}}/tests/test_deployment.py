@@ -38,6 +38,7 @@ pytestmark = pytest.mark.unit
 
 TRACKING_SERVER = "http://mlflow.mlflow.svc.cluster.local:5000"
 IMAGE = "{{ cookiecutter.container_registry }}/{{ cookiecutter.app_name }}"
+PULL_REQUEST_IMAGE = "{{ cookiecutter.container_registry }}-pull-requests/{{ cookiecutter.app_name }}"  # app_config
 
 
 @pytest.fixture
@@ -73,6 +74,12 @@ def deployments(objects: list[dict]) -> dict[str, dict]:
     return {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in objects if o["kind"] == "Deployment"}
 
 
+def app_images(objects: list[dict]) -> set[str]:
+    """The images the app's own Deployments run (web, worker, beat: all but Redis)."""
+    pods = [pod for component, pod in deployments(objects).items() if component != "redis"]
+    return {container["image"] for pod in pods for container in pod["spec"]["template"]["spec"]["containers"]}
+
+
 @pytest.mark.parametrize("environment", ["integration", "uat", "production", "pr-7"])
 def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_validates(
     cluster_settings, environment, tmp_path
@@ -90,8 +97,8 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert {o["metadata"].get("namespace", namespace) for o in objects} == {namespace}
     pods = deployments(objects)
     assert pods["web"]["spec"]["replicas"] == (2 if environment == "production" else 1)  # production can fail over
-    images = {c["image"] for pod in pods.values() for c in pod["spec"]["template"]["spec"]["containers"]}
-    assert f"{IMAGE}:3f2a1b0c9d8e" in images and "IMAGE" not in images
+    # a pull request's images come from a repository that no other environment runs from
+    assert app_images(objects) == {f"{PULL_REQUEST_IMAGE if environment == 'pr-7' else IMAGE}:3f2a1b0c9d8e"}
     web = pods["web"]["spec"]["template"]["spec"]
     assert web["securityContext"]["runAsNonRoot"] is True
     assert {name: pod["spec"]["template"]["spec"]["automountServiceAccountToken"] for name, pod in pods.items()} == {

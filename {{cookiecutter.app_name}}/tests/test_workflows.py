@@ -32,7 +32,7 @@ from {{ cookiecutter.app_name }}.registry import HISTORY_EXPERIMENT, open_regist
 
 from .cluster_access import ApiRequest, ClusterAccess, requests_of
 from .conftest import APP_ROOT, RecordingKubectl, copy_app_config
-from .test_deployment import IMAGE, tool
+from .test_deployment import IMAGE, PULL_REQUEST_IMAGE, app_images, tool
 from .test_environments import deploy_app, trained_environment
 
 pytestmark = pytest.mark.workflows
@@ -212,8 +212,9 @@ def test_a_pull_request_gets_a_challenger_running_its_image_and_loses_it_when_cl
     run.run_job("challenger-test.yml", "challenger")
 
     namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-pr-7"
-    assert ["docker", "build", "--file", "docker/Dockerfile", "--tag", f"{IMAGE}:{SHA}", "."] in kubectl.calls()
-    assert ["docker", "push", f"{IMAGE}:{SHA}"] in kubectl.calls()
+    image = f"{PULL_REQUEST_IMAGE}:{SHA}"  # pushed where no other environment's images are
+    assert ["docker", "build", "--file", "docker/Dockerfile", "--tag", image, "."] in kubectl.calls()
+    assert ["docker", "push", image] in kubectl.calls()
     assert registry.challengers() == {"pr-7": "integration"}
     assert registry.deployment("pr-7").model_version == registry.deployment("integration").model_version
     assert registry.deployment("pr-7").app_version == SHA
@@ -221,6 +222,7 @@ def test_a_pull_request_gets_a_challenger_running_its_image_and_loses_it_when_cl
     assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in sent} == {namespace}
     secret = next(o for o in sent if o["kind"] == "Secret")["stringData"]
     assert secret["API_KEY"] == "ci-key" and set(secret) == {"API_KEY", "REDIS_PASSWORD", "REDIS_URL"}
+    assert app_images(sent) == {image}
     assert any(call[:2] == ["rollout", "status"] for call in kubectl.calls())
     assert len(run.skipped) == 1  # the integration tests, which need the cluster
 
@@ -240,6 +242,7 @@ def test_a_merge_deploys_the_component_config_to_integration_through_a_throwaway
     assert registry.deployment("integration") == listed.__class__(listed.model_version, SHA, listed.app_config)
     applied = [call for call in kubectl.calls() if call[:1] == ["apply"]]
     assert len(applied) == 2  # the challenger, then integration
+    assert app_images(kubectl.manifests(0)) == app_images(kubectl.manifests(1)) == {f"{IMAGE}:{SHA}"}  # main's, in both
     assert ["delete", "namespace", "{{ cookiecutter.app_name | replace('_', '-') }}-main-12", "--ignore-not-found",
             "--wait=false"] in kubectl.calls()  # fmt: skip
     assert registry.challengers() == {}

@@ -21,6 +21,9 @@ APP_NAME = __package__  # the app's name: its package, its component in componen
 DEFAULT_ENVIRONMENT = "integration"
 SELECTED_ENVIRONMENT_FILE = ".selected_environment"  # per checkout, gitignored
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# A pull request's challenger (.github/workflows/challenger-test.yml): its images, cluster rights (k8s/
+# challenger_access.yml) and registry rights (registry_guard.py) are kept apart from every other environment's
+PULL_REQUEST_ENVIRONMENT = re.compile(r"pr-[0-9]+")
 
 LOGICAL_TYPES = ("string", "integer", "float", "boolean", "date", "timestamp")  # as the data stores know them
 CLASSIFICATION_SCORES = ("f1_weighted", "f1_macro", "accuracy", "roc_auc")
@@ -80,6 +83,7 @@ class AppConfig:
     threads: int = 1
     environments: tuple[str, ...] = ("integration", "uat", "production")  # the promotion chain, in order
     container_registry: str = ""  # where images are pushed: <container_registry>/<app_name>:<app version>
+    pull_request_container_registry: str = ""  # a pull request's images, if set: a repository only its jobs write
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "app config") -> AppConfig:
