@@ -63,7 +63,8 @@ def create_app(app: Flask = tracking_app) -> Any:
         user = request.authorization.username if request.authorization else None
         if request.method in ("GET", "HEAD", "OPTIONS") or user not in challengers:
             return None
-        body = {**request.args.to_dict(), **(request.get_json(silent=True) or {})}
+        sent = request.get_json(silent=True)
+        body = {**request.args.to_dict(), **(sent if isinstance(sent, dict) else {})}
         reason = refusal(request.method, request.path.replace("/ajax-api/", "/api/", 1), body)
         return None if reason is None else make_response(denial(user, reason), 403)
 
@@ -129,7 +130,7 @@ def refusal(method: str, path: str, body: dict[str, Any]) -> str | None:
 
 def run_refusal(path: str, body: dict[str, Any]) -> str | None:
     """A run is a pull request's when its environment tag, if any, names a pr-<number>: before and after the change."""
-    tags = {tag.get("key"): tag.get("value") for tag in body.get("tags") or []}
+    tags = {tag.get("key"): tag.get("value") for tag in body.get("tags") or [] if isinstance(tag, dict)}
     if path.endswith("/runs/set-tag") and body.get("key") == ENVIRONMENT_TAG:
         tags[ENVIRONMENT_TAG] = body.get("value")
     if ENVIRONMENT_TAG in tags and not PULL_REQUEST_ENVIRONMENT.fullmatch(str(tags[ENVIRONMENT_TAG])):
