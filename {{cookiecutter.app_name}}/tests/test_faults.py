@@ -40,7 +40,7 @@ from {{ cookiecutter.app_name }}.worker import RETRAIN_TASK
 from {{ cookiecutter.app_name }}.worker.celery_app import VISIBILITY_MARGIN_SECONDS
 from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, RUNNING_CLAIM_SECONDS, RunningClaims, job_key
 
-from .conftest import APP_ROOT, DATA, FIRST_MODEL_ROWS, data_rows, table_schema
+from .conftest import APP_ROOT, DATA, FIRST_MODEL_ROWS, TRACKING_SERVER_ENVIRONMENT, data_rows, table_schema
 from .test_integration import first_new_record
 from .test_run_server import descendants, wait_for
 
@@ -75,6 +75,7 @@ class TrackingServer:
                    "--artifacts-destination", str(self.folder / "artifacts"), "--workers", "1"]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, **TRACKING_SERVER_ENVIRONMENT},
                                             start_new_session=True)  # fmt: skip
         answers = lambda: requests.get(f"{self.url}/health", timeout=1).raise_for_status()  # noqa: E731
         log_end = lambda: self.log.read_text()[-3000:]  # noqa: E731

@@ -31,7 +31,7 @@ from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import HISTORY_EXPERIMENT, open_registry
 
 from .cluster_access import ApiRequest, ClusterAccess, requests_of
-from .conftest import APP_ROOT, RecordingKubectl, copy_app_config
+from .conftest import APP_ROOT, TRACKING_SERVER_ENVIRONMENT, RecordingKubectl, copy_app_config
 from .test_deployment import IMAGE, PULL_REQUEST_IMAGE, app_images, tool
 from .test_environments import deploy_app, trained_environment
 
@@ -44,6 +44,7 @@ SETUP_ACTION = "./.github/actions/setup"
 ADMIN = ("admin", "admin-password-of-the-tracking-server")
 APP_USER = ("retrain-app", "password-of-the-app-on-the-tracking-server")
 PULL_REQUEST_USER = ("retrain-app-challenger", "password-of-pull-requests-on-the-tracking-server")
+SIGN_IN_APP = "{{ cookiecutter.app_name | replace('_', '-') }}-auth"  # registry_guard.py, as k8s/mlflow.yml runs it
 PROJECT = "my-project"
 PULL_REQUEST_IDENTITY = f"github-challenger@{PROJECT}.iam.gserviceaccount.com"  # as README's set-up names it
 NAMESPACE_PREFIX = "{{ cookiecutter.app_name | replace('_', '-') }}-"
@@ -308,11 +309,12 @@ def tracking_server(runner, tmp_path):
     with log_path.open("wb") as log:  # run in tmp_path: the server's default artifact folder is in its cwd
         server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                    settings.mlflow_tracking_uri, "--host", "127.0.0.1", "--port", str(port),
-                                   "--workers", "1", "--app-name", "retrain-auth"], stdout=log,
+                                   "--workers", "1", "--app-name", SIGN_IN_APP], stdout=log,
                                   stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
                                   env={**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
                                        "MLFLOW_FLASK_SERVER_SECRET_KEY": "csrf-key",
-                                       "MLFLOW_CHALLENGER_USERS": PULL_REQUEST_USER[0]})  # fmt: skip
+                                       "MLFLOW_CHALLENGER_USERS": PULL_REQUEST_USER[0],
+                                       **TRACKING_SERVER_ENVIRONMENT})  # fmt: skip
     try:
         wait_until_started(server, lambda: answers(f"http://127.0.0.1:{port}"), requests.RequestException, 120,
                            log_path.read_text)  # fmt: skip

@@ -221,7 +221,7 @@ class Variables:
     )
     mlflow_tracking_password: str | None = variable("that user's password (likewise)", "no sign-in")
     mlflow_challenger_users: str | None = variable(
-        "on the tracking server (`--app-name retrain-auth`): the users, comma-separated, who change only pull-request "
+        "on the tracking server (`--app-name <app>-auth`): the users, comma-separated, who change only pull-request "
         "environments (registry_guard.py)",
         "every user may change every environment",
     )

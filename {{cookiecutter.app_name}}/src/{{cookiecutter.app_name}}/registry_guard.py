@@ -12,7 +12,7 @@ users in MLFLOW_CHALLENGER_USERS the server answers 403 to any change that reach
 - renaming, changing or deleting a registered model, a model version or an experiment, and a version's tags;
 - anyone's permissions (deleting an alias takes MANAGE on the model, which also lets a user grant and revoke).
 Everything else (reading, new runs, new model versions, which serve nowhere until an alias names them) is MLflow's
-own permissions' business. The server runs it as `mlflow server --app-name retrain-auth` (k8s/mlflow.yml).
+own permissions' business. The server runs it as `mlflow server --app-name <app>-auth` (k8s/mlflow.yml).
 """
 
 from __future__ import annotations
