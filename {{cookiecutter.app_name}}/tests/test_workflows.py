@@ -23,12 +23,20 @@ import requests
 import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sklearn.dummy import DummyClassifier
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.deploy.tools import answers
 from {{ cookiecutter.app_name }}.environments import component_config as components
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
-from {{ cookiecutter.app_name }}.registry import HISTORY_EXPERIMENT, open_registry
+from {{ cookiecutter.app_name }}.registry import (
+    ENVIRONMENT_TAG,
+    HISTORY_EXPERIMENT,
+    Deployment,
+    EnvironmentEvent,
+    ModelRegistry,
+    open_registry,
+)
 
 from .cluster_access import ApiRequest, ClusterAccess, requests_of
 from .conftest import APP_ROOT, TRACKING_SERVER_ENVIRONMENT, RecordingKubectl, copy_app_config
@@ -405,8 +413,15 @@ def test_a_pull_request_s_user_of_the_tracking_server_changes_its_challenger_and
               requests.put(artifact, data=b"second", auth=PULL_REQUEST_USER, timeout=30).status_code,
               requests.delete(artifact, auth=PULL_REQUEST_USER, timeout=30).status_code]  # fmt: skip
 
+    # What the challenger's own worker does, through the server's artifact store: train, register, move pr-7, record
+    own = ModelRegistry(url, "mlflow-artifacts:/", f"{model} of pull requests")
+    registered = own.register(DummyClassifier().fit([[0], [1]], [0, 1]), {ENVIRONMENT_TAG: "pr-7"}, {}, {})
+    own.set_alias("pr-7", registered)
+    own.record_event(EnvironmentEvent("retrain", "pr-7", Deployment(), Deployment(registered)))
+
     assert refused == dict.fromkeys(attempts, "PERMISSION_DENIED")
     assert writes == [200, 403, 403]  # a file is written once
+    assert own.champion_version("pr-7") == registered and [e.action for e in own.events("pr-7")] == ["retrain"]
     assert requests.get(artifact, auth=PULL_REQUEST_USER, timeout=30).content == b"first"
     assert registry.deployment("integration") == integration
     assert [e for e in registry.events() if e.environment != "pr-7"] == history

@@ -398,6 +398,10 @@ def load_app_config(root: Path) -> AppConfig:
     return AppConfig.from_dict(read_yaml(path), source=str(path.relative_to(root)))
 
 
+def is_pull_request(environment: str) -> bool:
+    return PULL_REQUEST_ENVIRONMENT.fullmatch(environment) is not None
+
+
 def check_environment_name(name: str) -> str:
     if not ENVIRONMENT_NAME.match(name):
         raise ConfigError(

@@ -22,7 +22,7 @@ from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
 from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
 from .provenance import created_by, git_sha
-from .registry import ModelRegistry, ModelVersion, open_registry
+from .registry import ENVIRONMENT_TAG, ModelRegistry, ModelVersion, open_registry
 
 Progress = Callable[[str, float], None]
 MIN_TRAINING_ROWS = 30
@@ -238,7 +238,7 @@ def retrain(
                 "champion_score": report.champion_score,
                 "champion_version": report.champion_version,
                 "passed": str(report.passed).lower(),
-                "environment": settings.environment,
+                ENVIRONMENT_TAG: settings.environment,
                 "training_rows": report.training_rows,
                 "holdout": holdout.to_json(),
                 "held_out_rows": report.held_out_rows,

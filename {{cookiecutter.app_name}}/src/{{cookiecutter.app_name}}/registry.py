@@ -32,6 +32,7 @@ logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # we pass
 MODEL_ARTIFACT = "model"
 CHALLENGER_TAG = "challenger."  # a registered-model tag per challenger environment: challenger.<name> = its record
 APP_TAG = "app."  # a registered-model tag per environment: app.<environment> = the app version it runs, and its config
+ENVIRONMENT_TAG = "environment"  # on a version, its training run and a history entry: the environment it belongs to
 HISTORY_EXPERIMENT = "{model_name} environment history"  # one run per change of what an environment runs
 
 
@@ -71,7 +72,7 @@ class ModelVersion:
             score_type=tags.get("score_type", ""),
             champion_score=number("champion_score"),
             passed=tags.get("passed") == "true",
-            environment=tags.get("environment", ""),
+            environment=tags.get(ENVIRONMENT_TAG, ""),
             training_rows=number("training_rows", int),
             test_rows=number("test_rows", int),
             data_hash=tags.get("data_hash", ""),
@@ -120,7 +121,7 @@ class EnvironmentEvent:
     def tags(self) -> dict[str, str]:
         return {
             "action": self.action,
-            "environment": self.environment,
+            ENVIRONMENT_TAG: self.environment,
             "source": self.source,
             "who": self.who,
             "at": self.at.isoformat(),
@@ -132,7 +133,7 @@ class EnvironmentEvent:
     def from_tags(cls, tags: dict[str, str]) -> EnvironmentEvent:
         return cls(
             action=tags["action"],
-            environment=tags["environment"],
+            environment=tags[ENVIRONMENT_TAG],
             before=Deployment.from_dict(json.loads(tags["before"])),
             after=Deployment.from_dict(json.loads(tags["after"])),
             source=tags.get("source", ""),
@@ -320,7 +321,7 @@ class ModelRegistry:
             experiment = self.client.get_experiment_by_name(HISTORY_EXPERIMENT.format(model_name=self.model_name))
             if experiment is None:
                 return []
-            environment_only = [f"tags.environment = '{environment}'"] if environment else []
+            environment_only = [f"tags.{ENVIRONMENT_TAG} = '{environment}'"] if environment else []
             runs = self.client.search_runs(
                 [experiment.experiment_id],
                 filter_string=" and ".join(["attributes.status = 'FINISHED'", *environment_only]),

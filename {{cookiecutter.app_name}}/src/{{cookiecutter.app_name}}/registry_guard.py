@@ -29,10 +29,9 @@ from mlflow.server.handlers import _get_artifact_repo_mlflow_artifacts, _get_tra
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from .config import PULL_REQUEST_ENVIRONMENT, read_variables
-from .registry import APP_TAG, CHALLENGER_TAG
+from .config import is_pull_request, read_variables
+from .registry import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG
 
-ENVIRONMENT_TAG = "environment"  # on training runs and history entries
 # An artifact written through the server (and, in a multipart upload, each step of one): the path after it
 ARTIFACTS = re.compile(r"/mlflow-artifacts/(?:artifacts|mpu/(?:create|complete|abort))/(.+)")
 # Changes to what exists, which no pull request's job makes (their registered model, versions and experiments)
@@ -117,12 +116,11 @@ def refusal(method: str, path: str, body: dict[str, Any]) -> str | None:
         return "no one's permissions are changed"
     if path.endswith("/registered-models/alias"):
         alias = str(body.get("alias", ""))
-        return None if PULL_REQUEST_ENVIRONMENT.fullmatch(alias) else f"not alias {alias!r}"
+        return None if is_pull_request(alias) else f"not alias {alias!r}"
     if path.endswith(("/registered-models/set-tag", "/registered-models/delete-tag")):
         key = str(body.get("key", ""))
-        kind, environment = key[: key.find(".") + 1], key[key.find(".") + 1 :]
-        named = kind not in (APP_TAG, CHALLENGER_TAG) or PULL_REQUEST_ENVIRONMENT.fullmatch(environment)
-        return None if named else f"not tag {key!r}"
+        environment = next((key.removeprefix(kind) for kind in (APP_TAG, CHALLENGER_TAG) if key.startswith(kind)), None)
+        return None if environment is None or is_pull_request(environment) else f"not tag {key!r}"
     if "/runs/" in path:
         return run_refusal(path, body)
     return None
@@ -133,13 +131,13 @@ def run_refusal(path: str, body: dict[str, Any]) -> str | None:
     tags = {tag.get("key"): tag.get("value") for tag in body.get("tags") or [] if isinstance(tag, dict)}
     if path.endswith("/runs/set-tag") and body.get("key") == ENVIRONMENT_TAG:
         tags[ENVIRONMENT_TAG] = body.get("value")
-    if ENVIRONMENT_TAG in tags and not PULL_REQUEST_ENVIRONMENT.fullmatch(str(tags[ENVIRONMENT_TAG])):
+    if ENVIRONMENT_TAG in tags and not is_pull_request(str(tags[ENVIRONMENT_TAG])):
         return f"not a run of environment {tags[ENVIRONMENT_TAG]!r}"
     run_id = body.get("run_id") or body.get("run_uuid")
     if not run_id:
         return None
     environment = _get_tracking_store().get_run(run_id).data.tags.get(ENVIRONMENT_TAG)
-    if environment is None or PULL_REQUEST_ENVIRONMENT.fullmatch(environment):
+    if environment is None or is_pull_request(environment):
         return None
     return f"not run {run_id} of environment {environment!r}"
 

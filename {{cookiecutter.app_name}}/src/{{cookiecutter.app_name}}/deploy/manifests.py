@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ..config import APP_NAME, PULL_REQUEST_ENVIRONMENT, FixFirstError, Settings, environment_config_path
+from ..config import APP_NAME, FixFirstError, Settings, environment_config_path, is_pull_request
 from ..datastore.credentials import KEY_FILE
 
 K8S = Path("k8s")
@@ -74,7 +74,7 @@ def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
 def image_name(settings: Settings, tag: str) -> str:
     """The environment's image: from pull_request_container_registry for a pull request's environment, if set."""
     registry = settings.app.container_registry
-    if PULL_REQUEST_ENVIRONMENT.fullmatch(settings.environment) and settings.app.pull_request_container_registry:
+    if is_pull_request(settings.environment) and settings.app.pull_request_container_registry:
         registry = settings.app.pull_request_container_registry
     return f"{registry.rstrip('/')}/{APP_NAME}:{tag}"
 
