@@ -44,13 +44,12 @@ def run_marked(app, marker: str, tmp_path) -> tuple[dict[str, int], str]:
     return {outcome: int(count) for count, outcome in summary}, finished.stdout[-2000:]
 
 
-def test_the_app_passes_its_own_unit_git_and_workflow_tests(bake, tmp_path):
+def test_the_app_passes_its_own_unit_git_workflow_and_ecosystem_tests(bake, tmp_path):
     # A regression app's unit tests run in the quick start of the app made from house sales, below.
     app = bake()
 
-    finished = run_in_app(
-        app, "-m", "pytest", "-m", "unit or git or workflows", "-q", "-p", "no:cacheprovider", env=app_env(tmp_path)
-    )
+    finished = run_in_app(app, "-m", "pytest", "-m", "unit or git or workflows or ecosystem", "-q", "-p",
+                          "no:cacheprovider", env=app_env(tmp_path))  # fmt: skip
 
     assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
     assert " passed" in finished.stdout and " failed" not in finished.stdout
@@ -175,6 +174,9 @@ def test_an_app_made_from_a_csv_of_another_shape_runs_its_quick_start_and_server
     assert " passed" in outputs[5] and " failed" not in outputs[5]
     agrees = run_in_app(app, "-c", SCHEMA_AGREES.format(app=app.name), env=env)
     assert agrees.returncode == 0, agrees.stderr[-2000:]
+    # Its model, served by MLflow's own server in a venv without the app, answers as the app does.
+    outcomes, output = run_marked(app, "ecosystem", tmp_path)
+    assert outcomes == {"passed": 1}, output
 
     # The web app on the model the quick start trained: it answers, then Ctrl-C stops it.
     port = free_port()

@@ -16,6 +16,8 @@ import pytest
 import redis
 import yaml
 from flask.testing import FlaskClient
+from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.app_name }}.config import Settings, load_settings, read_variables
 from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
@@ -23,9 +25,10 @@ from {{ cookiecutter.app_name }}.laptop.bigquery_emulator import bigquery_emulat
 from {{ cookiecutter.app_name }}.laptop.client import AppClient
 from {{ cookiecutter.app_name }}.laptop.embedded_redis import embedded_redis
 from {{ cookiecutter.app_name }}.laptop.stack import local_stack
+from {{ cookiecutter.app_name }}.ml import ColumnRoles, build_preprocessor
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
-from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
+from {{ cookiecutter.app_name }}.registry import ModelRegistry, ServedAs, open_registry
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 DATA = APP_ROOT / "data"
@@ -209,6 +212,14 @@ def trained(settings: Settings, store: DataStore) -> int:
     """The integration environment with 600 rows of the first load and a model (v1) serving them."""
     store.append(data_rows("dataset_1.csv", 600))
     return retrain(settings=settings).challenger_version
+
+
+def a_small_model() -> tuple[Pipeline, ServedAs]:
+    """A model shaped as the app's (preprocessing, then an estimator) that takes no training: to register a version."""
+    rows = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0], "kind": ["a", "b", "a", "b"]})
+    features = build_preprocessor(ColumnRoles(numeric=("amount",), categorical=("kind",)))
+    model = Pipeline([("features", features), ("model", DummyClassifier())]).fit(rows, ["x", "y", "x", "y"])
+    return model, ServedAs("label", {"amount": "float", "kind": "string"}, example=rows)
 
 
 def for_the_web(settings: Settings, redis_url: str) -> Settings:

@@ -33,7 +33,7 @@ from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 
-from .conftest import APP_ROOT, copy_app_config, data_rows, started_now, table_schema
+from .conftest import APP_ROOT, a_small_model, copy_app_config, data_rows, started_now, table_schema
 
 pytestmark = pytest.mark.unit
 
@@ -259,16 +259,16 @@ def test_an_unreachable_registry_is_named_and_nothing_moves(integration, monkeyp
     assert open_registry(integration).deployment("uat") == Deployment()
 
 
-def register_copy(registry: ModelRegistry, version: int) -> int:
-    """A new version holding `version`'s model, registered as passing: a second model without training one."""
-    return registry.register(registry.load(version), tags={"passed": "true", "score": 0.9}, params={}, metrics={})
+def register_another(registry: ModelRegistry) -> int:
+    """A new version, registered as passing: a second model without training one."""
+    return registry.register(*a_small_model(), tags={"passed": "true", "score": 0.9}, params={}, metrics={})
 
 
 def test_rollback_restores_the_previous_version_and_is_in_the_history(integration):
     registry = open_registry(integration)
     promote(integration, registry, "integration")  # uat: v1, app-1
     first = registry.deployment("uat")
-    v2 = register_copy(registry, 1)
+    v2 = register_another(registry)
     deploy(integration, registry, "integration", Deployment(v2, "app-2", {"app_title": "Second"}))
     promote(integration, registry, "integration")  # uat: v2, app-2
     second = registry.deployment("uat")

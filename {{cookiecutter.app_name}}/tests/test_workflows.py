@@ -23,7 +23,6 @@ import requests
 import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from sklearn.dummy import DummyClassifier
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.deploy.tools import answers
@@ -39,7 +38,7 @@ from {{ cookiecutter.app_name }}.registry import (
 )
 
 from .cluster_access import ApiRequest, ClusterAccess, requests_of
-from .conftest import APP_ROOT, TRACKING_SERVER_ENVIRONMENT, RecordingKubectl, copy_app_config
+from .conftest import APP_ROOT, TRACKING_SERVER_ENVIRONMENT, RecordingKubectl, a_small_model, copy_app_config
 from .test_deployment import IMAGE, PULL_REQUEST_IMAGE, app_images, tool
 from .test_environments import deploy_app, trained_environment
 
@@ -415,7 +414,7 @@ def test_a_pull_request_s_user_of_the_tracking_server_changes_its_challenger_and
 
     # What the challenger's own worker does, through the server's artifact store: train, register, move pr-7, record
     own = ModelRegistry(url, "mlflow-artifacts:/", f"{model} of pull requests")
-    registered = own.register(DummyClassifier().fit([[0], [1]], [0, 1]), {ENVIRONMENT_TAG: "pr-7"}, {}, {})
+    registered = own.register(*a_small_model(), {ENVIRONMENT_TAG: "pr-7"}, {}, {})
     own.set_alias("pr-7", registered)
     own.record_event(EnvironmentEvent("retrain", "pr-7", Deployment(), Deployment(registered)))
 

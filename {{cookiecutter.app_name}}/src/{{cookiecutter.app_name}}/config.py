@@ -307,9 +307,13 @@ def read_variables() -> Variables:
     return Variables(**values)
 
 
-def child_environment(variables: dict[str, str]) -> dict[str, str]:
-    """This process's environment with `variables` set: for a process started to run part of the app."""
-    return {**os.environ, **variables}
+def child_environment(variables: dict[str, str], path_first: Path | None = None) -> dict[str, str]:
+    """This process's environment with `variables` set: for a process started to run part of the app. `path_first`
+    goes ahead on PATH, as a venv's `activate` puts its bin."""
+    environment = {**os.environ, **variables}
+    if path_first is not None:
+        environment["PATH"] = os.pathsep.join(filter(None, (str(path_first), environment.get("PATH"))))
+    return environment
 
 
 def switch_off_mlflow_telemetry() -> None:

@@ -6,7 +6,6 @@ stage's name and how far the whole run has got (0..1).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
 from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
 from .provenance import created_by, git_sha
-from .registry import ENVIRONMENT_TAG, ModelRegistry, ModelVersion, open_registry
+from .registry import ENVIRONMENT_TAG, ModelRegistry, ModelVersion, ServedAs, open_registry
 
 Progress = Callable[[str, float], None]
 MIN_TRAINING_ROWS = 30
@@ -232,6 +231,7 @@ def retrain(
     with stage("register"):
         report.challenger_version = registry.register(
             trained.model,
+            ServedAs(app.target, input_schema, example=split_features(train, app.target)[0]),
             tags={
                 "score": report.challenger_score,
                 "score_type": app.score_type,
@@ -249,7 +249,6 @@ def retrain(
                 "created_by": created_by(settings),
                 "validation_score": report.validation_score,
                 "models_tried": report.models_tried,
-                "input_schema": json.dumps(input_schema),
             },
             params=trained.params,
             metrics={"score": report.challenger_score, "champion_score": report.champion_score},

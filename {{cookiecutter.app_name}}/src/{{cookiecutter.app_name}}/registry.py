@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
 from .config import FixFirstError, switch_off_mlflow_telemetry
 
 switch_off_mlflow_telemetry()
@@ -23,8 +25,18 @@ import mlflow  # noqa: E402  (after the telemetry switch)
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-# The cloudpickle warning is about loading artifacts from strangers; these are the app's own.
-logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+from .packaged_model import log_packaged_model  # noqa: E402
+
+
+class _NotTheCloudpickleWarning(logging.Filter):
+    """MLflow warns, at every model it logs or loads, that unpickling can run code: the app loads only its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "cloudpickle" not in record.getMessage().lower()
+
+
+logging.getLogger("mlflow.sklearn").addFilter(_NotTheCloudpickleWarning())  # versions from before packaged models
+logging.getLogger("mlflow.pyfunc").addFilter(_NotTheCloudpickleWarning())
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # we pass pip_requirements ourselves
@@ -38,6 +50,16 @@ HISTORY_EXPERIMENT = "{model_name} environment history"  # one run per change of
 
 class RegistryError(FixFirstError):
     """The registry could not be reached or does not hold what was asked for."""
+
+
+@dataclass(frozen=True)
+class ServedAs:
+    """What a model answers and what it is asked: the column it predicts, and the input columns with their types
+    (config/app_config.yml `schema`), shown by a few rows of them."""
+
+    target: str
+    input_schema: dict[str, str]
+    example: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -177,22 +199,32 @@ class ModelRegistry:
         mlflow.set_registry_uri(self.tracking_uri)
 
     def load(self, version: int):
+        """The fitted pipeline of `version`."""
         self._use_globally()
-        return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+        loaded = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
+        try:
+            return loaded.unwrap_python_model().pipeline
+        except MlflowException:  # a version logged before models were packaged: scikit-learn's flavor
+            return loaded.get_raw_model()
 
-    def register(self, model, tags: dict[str, Any], params: dict[str, Any], metrics: dict[str, float]) -> int:
-        """Log `model` in a run of its own and register it as a new version carrying `tags`."""
+    def register(
+        self,
+        model,
+        served_as: ServedAs,
+        tags: dict[str, Any],
+        params: dict[str, Any],
+        metrics: dict[str, float],
+    ) -> int:
+        """Log `model` in a run of its own, packaged to be served by any MLflow tool (packaged_model.py), and register
+        it as a new version carrying `tags`."""
         self._use_globally()
+        tags = {**tags, "input_schema": json.dumps(served_as.input_schema)}
         with mlflow.start_run(experiment_id=self._experiment_id()) as run:
             mlflow.log_params(params)
             mlflow.log_metrics({key: value for key, value in metrics.items() if value is not None})
             mlflow.set_tags({key: str(value) for key, value in tags.items()})
-            logged = mlflow.sklearn.log_model(
-                model,
-                name=MODEL_ARTIFACT,
-                serialization_format="cloudpickle",
-                # Listing requirements saves MLflow seconds of guessing them from the environment.
-                pip_requirements=["scikit-learn", "lightgbm", "pandas", "numpy", "cloudpickle"],
+            logged = log_packaged_model(
+                model, served_as.target, served_as.input_schema, served_as.example, name=MODEL_ARTIFACT
             )
         self._create_registered_model()
         version = self.client.create_model_version(

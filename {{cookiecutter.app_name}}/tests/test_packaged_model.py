@@ -1,0 +1,88 @@
+"""A registered model travels on its own: MLflow's tools load and serve it in a venv without this app, and it answers
+as the app does."""
+
+import json
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+
+from {{ cookiecutter.app_name }}.laptop.mlflow_model_server import mlflow_model_server, model_venv
+from {{ cookiecutter.app_name }}.ml import used_columns
+from {{ cookiecutter.app_name }}.registry import open_registry
+
+from .conftest import typed_rows, wait_until_ready
+
+KEY = {"X-API-Key": "test-key"}
+ROWS = 40
+
+
+def request_rows(target: str) -> list[dict]:
+    """Rows of the second load (which no model here trained on) without their target, as JSON objects."""
+    rows = typed_rows(ROWS, file_name="dataset_2.csv").drop(columns=[target])
+    return json.loads(rows.to_json(orient="records", date_format="iso"))
+
+
+@pytest.mark.ecosystem
+def test_mlflow_serves_a_registered_model_in_a_venv_without_the_app_and_answers_as_the_app_does(served, tmp_path):
+    settings, target = served.settings, served.settings.app.target
+    registry = open_registry(settings)
+    model_uri = f"models:/{settings.app.model_name}@{settings.environment}"
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri))
+    rows = request_rows(target)
+
+    python = model_venv(requirements)
+    with mlflow_model_server(model_uri, registry.tracking_uri, requirements, log=tmp_path / "serve.log") as url:
+        answer = requests.post(f"{url}/invocations", json={"dataframe_records": rows}, timeout=60)
+    wait_until_ready(served.client)
+    app_answer = served.client.post("/predict", json={"records": rows}, headers=KEY)
+
+    assert subprocess.run([python, "-c", "import {{ cookiecutter.app_name }}"], capture_output=True).returncode != 0
+    assert answer.status_code == 200, answer.text
+    assert app_answer.status_code == 200, app_answer.json
+    served_rows, app_rows = answer.json()["predictions"], app_answer.json["predictions"]
+    assert len(served_rows) == len(app_rows) == ROWS
+    predicted = f"predicted_{target}"
+    for served_row, app_row in zip(served_rows, app_rows, strict=True):
+        expected = app_row[predicted]
+        assert served_row[predicted] == (expected if isinstance(expected, str) else pytest.approx(expected))
+        probabilities = {column.removeprefix("probability_"): value for column, value in served_row.items()
+                         if column.startswith("probability_")}  # fmt: skip
+        assert probabilities == pytest.approx(app_row.get("probabilities", {}), abs=1e-6)
+
+
+@pytest.mark.unit
+def test_a_registered_version_pins_what_trained_it_and_says_what_it_reads_and_answers(served):
+    settings = served.settings
+    registry = open_registry(settings)
+    model_uri = f"models:/{settings.app.model_name}/{served.version}"
+    mlflow.set_tracking_uri(registry.tracking_uri)
+
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text().split()
+    signature = mlflow.models.get_model_info(model_uri).signature
+
+    for name in ("scikit-learn", "lightgbm", "pandas", "numpy", "mlflow"):
+        assert f"{name}=={version(name)}" in requirements
+    schema = registry.version(served.version).input_schema
+    used = used_columns(registry.load(served.version))
+    assert {spec.name: spec.required for spec in signature.inputs} == {column: column in used for column in schema}
+    assert signature.outputs.input_names()[0] == f"predicted_{settings.app.target}"
+
+
+@pytest.mark.unit
+def test_a_version_logged_before_models_were_packaged_still_loads_and_predicts_the_same(served):
+    registry = open_registry(served.settings)
+    packaged = registry.load(served.version)
+    with mlflow.start_run(experiment_id=registry.client.get_experiment_by_name(registry.model_name).experiment_id):
+        logged = mlflow.sklearn.log_model(packaged, name="model", serialization_format="cloudpickle")
+    version = registry.client.create_model_version(registry.model_name, source=logged.model_uri,
+                                                   model_id=logged.model_id).version  # fmt: skip
+    rows = typed_rows(ROWS, file_name="dataset_2.csv").drop(columns=[served.settings.app.target])
+
+    loaded = registry.load(int(version))
+
+    assert (loaded.predict(rows) == packaged.predict(rows)).all()
