@@ -21,3 +21,18 @@ TEMPLATE_FOLDER = Path(__file__).resolve().parent
 def template_folder(_repo_dir: str) -> str:
     """This template's folder, absolute, whichever way cookiecutter was pointed at it (`_repo_dir` may be relative)."""
     return str(TEMPLATE_FOLDER)
+
+
+# The images the app's Dockerfiles start from, by digest: a tag is moved by each rebuild, a digest never is.
+# Dependabot (the app's .github/dependabot.yml) proposes new digests as the tags move.
+BASE_IMAGES = {
+    "3.11": "python:3.11-slim-bookworm@sha256:0a310eeecf4e1f5a0743f9a6520c90c88d089c903ca5fd283f501e3a805f5f89",
+    "3.12": "python:3.12-slim-bookworm@sha256:34386ef0cb081344d7ec1c103ba398e6e9f64e9ab3a1509accc92a4e24a07258",
+    "3.13": "python:3.13-slim-bookworm@sha256:a1165e272e578941b84abc79e4ab38a0305cd12803a5c4247979ac7655f4d641",
+}
+
+
+@simple_filter
+def base_image(python_version: str) -> str:
+    """The pinned base image of `python_version` ('' for a version this template pins none of: the hook says so)."""
+    return BASE_IMAGES.get(python_version, "")

@@ -12,6 +12,9 @@ ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 # The template's folder, absolute: cookiecutter's own _repo_dir is relative when it was given a relative path.
 TEMPLATE_FOLDER = r"""{{ cookiecutter._repo_dir | template_folder }}"""
 
+sys.path.insert(0, TEMPLATE_FOLDER if Path(TEMPLATE_FOLDER).is_dir() else str(Path(__file__).resolve().parents[1]))
+from local_extensions import BASE_IMAGES  # noqa: E402  (the template's own module, at its root)
+
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 # Google's rules: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter.
 GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -61,6 +64,12 @@ def problems(answers: dict[str, str]) -> list[str]:
     version = PYTHON_VERSION.match(answers["python_version"])
     if not version or int(version.group(1)) < 11:
         found.append(f"python_version {answers['python_version']!r} must be 3.11 or newer, written like 3.12")
+    elif answers["python_version"] not in BASE_IMAGES:
+        found.append(
+            f"python_version {answers['python_version']!r} has no base image pinned in this template, which pins "
+            f"{', '.join(BASE_IMAGES)}: choose one of those, or add python:{answers['python_version']}-slim-bookworm "
+            "with its digest to BASE_IMAGES in local_extensions.py"
+        )
     return found
 
 

@@ -20,6 +20,7 @@ EXPECTED_FILES = {
     "pyproject.toml",
     "requirements.txt",
     "requirements-dev.txt",
+    "requirements-tracking-server.txt",
     "local_retrain.py",
     "uwsgi.ini",
     "config/app_config.yml",
@@ -108,6 +109,7 @@ EXPECTED_FILES = {
     "tests/test_structure.py",
     "tests/test_pipeline.py",
     "tests/test_packaged_model.py",
+    "tests/test_builds.py",
     "tests/test_api.py",
     "tests/test_integration.py",
     "tests/test_faults.py",
@@ -126,6 +128,7 @@ EXPECTED_FILES = {
     "src/{app}/environments/deployments.py",
     "src/{app}/environments/component_config.py",
     "local/set_environment_configs.py",
+    "local/lock_requirements.py",
     ".pre-commit-config.yaml",
     ".git_hooks/pre-commit",
     "tests/test_component_config.py",
@@ -149,6 +152,7 @@ EXPECTED_FILES = {
     ".github/workflows/deploy.yml",
     ".github/workflows/promote.yml",
     ".github/actions/setup/action.yml",
+    ".github/dependabot.yml",
 }
 
 

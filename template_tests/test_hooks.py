@@ -29,6 +29,7 @@ BAD_ANSWERS = [
     ({"gcp_project": "My Project"}, "gcp_project 'My Project' is not a Google Cloud project id"),
     ({"bigquery_dataset": "2024-data"}, "bigquery_dataset '2024-data' may hold only letters, digits and _"),
     ({"python_version": "3.9"}, "python_version '3.9' must be 3.11 or newer"),
+    ({"python_version": "3.99"}, "python_version '3.99' has no base image pinned in this template"),
     ({"model_name": "my model"}, "model_name 'my model' must start with a letter or digit"),
 ]
 

@@ -25,8 +25,6 @@ import mlflow  # noqa: E402  (after the telemetry switch)
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from .packaged_model import log_packaged_model  # noqa: E402
-
 
 class _NotTheCloudpickleWarning(logging.Filter):
     """MLflow warns, at every model it logs or loads, that unpickling can run code: the app loads only its own."""
@@ -217,6 +215,9 @@ class ModelRegistry:
     ) -> int:
         """Log `model` in a run of its own, packaged to be served by any MLflow tool (packaged_model.py), and register
         it as a new version carrying `tags`."""
+        # Here, not at the top: the tracking server loads this module (registry_guard.py) without the model's libraries.
+        from .packaged_model import log_packaged_model
+
         self._use_globally()
         tags = {**tags, "input_schema": json.dumps(served_as.input_schema)}
         with mlflow.start_run(experiment_id=self._experiment_id()) as run:
