@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 DEV_PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test test-faults format data benchmark benchmark-quality clean
+.PHONY: demo test test-faults format data lock benchmark benchmark-quality clean
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run make PYTHON=python3.11 ...")'
@@ -25,6 +25,9 @@ format: $(VENV)/.installed  ## ruff-format the app template's Python files
 
 data: $(VENV)/.installed  ## regenerate the demo CSVs (deterministic)
 	$(DEV_PYTHON) dev/generate_demo_data.py
+
+lock: $(VENV)/.installed  ## re-lock the app's requirements*.txt from its pyproject.toml (ARGS=--upgrade for newer releases)
+	$(DEV_PYTHON) dev/lock_app_requirements.py $(ARGS)
 
 benchmark: $(VENV)/.installed  ## time the retrain pipeline on the demo data and at 100k and 1M rows
 	$(DEV_PYTHON) dev/benchmark_retrain.py
