@@ -19,8 +19,11 @@ TEMPLATE_FOLDER = Path(__file__).resolve().parent
 
 @simple_filter
 def template_folder(_repo_dir: str) -> str:
-    """This template's folder, absolute, whichever way cookiecutter was pointed at it (`_repo_dir` may be relative)."""
-    return str(TEMPLATE_FOLDER)
+    """This template's folder, absolute, whichever way cookiecutter was pointed at it (`_repo_dir` may be relative).
+    An absolute `_repo_dir` is taken as it is: a process that renders two checkouts imports this module only once.
+    cruft gives no `_repo_dir` at all: it renders from one clone, this module's."""
+    given = _repo_dir if isinstance(_repo_dir, str) else ""
+    return given if given and Path(given).is_absolute() else str(TEMPLATE_FOLDER)
 
 
 # The images the app's Dockerfiles start from, by digest: a tag is moved by each rebuild, a digest never is.

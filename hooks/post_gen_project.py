@@ -18,6 +18,9 @@ TEMPLATE_FOLDER = r"""{{ cookiecutter._repo_dir | template_folder }}"""
 MACHINE_LOCAL = {"_output_dir", "_repo_dir", "_checkout"}
 # Kept although private: replaying the answers needs the data file, wherever cookiecutter was run from.
 RECORDED_PRIVATE = {"__training_data_path"}
+# What `cruft update` leaves alone: the app's own data, which the template only seeds, and the answers, which say
+# where each bake happened (cruft keeps .cruft.json itself).
+UPDATE_SKIPS = ("data", ".cookiecutter.json", ".cruft.json")
 EMPTY_SCHEMA = "schema: {}\n"  # the line of config/app_config.yml that the data's schema replaces
 
 
@@ -45,13 +48,36 @@ def add_data(app: Path, answers: dict) -> None:
 
 
 def record_answers(app: Path, answers: dict) -> None:
-    # Kept so the app can be regenerated or updated (`cookiecutter --replay-file .cookiecutter.json`, cruft).
+    # Kept so the app can be regenerated (`cookiecutter --replay-file .cookiecutter.json`) or updated (.cruft.json).
     kept = {
         key: value
         for key, value in answers.items()
         if (not key.startswith("__") or key in RECORDED_PRIVATE) and key not in MACHINE_LOCAL
     }
     (app / ".cookiecutter.json").write_text(json.dumps({"cookiecutter": kept}, indent=2) + "\n")
+    record_template(app, kept)
+
+
+def record_template(app: Path, answers: dict) -> None:
+    """.cruft.json: the template and the commit the app was made from, so that `cruft update` can bring in what the
+    template changed since, keeping what the app's team changed."""
+    from cookiecutter.config import BUILTIN_ABBREVIATIONS
+    from cookiecutter.repository import expand_abbreviations, is_repo_url
+
+    head = subprocess.run(["git", "-C", TEMPLATE_FOLDER, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if shutil.which("git") is None or head.returncode != 0:
+        print("The template is not a git checkout: no .cruft.json, so `cruft update` cannot update this app.")
+        return
+    given = expand_abbreviations(answers.get("_template", ""), BUILTIN_ABBREVIATIONS)  # gh:org/name -> its URL
+    state = {
+        "template": given if is_repo_url(given) else TEMPLATE_FOLDER,  # a folder given relative to elsewhere: absolute
+        "commit": head.stdout.strip(),
+        "checkout": None,
+        "context": {"cookiecutter": answers},
+        "directory": None,
+        "skip": list(UPDATE_SKIPS),
+    }
+    (app / ".cruft.json").write_text(json.dumps(state, indent=2) + "\n")
 
 
 def add_key_placeholder(app: Path) -> None:

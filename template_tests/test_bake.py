@@ -15,6 +15,7 @@ from .conftest import TEMPLATE, VARIANTS, house_sales, support_tickets
 
 EXPECTED_FILES = {
     ".cookiecutter.json",
+    ".cruft.json",
     ".gitignore",
     "README.md",
     "pyproject.toml",
