@@ -1,7 +1,7 @@
 """`make lock`: the generated app's lock files, made by the app's own command and kept in the template.
 
-Bakes the default app into build/lock/, runs its `local/lock_requirements.py` (with the pins already in the
-template as preferences), and copies requirements*.txt back into the template's app folder.
+Bakes the default app into build/lock/, runs its `local/lock_requirements.py` in its own venv (with the pins already
+in the template as preferences), and copies requirements*.txt back into the template's app folder.
     python dev/lock_app_requirements.py [--upgrade]
 """
 
@@ -14,6 +14,9 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dev.app_venv import app_python  # noqa: E402
+
 TEMPLATE = Path(__file__).resolve().parents[1]
 APP_TEMPLATE = TEMPLATE / "{{cookiecutter.app_name}}"
 SCRATCH = TEMPLATE / "build" / "lock"
@@ -23,8 +26,7 @@ LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-tracking-serv
 def main() -> int:
     shutil.rmtree(SCRATCH, ignore_errors=True)
     app = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(SCRATCH)))
-    # The dev venv's uv, which the app's script looks for beside the Python that runs it.
-    if subprocess.run([sys.executable, "local/lock_requirements.py", *sys.argv[1:]], cwd=app).returncode != 0:
+    if subprocess.run([str(app_python(app)), "local/lock_requirements.py", *sys.argv[1:]], cwd=app).returncode != 0:
         return 1
     for lock in LOCKS:
         shutil.copy2(app / lock, APP_TEMPLATE / lock)

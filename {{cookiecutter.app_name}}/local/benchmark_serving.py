@@ -1,10 +1,13 @@
-"""Measure serving: a 100k-row CSV through POST /predict under uWSGI against the same work in-process, and
-single-row JSON latency and throughput at 32 concurrent clients, new connections and keep-alive ones.
+"""Measure serving, the app against MLflow's own model server on the same registered version: single-row JSON at
+1, 8 and 32 connections and a 100k-row CSV (the app's also against the same work in-process), then the app's
+single rows with keep-alive clients.
 
-    python local/benchmark_serving.py [--rows 100000] [--clients 32] [--seconds 10]
-Works in a temporary environment of its own (it trains a model on the demo data first). The load comes from this
-machine, a new connection per request: from wrk when it is installed (apt/brew install wrk), which leaves the
-cores to the app, otherwise from a Python client, which takes a share of them and so reports somewhat slower.
+    python local/benchmark_serving.py [--rows 100000] [--connections 1 8 32] [--seconds 10]
+Works in a temporary environment of its own: it trains a model on the demo data, then starts the app as a deployment
+runs it (uWSGI) and `mlflow models serve` in a venv of the model's requirements.txt (uv makes it the first time), each
+with as many processes as app config's `processes`. The load comes from this machine, a new connection per request:
+from wrk when it is installed (apt/brew install wrk), which leaves the cores to the servers, otherwise from a Python
+client, which takes a share of them.
 """
 
 import argparse
@@ -21,10 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import conform, infer_schema, open_datastore, parse_csv, read_csv
+from {{ cookiecutter.app_name }}.laptop.mlflow_model_server import mlflow_model_server
 from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.ml import predict_table
 from {{ cookiecutter.app_name }}.pipeline import retrain
@@ -77,14 +82,26 @@ def multipart(csv: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def load_with_wrk(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, float, float]:
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """Where a server predicts, and one row and the CSV as it wants them."""
+
+    name: str
+    port: int
+    path: str
+    one_row: bytes  # JSON
+    csv_body: bytes
+    csv_type: str
+
+
+def load_with_wrk(server: Server, clients: int, seconds: float) -> tuple[float, float, float]:
     """requests/s, p50 and p99 in ms, from wrk."""
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "body.json").write_bytes(body)
+        (Path(folder) / "body.json").write_bytes(server.one_row)
         (Path(folder) / "post.lua").write_text(WRK_SCRIPT)
         report = subprocess.run(
             ["wrk", "--threads", "2", "--connections", str(clients), "--duration", f"{seconds:g}s", "--latency",
-             "--script", str(Path(folder) / "post.lua"), f"http://127.0.0.1:{port}/predict"],
+             "--script", str(Path(folder) / "post.lua"), f"http://127.0.0.1:{server.port}{server.path}"],
             env={**os.environ, "BENCHMARK_BODY": str(Path(folder) / "body.json"), "BENCHMARK_KEY": API_KEY},
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
@@ -101,15 +118,15 @@ def load_with_wrk(port: int, body: bytes, clients: int, seconds: float) -> tuple
 
 
 async def load_with_python(
-    port: int, body: bytes, clients: int, seconds: float, keep_alive: bool = False
+    server: Server, clients: int, seconds: float, keep_alive: bool = False
 ) -> tuple[float, float, float]:
     """requests/s, p50 and p99 in ms, from `clients` asyncio connections that never pause. With `keep_alive`, each
     client sends its next request on the same connection until the server says it will close it, as
     requests.Session and most proxies do; a request that fails on a reused connection counts as a failure."""
-    close = "" if keep_alive else "Connection: close\r\n"
+    close, body = "" if keep_alive else "Connection: close\r\n", server.one_row
     request = (
-        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-API-Key: {API_KEY}\r\n"
-        f"Content-Length: {len(body)}\r\n{close}\r\n"
+        f"POST {server.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n{close}\r\n"
     ).encode() + body
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -126,7 +143,7 @@ async def load_with_python(
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             if connection is None:
-                connection = await asyncio.open_connection("127.0.0.1", port)
+                connection = await asyncio.open_connection("127.0.0.1", server.port)
             reader, writer = connection
             writer.write(request)
             try:
@@ -147,16 +164,33 @@ async def load_with_python(
     return len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000
 
 
-def load_single_rows(port: int, body: bytes, clients: int, seconds: float) -> tuple[float, float, float]:
+def load_single_rows(server: Server, clients: int, seconds: float) -> tuple[float, float, float]:
     if shutil.which("wrk"):
-        return load_with_wrk(port, body, clients, seconds)
-    return asyncio.run(load_with_python(port, body, clients, seconds))
+        return load_with_wrk(server, clients, seconds)
+    return asyncio.run(load_with_python(server, clients, seconds))
+
+
+def measure(server: Server, connections: list[int], seconds: float) -> dict[str, str]:
+    """One figure per load: single rows at each number of connections, then the CSV."""
+    post(server.port, server.path, server.csv_body, server.csv_type)  # warm every code path once
+    load_single_rows(server, max(connections), seconds=2)  # ... in every process
+    figures = {}
+    for clients in connections:
+        requests_per_second, p50, p99 = load_single_rows(server, clients, seconds)
+        figures[f"one JSON row, {clients} connection(s)"] = (
+            f"{requests_per_second:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
+    status, _ = post(server.port, server.path, server.csv_body, server.csv_type)
+    if status != 200:
+        raise RuntimeError(f"{server.name} answered the CSV with {status}")
+    figures["the CSV"] = f"{best_of(3, lambda: post(server.port, server.path, server.csv_body, server.csv_type)):.2f} s"
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -177,30 +211,36 @@ def main() -> None:
             uploaded = parse_csv(csv)
             return predictions_csv(uploaded, predict_table(model, model_input(uploaded, schema), target))
 
-        local_seconds = best_of(3, in_process)
+        in_process_seconds = best_of(3, in_process)
+        # As a JSON client sends it: numbers as numbers, dates as ISO text.
+        typed = conform(rows.head(1), schema, ignore_extra=True)
+        record = json.loads(typed.to_json(orient="records", date_format="iso"))
+        model_uri = f"models:/{settings.app.model_name}/{version}"
+        mlflow.set_tracking_uri(registry.tracking_uri)
+        requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri))
+        figures = {}
         with local_stack(settings, free_port()) as stack:
-            port = int(stack.url.rsplit(":", 1)[1])
-            body, content_type = multipart(csv)
-            post(port, "/predict", body, content_type)  # warm every code path once
-            served_seconds = best_of(3, lambda: post(port, "/predict", body, content_type))
-            print(f"batch: in-process {local_seconds:.2f} s, POST /predict under uWSGI {served_seconds:.2f} s "
-                  f"({served_seconds / local_seconds:.2f}x)")  # fmt: skip
+            app = Server("the app (uWSGI)", int(stack.url.rsplit(":", 1)[1]), "/predict",
+                         json.dumps({"records": record}).encode(), *multipart(csv))  # fmt: skip
+            figures[app.name] = measure(app, args.connections, args.seconds)
+            keep_alive = asyncio.run(load_with_python(app, max(args.connections), args.seconds, keep_alive=True))
+        log = Path(folder) / "mlflow-models-serve.log"
+        with mlflow_model_server(model_uri, registry.tracking_uri, requirements, log, settings.app.processes) as url:
+            served = Server("mlflow models serve", int(url.rsplit(":", 1)[1]), "/invocations",
+                            json.dumps({"dataframe_records": record}).encode(), csv, "text/csv")  # fmt: skip
+            figures[served.name] = measure(served, args.connections, args.seconds)
 
-            # As a JSON client sends it: numbers as numbers, dates as ISO text.
-            typed = conform(rows.head(1), schema, ignore_extra=True)
-            record = json.dumps({"records": json.loads(typed.to_json(orient="records", date_format="iso"))}).encode()
-            load_single_rows(port, record, args.clients, seconds=2)  # warm every web process
-            requests_per_second, p50, p99 = load_single_rows(port, record, args.clients, args.seconds)
-            generator = "wrk" if shutil.which("wrk") else "a Python client (install wrk to leave the cores to the app)"
-            print(f"single row, {args.clients} clients from {generator}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"{requests_per_second:.0f} requests/s ({settings.app.processes} processes x "
-                  f"{settings.app.threads} threads)")  # fmt: skip
-            requests_per_second, p50, p99 = asyncio.run(
-                load_with_python(port, record, args.clients, args.seconds, keep_alive=True)
-            )
-            print(f"single row, {args.clients} keep-alive clients (Python, a connection reused until the app "
-                  f"closes it): p50 {p50:.1f} ms, p99 {p99:.1f} ms, {requests_per_second:.0f} requests/s, "
-                  "none failed")  # fmt: skip
+        generator = "wrk" if shutil.which("wrk") else "a Python client (install wrk to leave the cores to the servers)"
+        print(f"{settings.app.processes} processes each; the load from {generator}\n")
+        print(f"| | {' | '.join(figures)} |\n|---|{'---|' * len(figures)}")
+        for load in figures[app.name]:
+            print(f"| {load} | {' | '.join(figure[load] for figure in figures.values())} |")
+        print(f"\nThe CSV in-process (parse, predict, write): {in_process_seconds:.2f} s")
+        requests_per_second, p50, p99 = keep_alive
+        print(
+            f"The app, one JSON row, {max(args.connections)} keep-alive clients (Python, a connection reused until "
+            f"the app closes it): {requests_per_second:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, none failed"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ online-learning [CSV] [--url URL]   send corrected rows to a running app's /trai
 retrain-in-cloud [--url URL]        have a running app retrain, and follow the job
 deploy [--from-component-config]    record this checkout as ENV's app, or make ENV run what the component config lists
 deploy build | render | apply       build (--push) the image; print or kubectl-apply ENV's Kubernetes manifests
+lock [--upgrade]                    lock pyproject.toml's requirements, with hashes, into requirements*.txt (uv)
 deploy remove | test                delete a challenger's namespace; run pytest -m smoke against ENV
 set-environment-configs             store each environment's config file as a ConfigMap in its namespace
 set-service-account-key             store config/service_account_key.json as a Secret in ENV's namespace
@@ -43,6 +44,7 @@ COMMANDS = {
     "online-learning": ("remote", "online_learning_command"),
     "retrain-in-cloud": ("remote", "retrain_in_cloud_command"),
     "deploy": ("deploy", "deploy_command"),
+    "lock": ("deploy", "lock_command"),
     "set-environment-configs": ("deploy", "set_environment_configs_command"),
     "set-service-account-key": ("deploy", "set_service_account_key_command"),
     "component-config": ("component_config", "component_config_command"),

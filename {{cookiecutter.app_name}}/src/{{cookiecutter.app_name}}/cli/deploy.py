@@ -1,7 +1,7 @@
 """The deploy commands: what an environment runs, its image, its Kubernetes objects, and tests against it.
 
-`python -m {{ cookiecutter.app_name }} deploy [ACTION]`, local/set_environment_configs.py and
-local/bigquery/set_service_account_key.py. The GitHub workflows call these, step by step.
+`python -m {{ cookiecutter.app_name }} deploy [ACTION]`, local/set_environment_configs.py,
+local/bigquery/set_service_account_key.py and local/lock_requirements.py. The GitHub workflows call these, step by step.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 from ..config import APP_NAME, FixFirstError, Settings, child_environment, load_settings
 from ..datastore.credentials import KEY_FILE, read_service_account_key
 from ..deploy import manifests
-from ..deploy.tools import apply_or_print, kubectl, kubectl_apply, port_forward, run_tool
+from ..deploy.tools import apply_or_print, kubectl, kubectl_apply, lock_requirements, port_forward, run_tool
 from ..environments import component_config as components
 from ..environments import deploy, deploy_checkout, environments
 from ..environments.deployments import known_environment
@@ -240,6 +240,24 @@ def set_service_account_key_command(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.environment)
         manifest = manifests.service_account_secret(settings, read_service_account_key(settings.root / KEY_FILE))
         apply_or_print(manifest, args.dry_run)
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def lock_command(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(
+        prog=prog("lock"),
+        description="Lock pyproject.toml's requirements with uv into requirements.txt (what the image installs), "
+        "requirements-dev.txt (the tests and linters too) and requirements-tracking-server.txt (the tracking "
+        "server's image): every package pinned with its hashes, for every platform. Pins already there stay unless "
+        "pyproject.toml needs others.",
+    )
+    parser.add_argument("--upgrade", action="store_true", help="take the newest releases pyproject.toml allows")
+
+    def command(args: argparse.Namespace) -> int:
+        for lock in lock_requirements(load_settings(args.environment).root, args.upgrade):
+            print(f"locked {lock}")
         return EXIT_OK
 
     return run(command, parser, argv)

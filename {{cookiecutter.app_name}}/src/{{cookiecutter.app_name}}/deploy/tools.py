@@ -1,9 +1,10 @@
-"""The command line tools the deploy commands drive: kubectl, docker, gcloud."""
+"""The command line tools the deploy commands drive: kubectl, docker, gcloud, and uv for the lock files."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import requests
@@ -85,3 +86,26 @@ def apply_or_print(manifest: str, dry_run: bool) -> None:
         print(manifest, end="")
     else:
         print(kubectl_apply(manifest))
+
+
+# The lock files, each from pyproject.toml: what the image installs, the tests and linters too, and the tracking
+# server's image alone, constrained to the MLflow version of the app's own lock.
+LOCKS = {
+    "requirements.txt": ("pyproject.toml", "--group", "build"),
+    "requirements-dev.txt": ("pyproject.toml", "--group", "build", "--group", "dev"),
+    "requirements-tracking-server.txt": ("--group", "tracking-server", "--group", "build", "-c", "requirements.txt"),
+}
+
+
+def lock_requirements(root: Path, upgrade: bool) -> list[str]:
+    """Lock pyproject.toml into LOCKS with uv, every package pinned with its hashes, for every platform and Python it
+    allows; the files written. Pins already there stay unless pyproject.toml needs others, or `upgrade`."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        raise FixFirstError("uv was not found: pip install uv")
+    for lock, sources in LOCKS.items():
+        options = ["--universal", "--generate-hashes", "--no-annotate", "--quiet", "--output-file", lock]
+        command = [uv, "pip", "compile", *sources, *options, *(["--upgrade"] if upgrade else [])]
+        if subprocess.run(command, cwd=root).returncode != 0:
+            raise FixFirstError(f"uv could not lock {lock}; its output is above")
+    return list(LOCKS)
