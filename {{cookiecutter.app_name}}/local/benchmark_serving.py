@@ -172,7 +172,9 @@ def load_single_rows(server: Server, clients: int, seconds: float) -> tuple[floa
 
 def measure(server: Server, connections: list[int], seconds: float) -> dict[str, str]:
     """One figure per load: single rows at each number of connections, then the CSV."""
-    post(server.port, server.path, server.csv_body, server.csv_type)  # warm every code path once
+    status, answer = post(server.port, server.path, server.csv_body, server.csv_type)  # also warms every code path
+    if status != 200:
+        raise RuntimeError(f"{server.name} answered the CSV with {status}: {answer[:2000]!r}")
     load_single_rows(server, max(connections), seconds=2)  # ... in every process
     figures = {}
     for clients in connections:
@@ -180,9 +182,6 @@ def measure(server: Server, connections: list[int], seconds: float) -> dict[str,
         figures[f"one JSON row, {clients} connection(s)"] = (
             f"{requests_per_second:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
         )
-    status, _ = post(server.port, server.path, server.csv_body, server.csv_type)
-    if status != 200:
-        raise RuntimeError(f"{server.name} answered the CSV with {status}")
     figures["the CSV"] = f"{best_of(3, lambda: post(server.port, server.path, server.csv_body, server.csv_type)):.2f} s"
     return figures
 

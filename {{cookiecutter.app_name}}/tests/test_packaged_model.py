@@ -2,6 +2,7 @@
 as the app does."""
 
 import json
+import os
 import subprocess
 from importlib.metadata import version
 from pathlib import Path
@@ -41,7 +42,9 @@ def test_mlflow_serves_a_registered_model_in_a_venv_without_the_app_and_answers_
     wait_until_ready(served.client)
     app_answer = served.client.post("/predict", json={"records": rows}, headers=KEY)
 
-    assert subprocess.run([python, "-c", "import {{ cookiecutter.app_name }}"], capture_output=True).returncode != 0
+    without_the_app = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    imported = subprocess.run([python, "-c", "import {{ cookiecutter.app_name }}"], env=without_the_app, capture_output=True)
+    assert imported.returncode != 0
     assert answer.status_code == 200, answer.text
     assert app_answer.status_code == 200, app_answer.json
     served_rows, app_rows = answer.json()["predictions"], app_answer.json["predictions"]

@@ -32,16 +32,18 @@ CODE = ("__init__.py", "packaged_model.py", "ml")
 REQUIREMENTS = ("cloudpickle", "lightgbm", "numpy", "optuna", "pandas", "scikit-learn", "scipy")
 EXAMPLE_ROWS = 5
 
-# The app's column types (config/app_config.yml `schema`) in MLflow's words. MLflow's long cannot be missing and its
-# datetime holds no offset, so integers travel as doubles and moments as UTC without an offset.
+# The app's column types (config/app_config.yml `schema`) in MLflow's words. MLflow's long cannot be missing, so
+# integers travel as doubles; its datetime refuses offsets and cannot be read from a CSV, so dates and timestamps
+# travel as ISO 8601 text, read as the app reads them.
 SIGNATURE_TYPES = {
     "string": "string",
     "integer": "double",
     "float": "double",
     "boolean": "boolean",
-    "date": "datetime",
-    "timestamp": "datetime",
+    "date": "string",
+    "timestamp": "string",
 }
+ISO_FORMATS = {"date": "%Y-%m-%d", "timestamp": "%Y-%m-%dT%H:%M:%S"}
 # ... and back to the pandas types the pipeline was trained with, so that it sees what the app's /predict gives it.
 PANDAS_TYPES = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
 
@@ -66,9 +68,10 @@ def typed(frame: pd.DataFrame, input_schema: Mapping[str, str]) -> pd.DataFrame:
             continue
         if kind in PANDAS_TYPES:
             frame[column] = frame[column].astype(PANDAS_TYPES[kind])
-        else:
-            moments = pd.to_datetime(frame[column])
-            frame[column] = moments.dt.tz_localize(None) if moments.dt.tz is not None else moments
+        elif kind == "date":  # the day as written, whatever time or offset follows it
+            frame[column] = pd.to_datetime(frame[column].astype("string").str.strip().str[:10], format="%Y-%m-%d")
+        else:  # a moment, in UTC; one without an offset is UTC
+            frame[column] = pd.to_datetime(frame[column], format="ISO8601", utc=True).dt.tz_localize(None)
     return frame
 
 
@@ -85,8 +88,11 @@ def signature(pipeline: Any, target: str, input_schema: Mapping[str, str], examp
 def as_signature_types(frame: pd.DataFrame, input_schema: Mapping[str, str]) -> pd.DataFrame:
     """Rows typed as the signature says (plain numpy types), for an input example MLflow can write and check."""
     plain = {"string": object, "integer": "float64", "float": "float64", "boolean": object}
-    columns = [column for column in input_schema if column in frame]
-    example = frame[columns].astype({column: plain.get(input_schema[column], "datetime64[ns]") for column in columns})
+    example = pd.DataFrame(index=frame.index)
+    for column in (column for column in input_schema if column in frame):
+        kind = input_schema[column]
+        values = frame[column]
+        example[column] = values.dt.strftime(ISO_FORMATS[kind]) if kind in ISO_FORMATS else values.astype(plain[kind])
     return example.astype(object).where(example.notna(), None)
 
 

@@ -53,13 +53,14 @@ def mlflow_model_server(
     URL (POST /invocations); stop it."""
     python = model_venv(requirements)
     port = free_port()
+    # The venv's bin first on PATH: the server starts its uvicorn by name. No PYTHONPATH: nothing of this app's.
+    environment = child_environment({"MLFLOW_TRACKING_URI": tracking_uri}, path_first=python.parent)
+    environment.pop("PYTHONPATH", None)
     with log.open("wb") as output:
         server = start_in_own_group(
             [str(python.parent / "mlflow"), "models", "serve", "--model-uri", model_uri, "--env-manager", "local",
              "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            # The venv's bin first on PATH: the server starts its uvicorn by name.
-            env=child_environment({"MLFLOW_TRACKING_URI": tracking_uri}, path_first=python.parent),
-            stdout=output, stderr=subprocess.STDOUT,
+            env=environment, stdout=output, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
