@@ -93,7 +93,11 @@ def test_run_server_serves_the_page_and_stopping_it_stops_everything_it_started(
         else:
             server.send_signal(signal.SIGTERM)  # `kill PID` reaches the launcher alone
 
-        assert server.wait(timeout=STOP_TIMEOUT_SECONDS) == 0, log.read_text()[-3000:]
+        try:
+            stopped_with = server.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"run_server still ran {STOP_TIMEOUT_SECONDS} s after {stop}:\n{log.read_text()[-3000:]}")
+        assert stopped_with == 0, log.read_text()[-3000:]
         left = lambda: [command for pid, command in started.items() if running(pid)]  # noqa: E731
         wait_for(
             lambda: not left(), STOP_TIMEOUT_SECONDS, lambda: f"still running after the launcher stopped: {left()}"
