@@ -49,7 +49,9 @@ def run_server_command(argv: Sequence[str] | None = None) -> int:
     def command(args: argparse.Namespace) -> int:
         from ..laptop.stack import local_stack
 
-        for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        # SIGINT too: Python leaves Ctrl-C ignored where the parent ignored it, as a shell does for a job it puts in
+        # the background.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(stop_signal, stop_like_ctrl_c)
         settings = load_settings(args.environment)
         if not settings.redis_url:
