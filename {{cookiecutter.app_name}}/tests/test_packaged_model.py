@@ -3,11 +3,13 @@ as the app does."""
 
 import json
 import os
+import re
 import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import requests
 
@@ -89,3 +91,26 @@ def test_a_version_logged_before_models_were_packaged_still_loads_and_predicts_t
     loaded = registry.load(int(version))
 
     assert (loaded.predict(rows) == packaged.predict(rows)).all()
+
+
+@pytest.mark.unit
+def test_the_packaged_model_reads_values_as_an_upload_is_read_and_names_a_column_it_cannot_read(served):
+    registry = open_registry(served.settings)
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    packaged = mlflow.pyfunc.load_model(f"models:/{served.settings.app.model_name}/{served.version}")
+    schema = registry.version(served.version).input_schema
+    used = used_columns(registry.load(served.version))
+    numeric = next((column for column in used if schema[column] in ("integer", "float")), None)
+    if numeric is None:
+        pytest.skip("the served model reads no numeric column")
+    rows = typed_rows(3, file_name="dataset_2.csv").drop(columns=[served.settings.app.target])
+    model = packaged.unwrap_python_model()
+
+    as_text = model.predict(None, rows.astype("string"))  # every value as text, as a CSV gives it
+    rows[numeric] = rows[numeric].astype(object)
+    rows.loc[rows.index[0], numeric] = "twelve"
+
+    pd.testing.assert_frame_equal(as_text, model.predict(None, typed_rows(3, file_name="dataset_2.csv")))
+    refusal = f"column {numeric!r} expects {schema[numeric]} but holds e.g. ['twelve']"
+    with pytest.raises(ValueError, match=re.escape(refusal)):
+        model.predict(None, rows)

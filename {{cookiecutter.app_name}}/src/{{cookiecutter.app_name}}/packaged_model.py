@@ -24,6 +24,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
 from .ml import predict_table, used_columns
+from .ml.values import read_as
 
 PACKAGE = Path(__file__).parent
 # The files the pickle needs, relative to the package: the app's other modules (web, worker, ...) stay home.
@@ -34,7 +35,7 @@ EXAMPLE_ROWS = 5
 
 # The app's column types (config/app_config.yml `schema`) in MLflow's words. MLflow's long cannot be missing, so
 # integers travel as doubles; its datetime refuses offsets and cannot be read from a CSV, so dates and timestamps
-# travel as ISO 8601 text, read as the app reads them.
+# travel as ISO 8601 text. Whatever MLflow hands over is then read as the app reads an upload (`typed`).
 SIGNATURE_TYPES = {
     "string": "string",
     "integer": "double",
@@ -44,8 +45,6 @@ SIGNATURE_TYPES = {
     "timestamp": "string",
 }
 ISO_FORMATS = {"date": "%Y-%m-%d", "timestamp": "%Y-%m-%dT%H:%M:%S"}
-# ... and back to the pandas types the pipeline was trained with, so that it sees what the app's /predict gives it.
-PANDAS_TYPES = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
 
 
 class PredictionTable(PythonModel):
@@ -61,17 +60,14 @@ class PredictionTable(PythonModel):
 
 
 def typed(frame: pd.DataFrame, input_schema: Mapping[str, str]) -> pd.DataFrame:
-    """The columns as the app types them before the pipeline reads them."""
+    """The columns read as the app reads an upload's (ml/values.py); a ValueError naming any that cannot be."""
     frame = frame.copy()
-    for column, kind in input_schema.items():
-        if column not in frame:
-            continue
-        if kind in PANDAS_TYPES:
-            frame[column] = frame[column].astype(PANDAS_TYPES[kind])
-        elif kind == "date":  # the day as written, whatever time or offset follows it
-            frame[column] = pd.to_datetime(frame[column].astype("string").str.strip().str[:10], format="%Y-%m-%d")
-        else:  # a moment, in UTC; one without an offset is UTC
-            frame[column] = pd.to_datetime(frame[column], format="ISO8601", utc=True).dt.tz_localize(None)
+    for column in (column for column in input_schema if column in frame):
+        values, unreadable = read_as(frame[column], input_schema[column])
+        if unreadable.any():
+            examples = frame[column][unreadable].astype(str).unique()[:3].tolist()
+            raise ValueError(f"column {column!r} expects {input_schema[column]} but holds e.g. {examples}")
+        frame[column] = values
     return frame
 
 
