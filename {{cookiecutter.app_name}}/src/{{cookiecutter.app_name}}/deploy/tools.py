@@ -88,6 +88,14 @@ def apply_or_print(manifest: str, dry_run: bool) -> None:
         print(kubectl_apply(manifest))
 
 
+def uv() -> str:
+    """uv: the one beside this Python (requirements-dev.txt installs it), else the one on PATH."""
+    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if found is None:
+        raise FixFirstError("uv was not found: pip install -r requirements-dev.txt (or pip install uv)")
+    return found
+
+
 # The lock files, each from pyproject.toml: what the image installs, the tests and linters too, and the tracking
 # server's image alone, constrained to the MLflow version of the app's own lock.
 LOCKS = {
@@ -100,12 +108,9 @@ LOCKS = {
 def lock_requirements(root: Path, upgrade: bool) -> list[str]:
     """Lock pyproject.toml into LOCKS with uv, every package pinned with its hashes, for every platform and Python it
     allows; the files written. Pins already there stay unless pyproject.toml needs others, or `upgrade`."""
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if uv is None:
-        raise FixFirstError("uv was not found: pip install uv")
     for lock, sources in LOCKS.items():
         options = ["--universal", "--generate-hashes", "--no-annotate", "--quiet", "--output-file", lock]
-        command = [uv, "pip", "compile", *sources, *options, *(["--upgrade"] if upgrade else [])]
+        command = [uv(), "pip", "compile", *sources, *options, *(["--upgrade"] if upgrade else [])]
         if subprocess.run(command, cwd=root).returncode != 0:
             raise FixFirstError(f"uv could not lock {lock}; its output is above")
     return list(LOCKS)

@@ -16,16 +16,10 @@ from pathlib import Path
 import requests
 
 from ..config import child_environment, read_variables
+from ..deploy.tools import uv
 from ..processes import free_port, start_in_own_group, stop_groups, wait_until_started
 
 START_TIMEOUT_SECONDS = 180
-
-
-def uv() -> str:
-    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if not found:
-        raise RuntimeError("uv is not installed: pip install -r requirements-dev.txt")
-    return found
 
 
 def model_venv(requirements: Path) -> Path:
