@@ -37,7 +37,14 @@ def serve_command(argv: Sequence[str] | None = None) -> int:
 
 
 def stop_like_ctrl_c(signal_number: int, frame) -> None:
-    raise KeyboardInterrupt  # unwinds through local_stack, which stops every process it started
+    raise KeyboardInterrupt  # unwinds through the context managers, which stop every process they started
+
+
+def stop_on_ctrl_c_kill_or_hangup() -> None:
+    """Ctrl-C, `kill` and a closed terminal all stop a launcher the same way. SIGINT too: Python leaves Ctrl-C ignored
+    where the parent ignored it, as a shell does for a job it puts in the background."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, stop_like_ctrl_c)
 
 
 def run_server_command(argv: Sequence[str] | None = None) -> int:
@@ -49,10 +56,7 @@ def run_server_command(argv: Sequence[str] | None = None) -> int:
     def command(args: argparse.Namespace) -> int:
         from ..laptop.stack import local_stack
 
-        # SIGINT too: Python leaves Ctrl-C ignored where the parent ignored it, as a shell does for a job it puts in
-        # the background.
-        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(stop_signal, stop_like_ctrl_c)
+        stop_on_ctrl_c_kill_or_hangup()
         settings = load_settings(args.environment)
         if not settings.redis_url:
             print("REDIS_URL is not set: starting an embedded Redis.", flush=True)
@@ -79,6 +83,7 @@ def bigquery_emulator_command(argv: Sequence[str] | None = None) -> int:
     def command(args: argparse.Namespace) -> int:
         from ..laptop.bigquery_emulator import bigquery_emulator, python_3_13
 
+        stop_on_ctrl_c_kill_or_hangup()
         python = python_3_13()
         if python is None:
             raise FixFirstError("the BigQuery emulator needs Python 3.13: install it, or set BIGQUERY_EMULATOR_PYTHON")
