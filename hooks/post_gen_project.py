@@ -64,8 +64,9 @@ def record_template(app: Path, answers: dict) -> None:
     from cookiecutter.config import BUILTIN_ABBREVIATIONS
     from cookiecutter.repository import expand_abbreviations, is_repo_url
 
-    head = subprocess.run(["git", "-C", TEMPLATE_FOLDER, "rev-parse", "HEAD"], capture_output=True, text=True)
-    if shutil.which("git") is None or head.returncode != 0:
+    head = shutil.which("git") and subprocess.run(["git", "-C", TEMPLATE_FOLDER, "rev-parse", "HEAD"],
+                                                  capture_output=True, text=True)  # fmt: skip
+    if not head or head.returncode != 0:
         print("The template is not a git checkout: no .cruft.json, so `cruft update` cannot update this app.")
         return
     given = expand_abbreviations(answers.get("_template", ""), BUILTIN_ABBREVIATIONS)  # gh:org/name -> its URL
