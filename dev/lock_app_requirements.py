@@ -20,7 +20,6 @@ from dev.app_venv import app_python  # noqa: E402
 TEMPLATE = Path(__file__).resolve().parents[1]
 APP_TEMPLATE = TEMPLATE / "{{cookiecutter.app_name}}"
 SCRATCH = TEMPLATE / "build" / "lock"
-LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-tracking-server.txt")
 
 
 def main() -> int:
@@ -28,9 +27,10 @@ def main() -> int:
     app = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(SCRATCH)))
     if subprocess.run([str(app_python(app)), "local/lock_requirements.py", *sys.argv[1:]], cwd=app).returncode != 0:
         return 1
-    for lock in LOCKS:
-        shutil.copy2(app / lock, APP_TEMPLATE / lock)
-    print(f"Copied {', '.join(LOCKS)} into {APP_TEMPLATE.relative_to(TEMPLATE)}/")
+    locks = sorted(app.glob("requirements*.txt"))  # the files the app's lock command writes
+    for lock in locks:
+        shutil.copy2(lock, APP_TEMPLATE / lock.name)
+    print(f"Copied {', '.join(lock.name for lock in locks)} into {APP_TEMPLATE.relative_to(TEMPLATE)}/")
     return 0
 
 

@@ -20,6 +20,7 @@ from .datastore import digest, open_datastore, row_hashes
 from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
 from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
+from .packaged_model import EXAMPLE_ROWS
 from .provenance import created_by, git_sha
 from .registry import ENVIRONMENT_TAG, ModelRegistry, ModelVersion, ServedAs, open_registry
 
@@ -231,7 +232,7 @@ def retrain(
     with stage("register"):
         report.challenger_version = registry.register(
             trained.model,
-            ServedAs(app.target, input_schema, example=split_features(train, app.target)[0]),
+            ServedAs(app.target, input_schema, example=split_features(train.head(EXAMPLE_ROWS), app.target)[0]),
             tags={
                 "score": report.challenger_score,
                 "score_type": app.score_type,
