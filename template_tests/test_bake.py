@@ -102,6 +102,7 @@ EXPECTED_FILES = {
     "src/{app}/ml/training.py",
     "src/{app}/ml/holdout.py",
     "src/{app}/ml/ensemble.py",
+    "src/{app}/ml/values.py",
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/cluster_access.py",
