@@ -64,8 +64,12 @@ class ApiRequest:
 def requests_of(arguments: list[str], manifest: list[dict[str, Any]]) -> list[ApiRequest]:
     """The API requests `kubectl <arguments>` sends; `manifest` is what an `apply -f -` reads from its input."""
     command, flags = arguments[0], options(arguments[1:])
+    if command == "kustomize":  # builds the manifests on this machine: no request
+        return []
     if command == "apply":
-        return [request for document in manifest for request in applied(document, "--server-side" in flags)]
+        writes = [request for document in manifest for request in applied(document, "--server-side" in flags)]
+        applyset = next((a.removeprefix("--applyset=") for a in arguments if a.startswith("--applyset=")), None)
+        return writes if applyset is None else [*writes, *pruned(applyset, flags["--namespace"], manifest)]
     if command == "rollout" and arguments[1] == "status":
         kind, name = arguments[2].split("/")
         return [ApiRequest("get", kind.title(), flags["--namespace"], name),
@@ -88,6 +92,18 @@ def options(arguments: list[str]) -> dict[str, str]:
             following = arguments[index + 1] if index + 1 < len(arguments) else "--"
             found[argument] = "" if following.startswith("-") or "=" in argument else following
     return found
+
+
+def pruned(applyset: str, namespace: str, manifest: list[dict[str, Any]]) -> list[ApiRequest]:
+    """What ApplySet pruning adds to an apply: kubectl reads and updates the set's parent object (a ConfigMap here),
+    lists each kind of the set by the set's label, and deletes the members this apply did not send."""
+    resource, name = applyset.split("/")
+    assert resource == "configmaps", f"the parent of {applyset} is not modelled here: add it"
+    parent = ("ConfigMap", namespace, name)
+    kinds = sorted({document["kind"] for document in manifest})
+    return [ApiRequest("get", *parent), ApiRequest("create", *parent), ApiRequest("patch", *parent),
+            *(ApiRequest("list", kind, namespace) for kind in kinds),
+            *(ApiRequest("delete", kind, namespace) for kind in kinds)]  # fmt: skip
 
 
 def applied(document: dict[str, Any], server_side: bool) -> list[ApiRequest]:

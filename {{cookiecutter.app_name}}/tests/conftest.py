@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -161,7 +162,8 @@ TRACKING_SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 @dataclasses.dataclass
 class RecordingKubectl:
     """Stands in for kubectl and the cluster, which cannot run here: records the arguments and manifests sent, and
-    `port-forward` forwards to KUBECTL_SERVICE_ADDRESS (see kubectl_port_forward.py)."""
+    `port-forward` forwards to KUBECTL_SERVICE_ADDRESS (see kubectl_port_forward.py). `kustomize` needs no cluster:
+    the real kubectl runs it."""
 
     bin_dir: Path
 
@@ -179,6 +181,32 @@ class RecordingKubectl:
         sent = sorted(self.bin_dir.glob("applied-*.yaml"), key=lambda path: int(path.stem.removeprefix("applied-")))
         return [doc for doc in yaml.safe_load_all(sent[apply].read_text()) if doc]
 
+    def deployed(self, deploy: int = -1) -> list[dict]:
+        """What the deploy-th `deploy apply` sent (counting from 0; -1, the last), in one list: its first apply (the
+        namespace and the Secret), then its second (the rest, as the namespace's ApplySet)."""
+        applies = [call for call in self.calls() if call[0] == "apply"]
+        second = [index for index, call in enumerate(applies) if "--prune" in call][deploy]
+        return self.manifests(second - 1) + self.manifests(second)
+
+    def cluster(self) -> dict[tuple[str, str, str], dict]:
+        """The objects a cluster holds after the recorded applies, (kind, namespace, name) -> object, as kubectl's
+        ApplySet pruning leaves them: an apply with `--prune --applyset=SET` deletes what an earlier apply to SET
+        sent and this one does not; an apply without leaves everything there."""
+        live: dict[tuple[str, str, str], dict] = {}
+        members: dict[str, set[tuple[str, str, str]]] = {}
+        applies = [call for call in self.calls() if call[0] == "apply"]
+        for index, call in enumerate(applies):
+            sent = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+                    for o in self.manifests(index)}  # fmt: skip
+            live.update(sent)
+            applyset = next((flag for flag in call if flag.startswith("--applyset=")), None)
+            if applyset and "--prune" in call:
+                key = f"{applyset}@{call[call.index('--namespace') + 1]}"
+                for gone in members.get(key, set()) - set(sent):
+                    live.pop(gone, None)
+                members[key] = set(sent)
+        return live
+
 
 @pytest.fixture
 def kubectl(tmp_path: Path) -> RecordingKubectl:
@@ -186,9 +214,14 @@ def kubectl(tmp_path: Path) -> RecordingKubectl:
     bin_dir.mkdir()
     script = bin_dir / "kubectl"
     forwarder = Path(__file__).with_name("kubectl_port_forward.py")
+    real = shutil.which("kubectl") or shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
     script.write_text(
         f'#!/bin/sh\necho "$@" >> {bin_dir}/calls\n'
+        f'if [ "$1" = kustomize ]; then exec "{real}" "$@"; fi\n'
         f'if [ "$1" = port-forward ]; then exec "{sys.executable}" "{forwarder}" "$@"; fi\n'
+        # as kubectl does: ApplySet pruning is behind a switch
+        'case "$*" in *--applyset*) if [ "$KUBECTL_APPLYSET" != true ]; then\n'
+        '  echo "error: unknown flag: --applyset" >&2; exit 1; fi;; esac\n'
         f'if [ "$1" = apply ]; then cat > {bin_dir}/applied-$(ls {bin_dir} | grep -c ^applied-).yaml; fi\n'
         'echo "kubectl $1: done"\n'
     )

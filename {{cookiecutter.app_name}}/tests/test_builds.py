@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from {{ cookiecutter.app_name }}.config import read_yaml
-from {{ cookiecutter.app_name }}.deploy.manifests import IMAGE_PLACEHOLDER
+from {{ cookiecutter.app_name }}.deploy.manifests import APP_IMAGE
 
 from .conftest import APP_ROOT
 from .test_deployment import tool
@@ -104,10 +104,10 @@ def test_an_image_starts_from_a_base_pinned_by_digest_and_installs_only_its_lock
 @pytest.mark.unit
 def test_every_image_the_cluster_pulls_from_elsewhere_is_pinned_by_digest():
     own = read_yaml(APP_ROOT / "config" / "app_config.yml")["container_registry"]
-    manifests = "\n".join(path.read_text() for path in sorted((APP_ROOT / "k8s").glob("*.yml")))
+    manifests = "\n".join(path.read_text() for path in sorted((APP_ROOT / "k8s").rglob("*.yml")))
     images = re.findall(r"^\s+image: (\S+)", manifests, re.MULTILINE)
 
-    theirs = [image for image in images if image != IMAGE_PLACEHOLDER and not image.startswith(own)]
+    theirs = [image for image in images if image != APP_IMAGE and not image.startswith(own)]
     assert theirs, "no image from elsewhere: has the manifests' layout changed?"
     assert [image for image in theirs if not re.search(r"@sha256:[0-9a-f]{64}$", image)] == []
 

@@ -1,4 +1,4 @@
-"""The image's own commands, exactly as docker/Dockerfile and k8s/celery_worker.yml give them, started on this
+"""The image's own commands, exactly as docker/Dockerfile and k8s/base/celery_worker.yml give them, started on this
 machine (no container runtime here) on a read-only root as in the pods: the web app and the worker answer the smoke
 tests (through `deploy test`, as CI runs them), run a retrain, and stop on SIGTERM as Kubernetes stops them."""
 
@@ -40,8 +40,8 @@ def image_command() -> list[str]:
 
 
 def manifest_command(file_name: str, container: str) -> list[str]:
-    """The command a manifest in k8s/ gives a container."""
-    documents = yaml.safe_load_all((APP_ROOT / "k8s" / file_name).read_text())
+    """The command a manifest in k8s/base gives a container."""
+    documents = yaml.safe_load_all((APP_ROOT / "k8s" / "base" / file_name).read_text())
     deployment = next(document for document in documents if document["kind"] == "Deployment")
     return next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == container)["command"]
 

@@ -1,7 +1,7 @@
-"""The deployment files: the Dockerfile, and the Kubernetes manifests the app renders for each environment.
+"""The deployment files: the Dockerfile, and the Kubernetes manifests kustomize builds for each environment.
 
 No cluster runs here, so the manifests are checked with kubernetes-validate (the API's own schemas, strictly) and
-`deploy apply` is checked by what it sends to kubectl.
+`deploy apply` is checked by what it sends to kubectl (kustomize, which needs no cluster, runs for real).
 """
 
 from __future__ import annotations
@@ -80,16 +80,51 @@ def app_images(objects: list[dict]) -> set[str]:
     return {container["image"] for pod in pods for container in pod["spec"]["template"]["spec"]["containers"]}
 
 
+def rendered(settings, environment: str, image_tag: str = "v7") -> list[dict]:
+    """`deploy render` for the environment; challenger pr-7 is a copy of integration."""
+    return render(settings.for_environment(environment), image_tag, copied_from="integration")
+
+
+def kustomize(path: Path) -> tuple[str, list[dict]]:
+    """`kubectl kustomize path`: the YAML and its objects."""
+    built = subprocess.run([tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    return built.stdout, [document for document in yaml.safe_load_all(built.stdout) if document]
+
+
+def validate(manifest: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    rendered = tmp_path / "manifest.yaml"
+    rendered.write_text(manifest)
+    return subprocess.run([tool("kubernetes-validate"), "--strict", "--quiet", str(rendered)],
+                          capture_output=True, text=True)  # fmt: skip
+
+
+@pytest.mark.parametrize("environment", ["integration", "uat", "production"])
+def test_each_environment_s_overlay_builds_with_kustomize_as_committed_and_validates(environment, tmp_path):
+    manifest, objects = kustomize(APP_ROOT / "k8s" / "overlays" / environment)
+
+    checked = validate(manifest, tmp_path)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    namespace = f"{{ cookiecutter.app_name | replace('_', '-') }}-{environment}"
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"] == [namespace]
+    assert {o["metadata"].get("namespace", namespace) for o in objects} == {namespace}
+    # A GitOps tool deploying the folder runs what `deploy apply` runs: the replicas of the environment's config.
+    config = yaml.safe_load((APP_ROOT / "config" / f"environment_{environment}.yml").read_text())
+    replicas = {component: pod["spec"]["replicas"] for component, pod in deployments(objects).items()}
+    assert (replicas["web"], replicas["worker"]) == (config["replicas"], config["worker_replicas"])
+    for component in ("web", "worker"):
+        container = deployments(objects)[component]["spec"]["template"]["spec"]["containers"][0]
+        assert container["volumeMounts"][0]["mountPath"] == f"/app/config/environment_{environment}.yml"
+
+
 @pytest.mark.parametrize("environment", ["integration", "uat", "production", "pr-7"])
 def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_validates(
     cluster_settings, environment, tmp_path
 ):
-    objects = render(cluster_settings.for_environment(environment), image_tag="3f2a1b0c9d8e")
-    rendered = tmp_path / f"{environment}.yaml"
-    rendered.write_text(as_yaml(objects))
+    objects = rendered(cluster_settings, environment, image_tag="3f2a1b0c9d8e")
 
-    checked = subprocess.run([tool("kubernetes-validate"), "--strict", "--quiet", str(rendered)],
-                             capture_output=True, text=True)  # fmt: skip
+    checked = validate(as_yaml(objects), tmp_path)
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
     namespace = f"{{ cookiecutter.app_name | replace('_', '-') }}-{environment}"
@@ -123,7 +158,7 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
 
 
 def test_redis_keeps_every_job_on_a_volume_of_its_own_across_restarts(cluster_settings):
-    objects = render(cluster_settings.for_environment("uat"), image_tag="v7")
+    objects = rendered(cluster_settings, "uat")
 
     redis_deployment = deployments(objects)["redis"]
     pod = redis_deployment["spec"]["template"]["spec"]
@@ -147,7 +182,7 @@ def test_redis_requires_the_environment_password_that_only_the_apps_own_secret_c
     monkeypatch.setenv("PATH", kubectl.env()["PATH"])
     monkeypatch.setenv("API_KEY", "uat-key-of-enough-length")
     assert deploy_command(["apply", "--environment", "uat", "--image-tag", "v7"]) == 0
-    sent = kubectl.manifests()
+    sent = kubectl.deployed()
     [secret] = [o for o in sent if o["kind"] == "Secret"]
     redis_container = deployments(sent)["redis"]["spec"]["template"]["spec"]["containers"][0]
     # Started as the kubelet starts it: each $(NAME) in its arguments replaced by its env var, read from the Secret.
@@ -192,7 +227,7 @@ def test_a_duckdb_app_is_not_rendered_for_a_cluster_where_each_pod_would_keep_da
 
 
 def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_settings):
-    objects = render(cluster_settings.for_environment("uat"), image_tag="v7")
+    objects = rendered(cluster_settings, "uat")
 
     for component, pod in deployments(objects).items():
         spec = pod["spec"]["template"]["spec"]
@@ -202,13 +237,27 @@ def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_se
     assert settings_map["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/service_account_key.json"
 
 
-def test_beat_is_deployed_only_with_a_retrain_schedule(cluster_settings):
-    scheduled = dataclasses.replace(
-        cluster_settings, app=dataclasses.replace(cluster_settings.app, retrain_schedule="0 3 * * *")
-    )
+def test_beat_runs_only_with_a_retrain_schedule_and_the_next_apply_removes_it_once_the_schedule_is_cleared(
+    cluster_settings, kubectl, monkeypatch
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    app_config = cluster_settings.root / "config" / "app_config.yml"
+    config = yaml.safe_load(app_config.read_text())
 
-    assert "beat" not in deployments(render(cluster_settings, image_tag="v1"))
-    assert deployments(render(scheduled, image_tag="v1"))["beat"]["spec"]["replicas"] == 1
+    def apply_with(schedule: str | None) -> set[str]:
+        """`deploy apply` with that retrain_schedule in app config: the Deployments the cluster then runs."""
+        app_config.write_text(yaml.safe_dump({**config, "retrain_schedule": schedule}, sort_keys=False))
+        assert deploy_command(["apply", "--environment", "uat", "--image-tag", "v7"]) == 0
+        return {name for kind, _, name in kubectl.cluster() if kind == "Deployment"}
+
+    beat = "{{ cookiecutter.app_name | replace('_', '-') }}-beat"
+    assert beat not in apply_with(None)
+    unscheduled = kubectl.manifests()
+    assert beat in apply_with("0 3 * * *")
+    assert deployments(kubectl.manifests())["beat"]["spec"]["replicas"] == 1  # never two, or retrains double
+    assert beat not in apply_with(None)  # a beat left running would go on sending retrains
+    assert kubectl.manifests() == unscheduled  # and the rest is as it was
+    assert deployments(rendered(cluster_settings, "uat")).keys() == {"web", "worker", "redis"}
 
 
 def selects(selector: dict, labels: dict) -> bool:
@@ -255,7 +304,7 @@ def test_only_the_apps_own_pods_reach_redis_and_the_tracking_server_and_none_con
     scheduled = dataclasses.replace(
         cluster_settings, app=dataclasses.replace(cluster_settings.app, retrain_schedule="0 3 * * *")
     )
-    objects = render(scheduled.for_environment("uat"), image_tag="v7")
+    objects = rendered(scheduled, "uat")
     [namespace] = [o["metadata"] for o in objects if o["kind"] == "Namespace"]
     pods = {component: Pod(namespace["name"], namespace["labels"], deployment["spec"]["template"]["metadata"]["labels"])
             for component, deployment in deployments(objects).items()}  # fmt: skip
@@ -305,9 +354,15 @@ def test_deploy_apply_sends_the_environment_s_manifests_with_its_app_version_to_
     applied = deploy_command(["apply", "--environment", "uat"])
 
     assert refused == 2 and "no app version is recorded for [uat]" in capsys.readouterr().err
-    assert applied == 0 and kubectl.calls() == [["apply", "--server-side", "--force-conflicts", "-f", "-"]]
-    sent = kubectl.manifests()
-    assert [o["kind"] for o in sent][:2] == ["Namespace", "ConfigMap"]
+    namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-uat"
+    assert applied == 0 and [call for call in kubectl.calls() if call[0] != "kustomize"] == [
+        ["apply", "--server-side", "--force-conflicts", "-f", "-"],  # the namespace, so that the set can be in it
+        ["apply", "--server-side", "--force-conflicts", "--prune", "--applyset=configmaps/applyset", "--namespace",
+         namespace, "-f", "-"],
+    ]  # fmt: skip
+    assert [o["kind"] for o in kubectl.manifests(0)] == ["Namespace"]  # no API_KEY here: no Secret
+    sent = kubectl.manifests(1)
+    assert [o["kind"] for o in sent][:2] == ["ConfigMap", "ConfigMap"]  # the settings, then the environment's config
     assert {c["image"] for c in deployments(sent)["worker"]["spec"]["template"]["spec"]["containers"]} == {
         f"{IMAGE}:4d5e6f"
     }
@@ -325,10 +380,11 @@ def test_deploy_apply_wait_follows_every_rollout_and_remove_deletes_only_a_chall
     removed = deploy_command(["remove", "--environment", "pr-7"])
 
     namespace = "{{ cookiecutter.app_name | replace('_', '-') }}-pr-7"
-    rollouts = [call[2] for call in kubectl.calls() if call[:2] == ["rollout", "status"]]
-    assert applied == 0 and kubectl.calls()[0] == ["apply", "--server-side", "--force-conflicts", "-f", "-"]
+    calls = [call for call in kubectl.calls() if call[0] != "kustomize"]
+    rollouts = [call[2] for call in calls if call[:2] == ["rollout", "status"]]
+    assert applied == 0 and calls[0] == ["apply", "--server-side", "--force-conflicts", "-f", "-"]
     assert rollouts == [f"deployment/{o['metadata']['name']}" for o in kubectl.manifests() if o["kind"] == "Deployment"]
-    assert all(call[3:5] == ["--namespace", namespace] for call in kubectl.calls()[1:-1])
+    assert all(call[3:5] == ["--namespace", namespace] for call in calls[2:-1])
     assert kept == 2 and "production is part of the promotion chain" in capsys.readouterr().err
     assert removed == 0
     assert kubectl.calls()[-1] == ["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]

@@ -584,7 +584,7 @@ def peak_memory_bytes(pids: set[int]) -> int:
 
 def web_container() -> dict:
     """The web container as k8s/ declares it: its probes and its memory limit."""
-    manifests = yaml.safe_load_all((APP_ROOT / "k8s" / "{{ cookiecutter.app_name }}.yml").read_text())
+    manifests = yaml.safe_load_all((APP_ROOT / "k8s" / "base" / "{{ cookiecutter.app_name }}.yml").read_text())
     web = next(m for m in manifests if m["kind"] == "Deployment")
     return web["spec"]["template"]["spec"]["containers"][0]
 

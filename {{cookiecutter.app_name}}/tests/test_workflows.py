@@ -226,7 +226,7 @@ def test_a_pull_request_gets_a_challenger_running_its_image_and_loses_it_when_cl
     assert registry.challengers() == {"pr-7": "integration"}
     assert registry.deployment("pr-7").model_version == registry.deployment("integration").model_version
     assert registry.deployment("pr-7").app_version == SHA
-    sent = kubectl.manifests()
+    sent = kubectl.deployed()
     assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in sent} == {namespace}
     secret = next(o for o in sent if o["kind"] == "Secret")["stringData"]
     assert secret["API_KEY"] == "ci-key" and set(secret) == {"API_KEY", "REDIS_PASSWORD", "REDIS_URL"}
@@ -249,8 +249,8 @@ def test_a_merge_deploys_the_component_config_to_integration_through_a_throwaway
 
     assert registry.deployment("integration") == listed.__class__(listed.model_version, SHA, listed.app_config)
     applied = [call for call in kubectl.calls() if call[:1] == ["apply"]]
-    assert len(applied) == 2  # the challenger, then integration
-    assert app_images(kubectl.manifests(0)) == app_images(kubectl.manifests(1)) == {f"{IMAGE}:{SHA}"}  # main's, in both
+    assert len(applied) == 4  # the challenger, then integration: each its namespace, then the rest
+    assert app_images(kubectl.deployed(0)) == app_images(kubectl.deployed(1)) == {f"{IMAGE}:{SHA}"}  # main's, in both
     assert ["delete", "namespace", "{{ cookiecutter.app_name | replace('_', '-') }}-main-12", "--ignore-not-found",
             "--wait=false"] in kubectl.calls()  # fmt: skip
     assert registry.challengers() == {}
@@ -362,9 +362,9 @@ def test_promote_moves_integration_to_uat_and_deploys_uat_reaching_the_registry_
     assert ["port-forward", "--namespace", "mlflow", "service/mlflow"] in [call[:4] for call in kubectl.calls()]
     assert run.job_variables()["MLFLOW_TRACKING_URI"].startswith("http://127.0.0.1:")
     uat = "{{ cookiecutter.app_name | replace('_', '-') }}-uat"
-    sent = kubectl.manifests()
+    sent = kubectl.deployed()
     assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in sent} == {uat}
-    settings_map = next(o for o in sent if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "app-settings")
+    settings_map = next(o for o in sent if o["metadata"]["name"].startswith("app-settings-"))
     in_cluster = "http://mlflow.mlflow.svc.cluster.local:5000"
     assert settings_map["data"]["MLFLOW_TRACKING_URI"] == in_cluster  # the pods' address, not this runner's forward
     secret = next(o for o in sent if o["kind"] == "Secret")["stringData"]

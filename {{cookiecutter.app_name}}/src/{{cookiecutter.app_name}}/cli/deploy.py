@@ -117,7 +117,7 @@ def environment_objects(settings: Settings, image_tag: str | None) -> list[dict]
             f"no app version is recorded for [{settings.environment}], so there is no image tag to run: deploy it "
             f"first (`{prog('deploy --from-component-config')}`), or pass --image-tag"
         )
-    return manifests.render(settings, image_tag)
+    return manifests.render(settings, image_tag, copied_from=registry.challengers().get(settings.environment))
 
 
 def render_objects(settings: Settings, args: argparse.Namespace) -> int:
@@ -126,15 +126,22 @@ def render_objects(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def apply_objects(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply the namespace (and the Secret) first, then everything else as the namespace's ApplySet: what the last
+    apply sent and this one does not is deleted. The Secret stays out of the set, so an apply without API_KEY
+    keeps it."""
     objects = environment_objects(settings, args.image_tag)
+    first = [o for o in objects if o["kind"] == "Namespace"]
+    members = [o for o in objects if o["kind"] != "Namespace"]
     if settings.variables.api_key:  # CI has it as a secret; it goes to the cluster, not to the log
         secret = manifests.secrets_object(settings, settings.variables.api_key)
-        manifests.restarted_with(objects, secret)
-        objects.insert(1, secret)
-    print(kubectl_apply(manifests.as_yaml(objects)))
+        manifests.restarted_with(members, secret)
+        first.append(secret)
+    namespace = settings.kubernetes_namespace
+    print(kubectl_apply(manifests.as_yaml(first)))
+    print(kubectl_apply(manifests.as_yaml(members), applyset=manifests.APPLYSET, namespace=namespace))
     for rollout in (o for o in objects if o["kind"] == "Deployment" and args.wait):
         print(kubectl("rollout", "status", f"deployment/{rollout['metadata']['name']}",
-                      "--namespace", settings.kubernetes_namespace, "--timeout", "600s"))  # fmt: skip
+                      "--namespace", namespace, "--timeout", "600s"))  # fmt: skip
     return EXIT_OK
 
 

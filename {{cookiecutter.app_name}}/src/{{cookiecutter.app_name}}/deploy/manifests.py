@@ -1,17 +1,22 @@
-"""An environment's Kubernetes manifests, rendered by code from the files in k8s/.
+"""An environment's Kubernetes objects: its overlay of k8s/ built by kustomize, with what only a deploy knows.
 
-The files in k8s/ hold everything that is the same in every environment. Rendering adds what is not: the namespace
-(`<app>-<environment>`), the image tag (the app version the environment runs), the replicas (environment config),
-the settings every process reads (a ConfigMap), and, on BigQuery, the service-account key mounted for Google's client.
+k8s/base holds what every environment runs; k8s/overlays/<environment> puts it in the environment's namespace (a
+challenger builds on the overlay of the environment it was copied from). A deploy adds, in a kustomization of its
+own around that overlay: the image of the app version the environment runs, the replicas of its environment config,
+the tracking server as the pods reach it, the ConfigMap of its environment config, and Celery beat while app config
+has a retrain_schedule. `kubectl kustomize` builds it; `deploy apply` applies it as one ApplySet, so that an object
+left out (beat, once the schedule is cleared) is deleted.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,17 +26,19 @@ import yaml
 
 from ..config import APP_NAME, FixFirstError, Settings, environment_config_path, is_pull_request
 from ..datastore.credentials import KEY_FILE
+from .tools import kubectl
 
 K8S = Path("k8s")
-IMAGE_PLACEHOLDER = "IMAGE"
-ENVIRONMENT_PLACEHOLDER = "ENVIRONMENT"
+OVERLAYS = K8S / "overlays"
+BEAT = K8S / "components" / "beat"
+APP_IMAGE = APP_NAME  # the image name in k8s/: each deploy sets the registry's and the tag
+WEB = APP_NAME.replace("_", "-")  # the web Deployment, and the prefix of the worker's and beat's
 SETTINGS_CONFIG_MAP = "app-settings"
 ENVIRONMENT_CONFIG_MAP = "environment-config"  # config/environment_<name>.yml, set by set_environment_configs.py
 SERVICE_ACCOUNT_SECRET = "bigquery-service-account-key"
 SECRETS = "app-secrets"
 SECRETS_DIGEST = "checksum/app-secrets"
-CREDENTIALS_DIR = "/var/secrets/google"
-PORT = 8080
+APPLYSET = "configmaps/applyset"  # in each namespace: which objects `deploy apply` applied, so it can prune them
 CLUSTER_TRACKING_URI = "CLUSTER_MLFLOW_TRACKING_URI"
 
 
@@ -39,8 +46,9 @@ class ManifestError(FixFirstError):
     """The manifests cannot be rendered; the message says what is missing."""
 
 
-def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
-    """Every object the environment of `settings` needs, namespace first, ready for `kubectl apply`."""
+def render(settings: Settings, image_tag: str, copied_from: str | None = None) -> list[dict[str, Any]]:
+    """Every object the environment of `settings` needs, namespace first, ready for `kubectl apply`. A challenger
+    builds on the overlay of the environment it was `copied_from`."""
     if not settings.app.container_registry:
         raise ManifestError("container_registry is not set in config/app_config.yml: where are images pushed?")
     registry = urlsplit(cluster_tracking_uri(settings))
@@ -56,19 +64,96 @@ def render(settings: Settings, image_tag: str) -> list[dict[str, Any]]:
             "would add uploads to theirs and the worker would train on its own, never seeing them. Set "
             "data_source: bigquery in config/app_config.yml (and its bigquery settings) to deploy to a cluster"
         )
-    namespace, image = settings.kubernetes_namespace, image_name(settings, image_tag)
-    files = [f"{APP_NAME}.yml", "celery_worker.yml", "celery_redis.yml", "network_policies.yml"]
-    if settings.app.retrain_schedule:  # beat only sends the scheduled retrain
-        files.append("celery_beat.yml")
-    objects = [
-        namespace_object(namespace, settings.environment),
-        settings_config_map(settings, namespace),
-        environment_config_map(settings, settings.environment),
-    ]
-    for name in files:
-        for document in yaml.safe_load_all((settings.root / K8S / name).read_text(encoding="utf-8")):
-            objects.append(for_environment(document, settings, namespace, image))
+    overlay = overlay_folder(settings, copied_from)
+    with tempfile.TemporaryDirectory(prefix="kustomization-") as scratch:
+        folder = Path(scratch)
+        kustomization = deploy_kustomization(settings, overlay, folder, image_name(settings, image_tag))
+        (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False), encoding="utf-8")
+        built = kubectl("kustomize", str(folder))
+    objects = [document for document in yaml.safe_load_all(built) if document]
+    images = {container["image"] for pod in app_pods(objects) for container in pod["containers"]}
+    if images != {image_name(settings, image_tag)}:
+        raise ManifestError(
+            f"{overlay.relative_to(settings.root)} sets the app's image itself ({', '.join(sorted(images))}): the "
+            f"deploy sets it, from the app version the environment runs. Leave image {APP_IMAGE} as k8s/base has it"
+        )
     return objects
+
+
+def overlay_folder(settings: Settings, copied_from: str | None) -> Path:
+    """k8s/overlays/<environment>; for a challenger without one, that of the environment it was copied from."""
+    name = settings.environment
+    if not (settings.root / OVERLAYS / name).is_dir() and copied_from:
+        name = copied_from
+    folder = settings.root / OVERLAYS / name
+    if not (folder / "kustomization.yaml").is_file():
+        copied = f", copied from {name}," if name != settings.environment else ""
+        raise ManifestError(
+            f"there is no {folder.relative_to(settings.root)}/kustomization.yaml for environment "
+            f"{settings.environment}{copied} so kustomize has nothing to build: copy another environment's overlay "
+            "there and put its name where the other's is"
+        )
+    return folder
+
+
+def deploy_kustomization(settings: Settings, overlay: Path, folder: Path, image: str) -> dict[str, Any]:
+    """The kustomization a deploy builds in `folder`: the overlay, with what only the deploy knows."""
+    environment, config = settings.environment, environment_config_path(settings.root, settings.environment)
+    if not config.is_file():
+        raise ManifestError(f"there is no {config.relative_to(settings.root)} for environment {environment}")
+    settings.for_environment(environment)  # reads and checks the file: a clear error for one the app cannot use
+    shutil.copy(config, folder / config.name)
+    beat = runs_beat(overlay)
+    if beat and not settings.app.retrain_schedule:
+        raise ManifestError(
+            f"{overlay.relative_to(settings.root)} runs Celery beat, but app config has no retrain_schedule: remove "
+            f"{BEAT} from its components (the deploy adds it while there is a schedule)"
+        )
+    repository, tag = image.rsplit(":", 1)
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": settings.kubernetes_namespace,
+        "resources": [os.path.relpath(overlay, folder)],
+        "components": [os.path.relpath(settings.root / BEAT, folder)] if settings.app.retrain_schedule and not beat
+        else [],
+        "images": [{"name": APP_IMAGE, "newName": repository, "newTag": tag}],
+        "replicas": [{"name": WEB, "count": settings.environment_config.replicas},
+                     {"name": f"{WEB}-worker", "count": settings.environment_config.worker_replicas}],
+        "configMapGenerator": [
+            {"name": SETTINGS_CONFIG_MAP, "behavior": "merge", "literals": [
+                f"APP_ENVIRONMENT={environment}",
+                f"MLFLOW_TRACKING_URI={cluster_tracking_uri(settings)}",
+                # A local artifact folder means nothing in the cluster: there the tracking server keeps them.
+                f"MLFLOW_ARTIFACT_ROOT={settings.variables.mlflow_artifact_root or 'mlflow-artifacts:/'}",
+            ]},
+            {"name": ENVIRONMENT_CONFIG_MAP, "files": [config.name], "options": {"disableNameSuffixHash": True}},
+        ],
+        "patches": [environment_config_mount(config.name)],
+    }  # fmt: skip
+
+
+def environment_config_mount(file_name: str) -> dict[str, Any]:
+    """The web and worker pods read their environment config from the ConfigMap, where the app looks for it."""
+    mount = "/spec/template/spec/containers/0/volumeMounts/0"
+    operations = [{"op": "replace", "path": f"{mount}/mountPath", "value": f"/app/config/{file_name}"},
+                  {"op": "replace", "path": f"{mount}/subPath", "value": file_name}]  # fmt: skip
+    return {
+        "target": {"kind": "Deployment", "labelSelector": "app.kubernetes.io/component in (web,worker)"},
+        "patch": yaml.safe_dump(operations, sort_keys=False),
+    }
+
+
+def runs_beat(overlay: Path) -> bool:
+    """Whether the overlay itself lists the beat component."""
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text(encoding="utf-8")) or {}
+    return any(Path(component).name == BEAT.name for component in kustomization.get("components") or [])
+
+
+def app_pods(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pod specs of the app's own Deployments (web, worker, beat: all but Redis)."""
+    return [o["spec"]["template"]["spec"] for o in objects
+            if o["kind"] == "Deployment" and o["metadata"]["name"].startswith(WEB)]  # fmt: skip
 
 
 def image_name(settings: Settings, tag: str) -> str:
@@ -84,7 +169,7 @@ def secrets_object(settings: Settings, api_key: str) -> dict[str, Any]:
     tracking server's sign-in: applied by `deploy apply`, never printed by `deploy render`.
 
     The password is derived from the API key and the namespace: each environment's differs, it changes when the key
-    does, and no other secret needs keeping. Redis requires it (k8s/celery_redis.yml)."""
+    does, and no other secret needs keeping. Redis requires it (k8s/base/celery_redis.yml)."""
     namespace = settings.kubernetes_namespace
     password = hmac.new(api_key.encode(), f"{namespace}/redis".encode(), hashlib.sha256).hexdigest()
     return {
@@ -121,70 +206,6 @@ def restarted_with(objects: list[dict[str, Any]], secret: dict[str, Any]) -> Non
 def cluster_tracking_uri(settings: Settings) -> str:
     """The registry as the pods reach it, which may differ from how CD reaches it (in-cluster DNS vs a public URL)."""
     return settings.variables.cluster_mlflow_tracking_uri or settings.mlflow_tracking_uri
-
-
-def namespace_object(namespace: str, environment: str) -> dict[str, Any]:
-    labels = {
-        "app.kubernetes.io/part-of": APP_NAME.replace("_", "-"),
-        "environment": environment,
-        "pod-security.kubernetes.io/enforce": "restricted",  # every pod runs unprivileged, as a non-root user
-    }
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
-
-
-def settings_config_map(settings: Settings, namespace: str) -> dict[str, Any]:
-    """What every process of the environment reads from its environment; API_KEY and REDIS_URL come from a Secret."""
-    data = {
-        "APP_ENVIRONMENT": settings.environment,
-        "MLFLOW_TRACKING_URI": cluster_tracking_uri(settings),
-        # A local artifact folder means nothing in the cluster: there the tracking server keeps the artifacts.
-        "MLFLOW_ARTIFACT_ROOT": settings.variables.mlflow_artifact_root or "mlflow-artifacts:/",
-    }
-    if settings.app.data_source == "bigquery":
-        data["GOOGLE_APPLICATION_CREDENTIALS"] = f"{CREDENTIALS_DIR}/{KEY_FILE.name}"
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": SETTINGS_CONFIG_MAP, "namespace": namespace},
-        "data": data,
-    }
-
-
-def for_environment(document: dict[str, Any], settings: Settings, namespace: str, image: str) -> dict[str, Any]:
-    rendered = copy.deepcopy(document)
-    rendered["metadata"]["namespace"] = namespace
-    if rendered["kind"] != "Deployment":
-        return rendered
-    component = rendered["metadata"]["labels"]["app.kubernetes.io/component"]
-    if component in ("web", "worker"):
-        rendered["spec"]["replicas"] = replicas(settings, component)
-    pod = rendered["spec"]["template"]["spec"]
-    for container in pod["containers"]:
-        if container["image"] == IMAGE_PLACEHOLDER:
-            container["image"] = image
-        for mount in container.get("volumeMounts", []):
-            for key in ("mountPath", "subPath"):
-                if key in mount:
-                    mount[key] = mount[key].replace(ENVIRONMENT_PLACEHOLDER, settings.environment)
-    if settings.app.data_source == "bigquery" and any(c["image"] == image for c in pod["containers"]):
-        mount_service_account_key(pod, image)
-    return rendered
-
-
-def replicas(settings: Settings, component: str) -> int:
-    """From environment config: `replicas` (web) and `worker_replicas`; production wants 2 web pods to fail over."""
-    config = settings.environment_config
-    return config.replicas if component == "web" else config.worker_replicas
-
-
-def mount_service_account_key(pod: dict[str, Any], image: str) -> None:
-    pod.setdefault("volumes", []).append(
-        {"name": "google-credentials", "secret": {"secretName": SERVICE_ACCOUNT_SECRET}}
-    )
-    for container in pod["containers"]:
-        if container["image"] == image:
-            mount = {"name": "google-credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True}
-            container.setdefault("volumeMounts", []).append(mount)
 
 
 def as_yaml(objects: list[dict[str, Any]]) -> str:

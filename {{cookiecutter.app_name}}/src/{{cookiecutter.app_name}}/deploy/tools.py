@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,34 +14,43 @@ from ..config import FixFirstError
 from ..processes import free_port, wait_until_started
 
 
-def require(tool: str) -> None:
-    if shutil.which(tool) is None:
+def require(tool: str) -> str:
+    """The tool's path: on PATH, else beside this Python (requirements-dev.txt installs kubectl there)."""
+    found = shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
+    if found is None:
         hint = "and connect it to the cluster" if tool == "kubectl" else "or run this where it is (CI)"
         raise FixFirstError(f"{tool} was not found: install it {hint}")
+    return found
 
 
-def kubectl(*args: str, manifest: str | None = None) -> str:
+def kubectl(*args: str, manifest: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run kubectl (on the cluster its current context points at); what it printed, or a FixFirstError."""
-    require("kubectl")
-    finished = subprocess.run(["kubectl", *args], input=manifest, text=True, capture_output=True)
+    finished = subprocess.run([require("kubectl"), *args], input=manifest, text=True, capture_output=True,
+                              env=None if env is None else {**os.environ, **env})  # fmt: skip
     if finished.returncode != 0:
         raise FixFirstError(f"kubectl {' '.join(args[:2])} failed: {finished.stderr.strip()}")
     return finished.stdout.strip()
 
 
-def kubectl_apply(manifest: str) -> str:
+def kubectl_apply(manifest: str, applyset: str | None = None, namespace: str = "") -> str:
     """`kubectl apply` the manifest (one or more YAML documents); what kubectl printed.
 
     Applied server-side: the API server merges it, so kubectl never reads the objects first, and an identity that
     may write a Secret but not read one (a pull request's, k8s/challenger_access.yml) can apply it. This CLI owns
-    every field it sends, so it takes them over from any earlier (client-side) apply."""
-    return kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", manifest=manifest)
+    every field it sends, so it takes them over from any earlier (client-side) apply.
+
+    With an `applyset` (a ConfigMap in `namespace`, which must exist), the objects become its members, and members
+    an earlier apply sent that this one does not are deleted (kubectl's ApplySet pruning, still behind a switch)."""
+    if applyset is None:
+        return kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", manifest=manifest)
+    return kubectl("apply", "--server-side", "--force-conflicts", "--prune", f"--applyset={applyset}",
+                   "--namespace", namespace, "-f", "-", manifest=manifest,
+                   env={"KUBECTL_APPLYSET": "true"})  # fmt: skip
 
 
 def run_tool(*args: str, cwd: Path | None = None) -> None:
     """Run a command line tool (docker, gcloud) with its output shown; a FixFirstError naming it if it fails."""
-    require(args[0])
-    if subprocess.run(args, cwd=cwd).returncode != 0:
+    if subprocess.run([require(args[0]), *args[1:]], cwd=cwd).returncode != 0:
         raise FixFirstError(f"`{' '.join(args)}` failed; its output is above")
 
 
@@ -51,11 +61,11 @@ def port_forward(
 
     kubectl's output goes to `log_path`. A detached forward runs in a session of its own and outlives this command.
     A FixFirstError with kubectl's output if it does not answer within a minute (the forward is stopped then)."""
-    require("kubectl")
+    command = require("kubectl")
     local = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:  # kubectl keeps its own handle to it
-        forward = subprocess.Popen(["kubectl", "port-forward", "--namespace", namespace, f"service/{service}",
+        forward = subprocess.Popen([command, "port-forward", "--namespace", namespace, f"service/{service}",
                                     f"{local}:{port}"], stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=detached)  # fmt: skip
     url = f"http://127.0.0.1:{local}"

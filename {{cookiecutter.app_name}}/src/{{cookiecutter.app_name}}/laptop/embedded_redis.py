@@ -23,7 +23,7 @@ STOP_GRACE_SECONDS = 10
 
 class EmbeddedRedis:
     """redis-server on a local port that keeps every write in an append-only file in `folder`, as the cluster's does
-    (k8s/celery_redis.yml): a restart on the same port brings back every job and its state."""
+    (k8s/base/celery_redis.yml): a restart on the same port brings back every job and its state."""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
