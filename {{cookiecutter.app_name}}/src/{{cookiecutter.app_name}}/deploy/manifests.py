@@ -110,34 +110,42 @@ def deploy_kustomization(settings: Settings, overlay: Path, folder: Path, image:
             f"{BEAT} from its components (the deploy adds it while there is a schedule)"
         )
     repository, tag = image.rsplit(":", 1)
+    add_beat = bool(settings.app.retrain_schedule) and not beat
+    pods = settings.environment_config
+    app_settings = [
+        f"APP_ENVIRONMENT={environment}",
+        f"MLFLOW_TRACKING_URI={cluster_tracking_uri(settings)}",
+        # A local artifact folder means nothing in the cluster: there the tracking server keeps the artifacts.
+        f"MLFLOW_ARTIFACT_ROOT={settings.variables.mlflow_artifact_root or 'mlflow-artifacts:/'}",
+    ]
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": settings.kubernetes_namespace,
         "resources": [os.path.relpath(overlay, folder)],
-        "components": [os.path.relpath(settings.root / BEAT, folder)] if settings.app.retrain_schedule and not beat
-        else [],
+        "components": [os.path.relpath(settings.root / BEAT, folder)] if add_beat else [],
         "images": [{"name": APP_IMAGE, "newName": repository, "newTag": tag}],
-        "replicas": [{"name": WEB, "count": settings.environment_config.replicas},
-                     {"name": f"{WEB}-worker", "count": settings.environment_config.worker_replicas}],
+        "replicas": [
+            {"name": WEB, "count": pods.replicas},
+            {"name": f"{WEB}-worker", "count": pods.worker_replicas},
+        ],
         "configMapGenerator": [
-            {"name": SETTINGS_CONFIG_MAP, "behavior": "merge", "literals": [
-                f"APP_ENVIRONMENT={environment}",
-                f"MLFLOW_TRACKING_URI={cluster_tracking_uri(settings)}",
-                # A local artifact folder means nothing in the cluster: there the tracking server keeps them.
-                f"MLFLOW_ARTIFACT_ROOT={settings.variables.mlflow_artifact_root or 'mlflow-artifacts:/'}",
-            ]},
+            {"name": SETTINGS_CONFIG_MAP, "behavior": "merge", "literals": app_settings},
             {"name": ENVIRONMENT_CONFIG_MAP, "files": [config.name], "options": {"disableNameSuffixHash": True}},
         ],
         "patches": [environment_config_mount(config.name)],
-    }  # fmt: skip
+    }
 
 
 def environment_config_mount(file_name: str) -> dict[str, Any]:
-    """The web and worker pods read their environment config from the ConfigMap, where the app looks for it."""
+    """The web and worker pods read their environment config from the ConfigMap, where the app looks for it: the
+    first mount, as k8s/base has it (the `test` makes kustomize fail if it is not)."""
     mount = "/spec/template/spec/containers/0/volumeMounts/0"
-    operations = [{"op": "replace", "path": f"{mount}/mountPath", "value": f"/app/config/{file_name}"},
-                  {"op": "replace", "path": f"{mount}/subPath", "value": file_name}]  # fmt: skip
+    operations = [
+        {"op": "test", "path": f"{mount}/name", "value": ENVIRONMENT_CONFIG_MAP},
+        {"op": "replace", "path": f"{mount}/mountPath", "value": f"/app/config/{file_name}"},
+        {"op": "replace", "path": f"{mount}/subPath", "value": file_name},
+    ]
     return {
         "target": {"kind": "Deployment", "labelSelector": "app.kubernetes.io/component in (web,worker)"},
         "patch": yaml.safe_dump(operations, sort_keys=False),
