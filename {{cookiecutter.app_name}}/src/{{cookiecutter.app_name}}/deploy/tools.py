@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from ..config import FixFirstError
+from ..config import FixFirstError, child_environment
 from ..processes import free_port, wait_until_started
 
 
@@ -26,7 +25,7 @@ def require(tool: str) -> str:
 def kubectl(*args: str, manifest: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run kubectl (on the cluster its current context points at); what it printed, or a FixFirstError."""
     finished = subprocess.run([require("kubectl"), *args], input=manifest, text=True, capture_output=True,
-                              env=None if env is None else {**os.environ, **env})  # fmt: skip
+                              env=None if env is None else child_environment(env))  # fmt: skip
     if finished.returncode != 0:
         raise FixFirstError(f"kubectl {' '.join(args[:2])} failed: {finished.stderr.strip()}")
     return finished.stdout.strip()
