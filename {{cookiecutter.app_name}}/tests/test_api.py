@@ -11,7 +11,7 @@ import redis
 
 from {{ cookiecutter.app_name }}.config import ConfigError
 from {{ cookiecutter.app_name }}.datastore import conform
-from {{ cookiecutter.app_name }}.ml import used_columns
+from {{ cookiecutter.app_name }}.ml import greater_is_better, used_columns
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
@@ -310,6 +310,7 @@ def test_models_lists_versions_and_what_each_environment_serves(served):
     assert answer.json["serving"] == {"integration": served.version}
     [version] = answer.json["versions"]
     assert version["version"] == served.version and version["passed"] and version["serving"] == ["integration"]
+    assert version["greater_is_better"] == greater_is_better(version["score_type"])  # for a chart to say which way
 
 
 def test_a_new_champion_is_served_without_a_restart(client, store, trained, settings):

@@ -190,3 +190,13 @@ def test_the_tracking_server_image_holds_everything_its_sign_in_rule_imports():
 
     assert "lightgbm" in absent
     assert finished.returncode == 0, "keep registry_guard.py's imports light:\n" + finished.stderr[-2000:]
+
+
+@pytest.mark.unit
+def test_the_vendored_chart_library_is_the_release_its_readme_names():
+    vendor = APP_ROOT / "src" / "{{ cookiecutter.app_name }}" / "web" / "ui" / "static" / "vendor"
+    named = re.search(r"^\| chart\.umd\.min\.js \|.*\| (\d+\.\d+\.\d+) \|", (vendor / "README.md").read_text(), re.M)
+    header = (vendor / "chart.umd.min.js").read_text(encoding="utf-8")[:200]
+
+    assert named, "vendor/README.md names no version of chart.umd.min.js"
+    assert f" * Chart.js v{named[1]}\n" in header, header

@@ -15,6 +15,7 @@ from ...datastore import (
     open_datastore,
 )
 from ...ml import predict_scores, predict_table, prediction_columns, prediction_records
+from ...ml.metrics import GREATER_IS_BETTER
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..services import services
 from .auth import require_api_key
@@ -150,5 +151,14 @@ def models():
         "model_name": registry.model_name,
         "environment": services().settings.environment,
         "serving": registry.aliases(),
-        "versions": [{**asdict(v), "created": v.created.isoformat(), "input_schema": None} for v in versions],
+        "versions": [
+            {
+                **asdict(v),
+                "created": v.created.isoformat(),
+                "input_schema": None,
+                # which way is better for its score: a chart, or a person comparing scores, needs it
+                "greater_is_better": GREATER_IS_BETTER.get(v.score_type),
+            }
+            for v in versions
+        ],
     }

@@ -115,32 +115,52 @@ async function refreshVersions() {
   drawChart(models.versions.slice().reverse(), live);
 }
 
-// A bar per version, oldest first, the live one in the accent colour.
+// Each version's score on its held-out rows beside the champion's on the same rows (what the gate compared), as
+// points on an axis that says which way is better: a bar's length would read as "more", which an error is not, and
+// a score below zero (r2) has no length. Versions scored by another score type than the newest cannot share the axis.
+let versionsChart;
 function drawChart(versions, live) {
-  const svgNs = "http://www.w3.org/2000/svg";
-  const width = 640, height = 160, pad = 24;
-  const scores = versions.map((v) => v.score ?? 0);
-  const top = Math.max(1, ...scores);
-  const step = versions.length ? (width - 2 * pad) / versions.length : 0;
-  const svg = document.createElementNS(svgNs, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "score per model version");
-  versions.forEach((version, index) => {
-    const barHeight = ((version.score ?? 0) / top) * (height - 2 * pad);
-    const bar = document.createElementNS(svgNs, "rect");
-    Object.entries({ x: pad + index * step + step * 0.15, y: height - pad - barHeight, width: step * 0.7,
-      height: barHeight }).forEach(([name, value]) => bar.setAttribute(name, value));
-    bar.setAttribute("class", version.version === live ? "chart-bar live" : "chart-bar");
-    const label = document.createElementNS(svgNs, "text");
-    label.setAttribute("x", pad + index * step + step / 2);
-    label.setAttribute("y", height - 6);
-    label.setAttribute("text-anchor", "middle");
-    label.setAttribute("class", "chart-label");
-    label.textContent = `v${version.version} ${version.score === null ? "" : version.score.toFixed(3)}`;
-    svg.append(bar, label);
-  });
-  document.getElementById("chart").replaceChildren(svg);
+  const newest = versions.at(-1);
+  const shown = versions.filter((version) => version.score_type === newest?.score_type);
+  const direction = newest?.greater_is_better === false ? "lower is better" : "higher is better";
+  const colour = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  const data = {
+    labels: shown.map((version) => `v${version.version}${version.version === live ? " (live)" : ""}`),
+    datasets: [
+      {
+        label: "the version, on its held-out rows",
+        data: shown.map((version) => version.score),
+        backgroundColor: colour("--colour2"),
+        borderColor: colour("--colour2"),
+        pointRadius: shown.map((version) => (version.version === live ? 8 : 5)),
+      },
+      {
+        label: "the champion it was compared with, on the same rows",
+        data: shown.map((version) => version.champion_score),
+        backgroundColor: "white",
+        borderColor: colour("--colour1"),
+        pointStyle: "rectRot",
+        pointRadius: 6,
+      },
+    ],
+  };
+  const options = {
+    animation: false,
+    maintainAspectRatio: false,
+    showLine: false,
+    plugins: { legend: { labels: { usePointStyle: true } } },
+    scales: {
+      x: { offset: true },
+      y: { title: { display: true, text: `${newest?.score_type ?? "score"} (${direction})` } },
+    },
+  };
+  if (versionsChart) {
+    versionsChart.data = data;
+    versionsChart.options = options;
+    versionsChart.update();
+  } else {
+    versionsChart = new Chart(document.getElementById("versions-chart"), { type: "line", data, options });
+  }
 }
 
 refreshVersions().catch((error) => show(document.getElementById("train-status"), error.message, true));
