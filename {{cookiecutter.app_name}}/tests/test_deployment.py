@@ -149,6 +149,8 @@ def test_every_environment_and_a_challenger_renders_manifests_that_kubernetes_va
     assert web["containers"][0]["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "probes"}
     ports = {port["name"]: port["containerPort"] for port in web["containers"][0]["ports"]}
     assert {"name": "PROBE_PORT", "value": str(ports["probes"])} in web["containers"][0]["env"]
+    scrape = pods["web"]["spec"]["template"]["metadata"]["annotations"]  # /metrics is answered on the probes port
+    assert scrape["prometheus.io/port"] == str(ports["probes"]) and scrape["prometheus.io/path"] == "/metrics"
     assert web["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/health"
     liveness, harakiri = web["containers"][0]["livenessProbe"], uwsgi_option("harakiri")
     assert liveness["periodSeconds"] * liveness["failureThreshold"] > int(harakiri)  # busy is not dead

@@ -257,6 +257,10 @@ class Variables:
         "the probes are answered on the app's port only",
         int,
     )
+    prometheus_multiproc_dir: str | None = variable(
+        "where each web process keeps its metrics, for /metrics to sum them (set by `serve` and the local stack)",
+        "unset: /metrics has the metrics of the process that answers",
+    )
     app_deployed: bool | None = variable(
         "`true`: refuse the placeholder or a short `api_key`, as in a cluster (the image sets it)", "false", bool
     )

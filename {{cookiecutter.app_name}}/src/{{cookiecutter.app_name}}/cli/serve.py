@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config import FixFirstError, load_settings
+from ..config import FixFirstError, child_environment, load_settings
 from .command import EXIT_OK, CommandParser, prog, run
 
 
@@ -26,11 +26,12 @@ def serve_command(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="0.0.0.0")
 
     def command(args: argparse.Namespace) -> int:
-        from ..web.server import uwsgi_command
+        from ..web.server import shared_metrics, uwsgi_command
 
         settings = load_settings(args.environment)
         uwsgi = uwsgi_command(settings, args.port or settings.variables.port or 5001, args.host)
-        os.execv(uwsgi[0], uwsgi)  # uWSGI takes this process's place: signals reach it as they would the image's
+        # uWSGI takes this process's place: signals reach it as they would the image's
+        os.execve(uwsgi[0], uwsgi, child_environment(shared_metrics(settings)))
         return EXIT_OK
 
     return run(command, parser, argv)

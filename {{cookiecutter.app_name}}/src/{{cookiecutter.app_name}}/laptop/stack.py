@@ -19,7 +19,7 @@ import requests
 from ..config import APP_NAME, Settings, child_environment
 from ..processes import start_in_own_group, stop_groups
 from ..registry import open_registry
-from ..web.server import uwsgi_command
+from ..web.server import shared_metrics, uwsgi_command
 from .embedded_redis import EmbeddedRedis, running_redis
 
 READY_TIMEOUT_SECONDS = 60
@@ -66,6 +66,7 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
                 "DUCKDB_PATH": str(settings.duckdb_path),
                 "API_KEY": settings.api_key,
                 **({"PROBE_PORT": str(probe_port)} if probe_port else {}),
+                **shared_metrics(settings),  # the web processes' (the worker and beat count none)
             }
         )
         commands = {

@@ -11,6 +11,7 @@ from ..config import ConfigError, Settings, bound_registry_waits, load_settings
 from ..registry import open_registry
 from .api.endpoints import api
 from .champion import Champion
+from .metrics import instrument
 from .services import QueueUnavailable, Services
 from .ui import ui
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, load_model_now: bool = False) -
     app.extensions[Services.__name__] = Services(settings, registry, champion)
     app.register_blueprint(api)
     app.register_blueprint(ui)
+    instrument(app)
 
     @app.errorhandler(QueueUnavailable)
     def queue_unavailable(problem: QueueUnavailable):

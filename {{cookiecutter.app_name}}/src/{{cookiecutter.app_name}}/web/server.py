@@ -12,6 +12,19 @@ from ..config import Settings
 UWSGI_INI = "uwsgi.ini"
 
 
+METRICS_FOLDER = "web-metrics"
+
+
+def shared_metrics(settings: Settings) -> dict[str, str]:
+    """The environment uWSGI must start with for its processes to sum their metrics (metrics.py): an empty folder,
+    so that counts of an earlier run do not add up. It must be in the environment uWSGI starts with: uWSGI's own
+    `--env` comes after Python has read its environment."""
+    folder = settings.state_dir / METRICS_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+
+
 def uwsgi_command(settings: Settings, port: int, host: str = "0.0.0.0") -> list[str]:
     upload_bytes = int(settings.app.max_upload_mb * 1024 * 1024)
     uwsgi = shutil.which("uwsgi", path=str(Path(sys.executable).parent)) or "uwsgi"

@@ -8,4 +8,4 @@ settings = load_settings()
 # Each process (lazy-apps: after the fork) loads the model before it takes a request.
 app = create_app(settings, load_model_now=True)
 if settings.variables.probe_port:
-    start_probe_server(app, settings.variables.probe_port)
+    start_probe_server(app, settings, settings.variables.probe_port)

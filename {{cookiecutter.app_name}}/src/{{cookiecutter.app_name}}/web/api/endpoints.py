@@ -17,6 +17,7 @@ from ...datastore import (
 from ...ml import predict_scores, predict_table, prediction_columns, prediction_records
 from ...ml.metrics import GREATER_IS_BETTER
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
+from ..metrics import count_predictions
 from ..services import services
 from .auth import require_api_key
 from .uploads import (
@@ -81,6 +82,7 @@ def predict():
         uploaded, file_name = uploaded_csv(request.files)
         refuse_a_predictions_file(uploaded, prediction_columns(served.model, target))
         table = predict_table(served.model, model_input(uploaded, served.input_schema), target)
+        count_predictions(served.version, table[f"predicted_{target}"], services().settings.app.problem_type)
         return Response(
             predictions_csv(uploaded, table),
             mimetype="text/csv",
@@ -93,7 +95,10 @@ def predict():
     scores = served.scorer.predict_scores(records) if served.scorer else None
     if scores is None:  # the pipeline scores what the quick path declines, and words any error
         scores = predict_scores(served.model, model_input(pd.DataFrame.from_records(records), served.input_schema))
-    return {"model_version": served.version, "predictions": prediction_records(served.model, scores, target)}
+    predictions = prediction_records(served.model, scores, target)
+    predicted = [row[f"predicted_{target}"] for row in predictions]
+    count_predictions(served.version, predicted, services().settings.app.problem_type)
+    return {"model_version": served.version, "predictions": predictions}
 
 
 @api.post("/train")
