@@ -68,8 +68,9 @@ def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
     else:
         assert (app / "artifacts" / "browser_journey.png").stat().st_size > 0
     # The UI journey, run_server stopped by Ctrl-C and by kill, the image's commands passing the smoke tests, a retrain
-    # swapping the champion under load, keep-alive clients answered, and every kind of bad input refused.
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 7, output
+    # swapping the champion under load, keep-alive clients answered, every kind of bad input refused, and the metrics
+    # of every web process summed.
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 8, output
 
 
 # The registry down then hung under load; a pool process killed once, and on every try; probes answered while large
