@@ -64,15 +64,15 @@ def render(settings: Settings, image_tag: str, copied_from: str | None = None) -
             "would add uploads to theirs and the worker would train on its own, never seeing them. Set "
             "data_source: bigquery in config/app_config.yml (and its bigquery settings) to deploy to a cluster"
         )
-    overlay = overlay_folder(settings, copied_from)
+    overlay, image = overlay_folder(settings, copied_from), image_name(settings, image_tag)
     with tempfile.TemporaryDirectory(prefix="kustomization-") as scratch:
         folder = Path(scratch)
-        kustomization = deploy_kustomization(settings, overlay, folder, image_name(settings, image_tag))
+        kustomization = deploy_kustomization(settings, overlay, folder, image)
         (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False), encoding="utf-8")
         built = kubectl("kustomize", str(folder))
     objects = [document for document in yaml.safe_load_all(built) if document]
     images = {container["image"] for pod in app_pods(objects) for container in pod["containers"]}
-    if images != {image_name(settings, image_tag)}:
+    if images != {image}:
         raise ManifestError(
             f"{overlay.relative_to(settings.root)} sets the app's image itself ({', '.join(sorted(images))}): the "
             f"deploy sets it, from the app version the environment runs. Leave image {APP_IMAGE} as k8s/base has it"
@@ -158,10 +158,13 @@ def runs_beat(overlay: Path) -> bool:
     return any(Path(component).name == BEAT.name for component in kustomization.get("components") or [])
 
 
+APP_COMPONENTS = ("web", "worker", "beat")  # the Deployments that run the app's image (Redis runs Valkey's)
+
+
 def app_pods(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The pod specs of the app's own Deployments (web, worker, beat: all but Redis)."""
-    return [o["spec"]["template"]["spec"] for o in objects
-            if o["kind"] == "Deployment" and o["metadata"]["name"].startswith(WEB)]  # fmt: skip
+    """The pod specs of the app's own Deployments, by their component label (a name prefix could match Redis's)."""
+    return [o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"
+            and o["metadata"]["labels"].get("app.kubernetes.io/component") in APP_COMPONENTS]  # fmt: skip
 
 
 def image_name(settings: Settings, tag: str) -> str:

@@ -10,9 +10,7 @@ from pathlib import Path
 from ..config import Settings
 
 UWSGI_INI = "uwsgi.ini"
-
-
-METRICS_FOLDER = "web-metrics"
+METRICS_FOLDER = "web-metrics"  # under the state folder: where the web processes count their metrics
 
 
 def shared_metrics(settings: Settings) -> dict[str, str]:
