@@ -62,15 +62,16 @@ def test_the_app_passes_its_own_integration_and_browser_tests(bake, tmp_path):
     outcomes, output = run_marked(app, "integration", tmp_path)
 
     if outcomes.get("skipped"):
-        # Only the browser test may skip, where no Chromium is installed; CI installs it (.ci/run), so not there.
-        assert not os.environ.get("CI") and outcomes["skipped"] == 1, output
+        # Only the browser tests may skip, where no Chromium is installed; CI installs it (.ci/run), so not there.
+        assert not os.environ.get("CI") and outcomes["skipped"] == 2, output
         assert "Chromium" in output, output
     else:
         assert (app / "artifacts" / "browser_journey.png").stat().st_size > 0
+        assert (app / "artifacts" / "monitoring_view.png").stat().st_size > 0
     # The UI journey, run_server stopped by Ctrl-C and by kill, the image's commands passing the smoke tests, a retrain
-    # swapping the champion under load, keep-alive clients answered, every kind of bad input refused, and the metrics
-    # of every web process summed.
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 8, output
+    # swapping the champion under load, keep-alive clients answered, every kind of bad input refused, the metrics
+    # of every web process summed, the scheduled monitor starting a retrain on drift, and the monitoring view.
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 10, output
 
 
 # The registry down then hung under load; a pool process killed once, and on every try; probes answered while large

@@ -1,8 +1,8 @@
 """Measure serving, the app against MLflow's own model server on the same registered version: single-row JSON at
 1, 8 and 32 connections and a 100k-row CSV (the app's also against the same work in-process), then the app's
-single rows with keep-alive clients.
+single rows with keep-alive clients, and with its prediction log on and off (prediction_sample_rate 1 and 0).
 
-    python local/benchmark_serving.py [--rows 100000] [--connections 1 8 32] [--seconds 10]
+    python local/benchmark_serving.py [--rows 100000] [--connections 1 8 32] [--seconds 10] [--log-runs 3]
 Works in a temporary environment of its own: it trains a model on the demo data, then starts the app as a deployment
 runs it (uWSGI) and `mlflow models serve` in a venv of the model's requirements.txt (uv makes it the first time), each
 with as many processes as app config's `processes`. The load comes from this machine, a new connection per request:
@@ -186,11 +186,28 @@ def measure(server: Server, connections: list[int], seconds: float) -> dict[str,
     return figures
 
 
+def without_prediction_log(settings, folder: Path):
+    """The same settings in an app folder whose app config logs no predictions (the web processes read the file)."""
+    root = folder / "app_without_prediction_log"
+    shutil.copytree(settings.root / "config", root / "config")
+    shutil.copy(settings.root / "uwsgi.ini", root / "uwsgi.ini")
+    config = root / "config" / "app_config.yml"
+    config.write_text(config.read_text() + "\nprediction_sample_rate: 0\n")
+    return dataclasses.replace(settings, root=root, app=dataclasses.replace(settings.app, prediction_sample_rate=0))
+
+
+def single_rows_runs(server: Server, clients: int, seconds: float, runs: int) -> list[float]:
+    """requests/s of `runs` loads of single rows (after one to warm every process up)."""
+    load_single_rows(server, clients, seconds=2)
+    return [load_single_rows(server, clients, seconds)[0] for _ in range(runs)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--log-runs", type=int, default=3, help="loads with the prediction log on, and off")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         settings = fresh_settings(Path(folder))
@@ -223,6 +240,10 @@ def main() -> None:
                          json.dumps({"records": record}).encode(), *multipart(csv))  # fmt: skip
             figures[app.name] = measure(app, args.connections, args.seconds)
             keep_alive = asyncio.run(load_with_python(app, max(args.connections), args.seconds, keep_alive=True))
+            logged = single_rows_runs(app, max(args.connections), args.seconds, args.log_runs)
+        with local_stack(without_prediction_log(settings, Path(folder)), free_port()) as stack:
+            unlogged = single_rows_runs(dataclasses.replace(app, port=int(stack.url.rsplit(":", 1)[1])),
+                                        max(args.connections), args.seconds, args.log_runs)  # fmt: skip
         log = Path(folder) / "mlflow-models-serve.log"
         with mlflow_model_server(model_uri, registry.tracking_uri, requirements, log, settings.app.processes) as url:
             served = Server("mlflow models serve", int(url.rsplit(":", 1)[1]), "/invocations",
@@ -239,6 +260,12 @@ def main() -> None:
         print(
             f"The app, one JSON row, {max(args.connections)} keep-alive clients (Python, a connection reused until "
             f"the app closes it): {requests_per_second:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, none failed"
+        )
+        on, off = statistics.median(logged), statistics.median(unlogged)
+        print(
+            f"The app, one JSON row, {max(args.connections)} connections, median of {args.log_runs} runs: "
+            f"{on:,.0f} req/s with the prediction log, {off:,.0f} req/s without ({(on - off) / off:+.1%}); "
+            f"runs with: {', '.join(f'{r:,.0f}' for r in logged)}; without: {', '.join(f'{r:,.0f}' for r in unlogged)}"
         )
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import redis
@@ -73,14 +74,17 @@ def started_now(settings: Settings) -> Settings:
     return dataclasses.replace(settings, variables=read_variables())
 
 
-def fresh_settings(state_dir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Settings:
-    """The app's own config on a fresh state folder, with a small training budget so tests stay quick.
+def fresh_settings(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, root: Path = APP_ROOT
+) -> Settings:
+    """The app's own config (or that of `root`) on a fresh state folder, with a small training budget so tests stay
+    quick.
 
     An app whose data_source is bigquery runs its tests on the BigQuery emulator."""
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT", "DUCKDB_PATH", "APP_ENVIRONMENT", "API_KEY"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("APP_STATE_DIR", str(state_dir))
-    loaded = load_settings("integration", root=APP_ROOT)
+    loaded = load_settings("integration", root=root)
     small_budget = dataclasses.replace(
         loaded.app,
         number_of_train_workers=1,
@@ -151,7 +155,52 @@ def copy_app_config(root: Path, **changes) -> Path:
         (root / "config" / path.name).write_text(path.read_text())
     config = yaml.safe_load((APP_ROOT / "config" / "app_config.yml").read_text())
     (root / "config" / "app_config.yml").write_text(yaml.safe_dump({**config, **changes}, sort_keys=False))
+    shutil.copy(APP_ROOT / "uwsgi.ini", root / "uwsgi.ini")  # what `serve` and the local stack start uWSGI with
     return root
+
+
+SENSOR_CONFIG = {
+    "target": "status",
+    "problem_type": "classification",
+    "score_type": "f1_weighted",
+    "min_score": 0.5,
+    "schema": {},
+    "features": {},
+    "time_column": None,
+    "id_column": None,
+    # small, so that tests stay quick
+    "number_of_train_workers": 1,
+    "max_models_with_no_score_change": 3,
+    "max_minutes_to_train": 2,
+    "validation_folds": 2,
+}
+
+
+def sensor_rows(rows: int, seed: int, shifted: bool = False) -> pd.DataFrame:
+    """Readings of machines at four sites, and whether each was at fault: data of another shape than the app's own.
+    `shifted`: the machines run 3 standard deviations hotter, and most readings come from the sites that were rare."""
+    generator = np.random.default_rng(seed)
+    temperature = generator.normal(84 if shifted else 60, 8, rows)
+    vibration = generator.gamma(2.0, 1.5, rows)
+    sites = generator.choice(["north", "south", "east", "west"], rows, p=[0.1, 0.1, 0.4, 0.4] if shifted else
+                             [0.4, 0.3, 0.2, 0.1])  # fmt: skip
+    load = generator.integers(10, 100, rows)
+    risk = 0.1 * (temperature - 60) + 0.6 * vibration + 0.02 * load + 1.0 * (sites == "east") - 3
+    status = np.where(risk + generator.normal(0, 0.5, rows) > 0, "fault", "ok")
+    return pd.DataFrame({"temperature": temperature.round(2), "vibration": vibration.round(3), "site": sites,
+                         "load": load, "status": status})  # fmt: skip
+
+
+def sensor_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, **config) -> Settings:
+    """Settings of an app made for sensor_rows (app config `config` on top), with a config folder of its own that
+    the commands find through APP_ROOT, on a fresh state folder; its integration table exists, empty."""
+    settings = fresh_settings(tmp_path / "state", monkeypatch, request)  # the backend this app's tests use
+    backend = {"data_source": settings.app.data_source, "bigquery": settings.app.bigquery}
+    root = copy_app_config(tmp_path / "sensor_app", **SENSOR_CONFIG, **backend, **config)
+    monkeypatch.setenv("APP_ROOT", str(root))
+    settings = fresh_settings(tmp_path / "state", monkeypatch, request, root=root)
+    open_datastore(settings).create(infer_schema(sensor_rows(10, seed=0)))
+    return settings
 
 
 # The tracking server's environment as k8s/mlflow.yml sets it: without MLflow's job runner (its GenAI jobs, which the

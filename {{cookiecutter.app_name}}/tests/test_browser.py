@@ -1,7 +1,7 @@
 """The page in a real browser: headless Chromium, driven by Playwright, against the whole running app.
 
 Chromium comes from the system (`apt-get install chromium`; CHROMIUM_PATH points elsewhere): Playwright's own
-browser download is not needed. A screenshot of the finished journey is saved in artifacts/.
+browser download is not needed. Screenshots of the finished journeys are saved in artifacts/.
 """
 
 from __future__ import annotations
@@ -9,15 +9,25 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import redis
 
+from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.config import load_settings
-from {{ cookiecutter.app_name }}.datastore import read_csv
+from {{ cookiecutter.app_name }}.datastore import open_datastore, read_csv
+from {{ cookiecutter.app_name }}.environments import approve
+from {{ cookiecutter.app_name }}.laptop.client import AppClient
+from {{ cookiecutter.app_name }}.laptop.stack import local_stack
+from {{ cookiecutter.app_name }}.monitoring.prediction_log import waiting_key
+from {{ cookiecutter.app_name }}.pipeline import retrain
+from {{ cookiecutter.app_name }}.processes import free_port
+from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT, DATA
+from .conftest import APP_ROOT, DATA, sensor_app, sensor_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -28,6 +38,12 @@ CHART_DATA = """() => {
   const chart = Chart.getChart("versions-chart");
   return {labels: chart.data.labels, data: chart.data.datasets.map((set) => set.data),
           axis: chart.options.scales.y.title.text};
+}"""
+# What a chart of the monitoring view plots: its labels, and each dataset's values and colours.
+PLOTTED = """(canvas) => {
+  const chart = Chart.getChart(canvas);
+  return {labels: chart.data.labels, data: chart.data.datasets.map((set) => set.data),
+          colours: chart.data.datasets.map((set) => set.backgroundColor)};
 }"""
 
 
@@ -86,3 +102,60 @@ def test_predict_and_train_from_the_page(page, app_client, tmp_path):
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser_journey.png"), full_page=True)
+
+
+def test_the_monitoring_view_shows_drift_the_champion_on_new_labels_and_a_model_waiting_for_approval(
+    page, tmp_path, monkeypatch, request
+):
+    """Production (auto_promote: false) of an app made for other data than the app's own: shifted predictions, a
+    report, then an upload that starts a retrain whose better model waits until a person approves it on the page."""
+    from playwright.sync_api import expect
+
+    settings = sensor_app(tmp_path, monkeypatch, request, monitor_schedule=None,
+                          retrain_when={"new_rows": 500}).for_environment("production")  # fmt: skip
+    store, registry = open_datastore(settings), open_registry(settings)
+    store.create(open_datastore(settings, "integration").schema())
+    store.append(sensor_rows(120, seed=20))
+    approve(settings, registry, "production", retrain(settings).challenger_version)  # v1, on few rows
+    more = tmp_path / "more_readings.csv"
+    sensor_rows(900, seed=21).to_csv(more, index=False)
+
+    with local_stack(settings, free_port(), log_folder=tmp_path) as stack:
+        app = AppClient(stack.url, settings.api_key)
+        for start in range(0, 300, 50):
+            app.predict_records(
+                sensor_rows(50, seed=22 + start, shifted=True).drop(columns=["status"]).to_dict("records")
+            )
+        waiting = redis.Redis.from_url(stack.redis_url)
+        deadline = time.monotonic() + 30  # each web process sends its log every few seconds
+        while waiting.llen(waiting_key("production")) < 300:
+            assert time.monotonic() < deadline, "the web processes did not send their prediction log to Redis"
+            time.sleep(0.2)
+        monkeypatch.setenv("REDIS_URL", stack.redis_url)
+        assert main(["monitor", "--environment", "production"]) == 0
+
+        page.goto(f"{stack.url}/?api_key={settings.api_key}")
+        page.set_input_files("#train-form input[type=file]", str(more))
+        page.click("#train-form button")
+        expect(page.locator("#train-status")).to_contain_text("waits for approval", timeout=RETRAIN_TIMEOUT_MS)
+        page.wait_for_function("() => Chart.getChart('labelled-chart').data.labels.length > 0")  # then it refreshes
+        drift = page.evaluate(PLOTTED, "drift-chart")
+        labelled = page.evaluate(PLOTTED, "labelled-chart")
+        report = app.monitoring()["reports"][-1]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "monitoring_view.png"), full_page=True)
+        page.get_by_role("button", name="Approve v2").click()
+        expect(page.locator("#versions-status")).to_contain_text("v2 approved")
+
+        assert app.models()["serving"]["production"] == 2
+    # Drift: a bar per tested column, red where it drifted as the report says, and longer than any that did not.
+    assert drift["labels"] == [column["column"] for column in report["drift"]]
+    bars = dict(zip(drift["labels"], drift["data"][0], strict=True))
+    red = {label for label, colour in zip(drift["labels"], drift["colours"][0], strict=True) if colour == "#b00020"}
+    assert red == {column["column"] for column in report["drift"] if column["drifted"]} >= {"temperature", "site"}
+    assert min(bars[label] for label in red) > max(bars[label] for label in set(bars) - red)
+    # The champion's score on the 900 new rows, beside the score v1 was registered with.
+    assert labelled["labels"] == ["v1: more_readings.csv"]
+    assert labelled["data"][1] == [registry.version(1).score]
+    assert 0 < labelled["data"][0][0] <= 1
+    assert page.locator("#versions tbody tr").first.locator("td").nth(7).inner_text() == "new_rows"

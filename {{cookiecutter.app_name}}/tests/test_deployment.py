@@ -239,27 +239,29 @@ def test_on_bigquery_the_app_and_worker_mount_the_service_account_key(cluster_se
     assert settings_map["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/service_account_key.json"
 
 
-def test_beat_runs_only_with_a_retrain_schedule_and_the_next_apply_removes_it_once_the_schedule_is_cleared(
+def test_beat_runs_only_with_a_schedule_and_the_next_apply_removes_it_once_the_schedules_are_cleared(
     cluster_settings, kubectl, monkeypatch
 ):
     monkeypatch.setenv("PATH", kubectl.env()["PATH"])
     app_config = cluster_settings.root / "config" / "app_config.yml"
     config = yaml.safe_load(app_config.read_text())
 
-    def apply_with(schedule: str | None) -> set[str]:
-        """`deploy apply` with that retrain_schedule in app config: the Deployments the cluster then runs."""
-        app_config.write_text(yaml.safe_dump({**config, "retrain_schedule": schedule}, sort_keys=False))
+    def apply_with(retrain_schedule: str | None, monitor_schedule: str | None) -> set[str]:
+        """`deploy apply` with these schedules in app config: the Deployments the cluster then runs."""
+        schedules = {"retrain_schedule": retrain_schedule, "monitor_schedule": monitor_schedule}
+        app_config.write_text(yaml.safe_dump({**config, **schedules}, sort_keys=False))
         assert deploy_command(["apply", "--environment", "uat", "--image-tag", "v7"]) == 0
         return {name for kind, _, name in kubectl.cluster() if kind == "Deployment"}
 
     beat = "{{ cookiecutter.app_name | replace('_', '-') }}-beat"
-    assert beat not in apply_with(None)
+    assert beat not in apply_with(None, None)
     unscheduled = kubectl.manifests()
-    assert beat in apply_with("0 3 * * *")
+    assert beat in apply_with("0 3 * * *", None)
     assert deployments(kubectl.manifests())["beat"]["spec"]["replicas"] == 1  # never two, or retrains double
-    assert beat not in apply_with(None)  # a beat left running would go on sending retrains
+    assert beat in apply_with(None, "*/30 * * * *")  # the monitor, and the prediction log's moves, need it too
+    assert beat not in apply_with(None, None)  # a beat left running would go on sending retrains
     assert kubectl.manifests() == unscheduled  # and the rest is as it was
-    assert deployments(rendered(cluster_settings, "uat")).keys() == {"web", "worker", "redis"}
+    assert deployments(unscheduled).keys() == {"web", "worker", "redis"}
 
 
 def selects(selector: dict, labels: dict) -> bool:

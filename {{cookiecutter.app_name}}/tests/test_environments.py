@@ -20,6 +20,7 @@ from {{ cookiecutter.app_name }}.datastore import DataStoreError, open_datastore
 from {{ cookiecutter.app_name }}.environments import (
     ChallengerError,
     DeploymentError,
+    approve,
     create_challenger,
     delete_environment,
     deploy,
@@ -59,7 +60,9 @@ def trained_environment(settings, environment: str) -> None:
     store = open_datastore(settings, environment)
     store.create(table_schema())
     store.append(data_rows("dataset_1.csv", 600))
-    retrain(settings=settings.for_environment(environment))
+    report = retrain(settings=settings.for_environment(environment))
+    if report.awaiting_approval:  # production promotes by hand
+        approve(settings, open_registry(settings), environment, report.challenger_version)
 
 
 @pytest.fixture

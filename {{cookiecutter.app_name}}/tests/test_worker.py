@@ -8,7 +8,7 @@ from celery.schedules import crontab
 
 from {{ cookiecutter.app_name }}.config import AppConfig, ConfigError
 from {{ cookiecutter.app_name }}.laptop.embedded_redis import EmbeddedRedis
-from {{ cookiecutter.app_name }}.worker import SCHEDULED_RETRAIN_TASK
+from {{ cookiecutter.app_name }}.worker import DRAIN_PREDICTIONS_TASK, MONITOR_TASK, SCHEDULED_RETRAIN_TASK
 from {{ cookiecutter.app_name }}.worker import queue as queue_module
 from {{ cookiecutter.app_name }}.worker.celery_app import make_celery
 from {{ cookiecutter.app_name }}.worker.queue import RUNNING_CLAIM_SECONDS, RetrainQueue, redis_client, running_key
@@ -22,20 +22,20 @@ def queue(web_settings):
 
 
 def test_requests_while_one_retrain_waits_join_it_and_after_it_starts_queue_one_more(queue):
-    first, first_new = queue.enqueue("integration", reason="upload 1")
-    joined, joined_new = queue.enqueue("integration", reason="upload 2")
+    first, first_new = queue.enqueue("integration", reason="upload 1", trigger="upload")
+    joined, joined_new = queue.enqueue("integration", reason="upload 2", trigger="upload")
 
     assert first_new and not joined_new and joined == first  # not duplicated
     queue.mark_started("integration", first)  # the worker has begun reading the data
-    second, second_new = queue.enqueue("integration", reason="upload 3")
+    second, second_new = queue.enqueue("integration", reason="upload 3", trigger="upload")
 
     assert second_new and second != first  # not lost: rows added now need a run of their own
     assert queue.status(first)["state"] == queue.status(second)["state"] == "queued"
 
 
 def test_each_environment_has_its_own_queue(queue):
-    integration, _ = queue.enqueue("integration", reason="upload")
-    uat, uat_new = queue.enqueue("uat", reason="upload")
+    integration, _ = queue.enqueue("integration", reason="upload", trigger="upload")
+    uat, uat_new = queue.enqueue("uat", reason="upload", trigger="upload")
 
     assert uat_new and uat != integration
     assert queue.status(uat)["environment"] == "uat"
@@ -46,10 +46,23 @@ def test_a_retrain_schedule_becomes_a_beat_entry_for_the_environment(web_setting
         web_settings, app=dataclasses.replace(web_settings.app, retrain_schedule="30 2 * * 1")
     )
 
-    [entry] = make_celery(scheduled).conf.beat_schedule.values()
+    entry = make_celery(scheduled).conf.beat_schedule["scheduled-retrain"]
 
     assert entry["task"] == SCHEDULED_RETRAIN_TASK and entry["args"] == ["integration"]
     assert entry["schedule"] == crontab(minute="30", hour="2", day_of_week="1")
+
+
+def test_the_monitor_schedule_runs_the_monitor_and_takes_the_prediction_log_in_and_none_without_it(web_settings):
+    def schedule(monitor_schedule):
+        app = dataclasses.replace(web_settings.app, monitor_schedule=monitor_schedule)
+        return make_celery(dataclasses.replace(web_settings, app=app)).conf.beat_schedule
+
+    entries = schedule("*/10 * * * *")
+
+    assert entries["monitor"]["task"] == MONITOR_TASK and entries["monitor"]["args"] == ["integration"]
+    assert entries["monitor"]["schedule"] == crontab(minute="*/10")
+    assert entries["drain-predictions"]["task"] == DRAIN_PREDICTIONS_TASK
+    assert schedule(None) == {}
 
 
 @pytest.mark.parametrize("schedule", ["every day", "61 * * * *", "* * * *"])
@@ -71,7 +84,7 @@ def test_a_running_claim_belongs_to_one_job_and_lapses_unless_renewed(queue):
 
 
 def test_a_job_whose_worker_died_mid_run_stops_reading_running(queue):
-    job_id, _ = queue.enqueue("integration", reason="upload")
+    job_id, _ = queue.enqueue("integration", reason="upload", trigger="upload")
     queue.claim_running("integration", job_id)
     queue.celery.backend.store_result(job_id, {"stage": "train", "progress": 0.4}, "PROGRESS")
     assert queue.status(job_id)["state"] == "running"
@@ -83,7 +96,7 @@ def test_a_job_whose_worker_died_mid_run_stops_reading_running(queue):
 
 
 def test_a_job_counts_its_tries(queue):
-    job_id, _ = queue.enqueue("integration", reason="upload")
+    job_id, _ = queue.enqueue("integration", reason="upload", trigger="upload")
 
     assert [queue.count_attempt(job_id) for _ in range(3)] == [1, 2, 3]
     assert queue.status(job_id)["state"] == "queued"

@@ -3,10 +3,12 @@
 status                              the selected environment, and what every environment runs and holds
 env list | select NAME | challenger create NAME [--from ENV] | delete NAME | next
 promote [--from ENV]                move model, app version and app config to the next environment, as one step
+promote --version N                 approve a model waiting in an environment with auto_promote: false
 rollback ENV [--to-version N]       put ENV back as it was before its last change, or serve model version N
 history [ENV]                       who changed what each environment runs, and when
 data create | upload [CSV]          create the environment's table; check a CSV and append all its rows, or none
 retrain                             train a challenger, score it and the champion, promote it if better
+monitor                             a drift and score report on the champion; a retrain if retrain_when says so
 serve [--port N]                    the web app under uWSGI, sized by app config (what the image runs)
 run-server [--port N]               the whole app on this machine: Redis, a worker and the web app
 online-learning [CSV] [--url URL]   send corrected rows to a running app's /train
@@ -39,6 +41,7 @@ COMMANDS = {
     "history": ("environments", "history_command"),
     "data": ("data", "data_command"),
     "retrain": ("retrain", "retrain_command"),
+    "monitor": ("monitor", "monitor_command"),
     "serve": ("serve", "serve_command"),
     "run-server": ("serve", "run_server_command"),
     "online-learning": ("remote", "online_learning_command"),

@@ -50,6 +50,27 @@ class FeatureOverrides:
 
 
 @dataclass(frozen=True)
+class RetrainWhen:
+    """What starts a retrain besides a person and the schedule; none set: every upload of labelled rows does."""
+
+    new_rows: int | None = None  # rows added since the champion was trained
+    drift_share: float | None = None  # the share of the model's input columns that drifted (0..1]
+    score_drop: float | None = None  # how far the champion's score on newly labelled rows fell below its registered one
+
+    @property
+    def conditions(self) -> dict[str, float]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    def check(self, fail) -> None:
+        if self.new_rows is not None and (not isinstance(self.new_rows, int) or self.new_rows < 1):
+            fail(f"retrain_when.new_rows must be a whole number >= 1, not {self.new_rows!r}")
+        if self.drift_share is not None and not 0 < self.drift_share <= 1:
+            fail(f"retrain_when.drift_share must be more than 0 and at most 1, not {self.drift_share!r}")
+        if self.score_drop is not None and not self.score_drop > 0:
+            fail(f"retrain_when.score_drop must be more than 0 (in the score's own units), not {self.score_drop!r}")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     model_name: str
     target: str
@@ -78,6 +99,12 @@ class AppConfig:
     model_refresh_seconds: float = 10
     retrain_schedule: str | None = None
     retrain_time_limit_minutes: float = 30
+    # Monitoring: the prediction log, drift and score reports, and what they may start
+    monitor_schedule: str | None = "*/30 * * * *"
+    drift_window_hours: float = 24  # the predictions a drift report compares with the training rows
+    prediction_sample_rate: float = 1.0  # the share of predicted rows logged
+    prediction_retention_days: float = 30
+    retrain_when: RetrainWhen = field(default_factory=RetrainWhen)
     max_upload_mb: float = 100
     processes: int = 2
     threads: int = 1
@@ -100,6 +127,13 @@ class AppConfig:
         if bad_roles:
             raise ConfigError(f"{source}: features has unknown role(s) {bad_roles}")
         values["features"] = FeatureOverrides(**{role: tuple(cols or ()) for role, cols in features.items()})
+        retrain_when = values.get("retrain_when") or {}
+        if not isinstance(retrain_when, dict) or set(retrain_when) - {f.name for f in fields(RetrainWhen)}:
+            raise ConfigError(
+                f"{source}: retrain_when must map some of {[f.name for f in fields(RetrainWhen)]} to a value, "
+                f"not {retrain_when!r}"
+            )
+        values["retrain_when"] = RetrainWhen(**retrain_when)
         values["bigquery"] = values.get("bigquery") or {}
         values["schema"] = values.get("schema") or {}
         if "environments" in values:
@@ -107,6 +141,11 @@ class AppConfig:
         config = cls(**values)
         config.validate(source)
         return config
+
+    @property
+    def runs_beat(self) -> bool:
+        """Whether anything runs on a schedule (Celery beat): retrains, or the monitor with its prediction log."""
+        return bool(self.retrain_schedule or self.monitor_schedule)
 
     def validate(self, source: str) -> None:
         def fail(message: str) -> None:
@@ -139,10 +178,16 @@ class AppConfig:
             fail("max_minutes_to_train must be more than 0")
         if self.min_improvement < 0:
             fail("min_improvement must not be negative")
-        if self.retrain_schedule is not None:
-            check_cron(self.retrain_schedule, fail)
-        if min(self.model_refresh_seconds, self.retrain_time_limit_minutes, self.max_upload_mb) <= 0:
-            fail("model_refresh_seconds, retrain_time_limit_minutes and max_upload_mb must be more than 0")
+        for key in ("retrain_schedule", "monitor_schedule"):
+            if getattr(self, key) is not None:
+                check_cron(key, getattr(self, key), fail)
+        positive = ("model_refresh_seconds", "retrain_time_limit_minutes", "max_upload_mb", "drift_window_hours",
+                    "prediction_retention_days")  # fmt: skip
+        if min(getattr(self, key) for key in positive) <= 0:
+            fail(f"{', '.join(positive)} must be more than 0")
+        if not 0 <= self.prediction_sample_rate <= 1:
+            fail(f"prediction_sample_rate {self.prediction_sample_rate} must be from 0 (log none) to 1 (log all)")
+        self.retrain_when.check(fail)
         if self.processes < 1 or self.threads < 1:
             fail("processes and threads must be at least 1")
 
@@ -155,15 +200,15 @@ def cron_fields(expression: str) -> dict[str, str]:
     return dict(zip(CRON_FIELDS, expression.split(), strict=True))
 
 
-def check_cron(expression: str, fail) -> None:
+def check_cron(key: str, expression: str, fail) -> None:
     if len(expression.split()) != len(CRON_FIELDS):
-        fail(f"retrain_schedule {expression!r} must be a cron expression of 5 fields, e.g. '0 3 * * *' (03:00 daily)")
+        fail(f"{key} {expression!r} must be a cron expression of 5 fields, e.g. '0 3 * * *' (03:00 daily)")
     from celery.schedules import crontab  # only needed when a schedule is set
 
     try:
         crontab(**cron_fields(expression))
     except ValueError as error:
-        fail(f"retrain_schedule {expression!r} is not a valid cron expression: {error}")
+        fail(f"{key} {expression!r} is not a valid cron expression: {error}")
 
 
 @dataclass(frozen=True)
@@ -176,6 +221,7 @@ class EnvironmentConfig:
     colour2: str = "#ff8800"
     replicas: int = 1  # web pods in the cluster
     worker_replicas: int = 1  # Celery workers, each running one retrain at a time
+    auto_promote: bool = True  # false: a better challenger waits for a person to promote it (promote --version N)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str) -> EnvironmentConfig:
@@ -187,6 +233,8 @@ class EnvironmentConfig:
         for name in ("app_title_extension", "colour1", "colour2"):
             if not isinstance(getattr(config, name), str):
                 raise ConfigError(f"{source}: {name} must be text, not {getattr(config, name)!r}")
+        if not isinstance(config.auto_promote, bool):
+            raise ConfigError(f"{source}: auto_promote must be true or false, not {config.auto_promote!r}")
         for name in ("replicas", "worker_replicas"):
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

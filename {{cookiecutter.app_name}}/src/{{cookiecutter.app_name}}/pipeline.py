@@ -72,7 +72,9 @@ class RetrainReport:
     champion_score: float | None = None
     passed: bool = False
     promoted: bool = False
+    awaiting_approval: bool = False  # better, in an environment that promotes by hand (auto_promote: false)
     reason: str = ""
+    trigger: str = "manual"  # what started it: upload, schedule, drift, score_drop, new_rows or manual
     serving_version: int | None = None
     training_rows: int = 0
     held_out_rows: int = 0  # the rows this retrain held out of training
@@ -157,13 +159,14 @@ def train_challenger(rows: pd.DataFrame, settings: Settings, progress: Callable[
 
 
 def retrain(
-    settings: Settings, progress: Progress | None = None, registry: ModelRegistry | None = None
+    settings: Settings, progress: Progress | None = None, registry: ModelRegistry | None = None, trigger: str = "manual"
 ) -> RetrainReport:
     """Train a challenger on the settings' environment's data and promote it if it beats the champion on the same
-    rows."""
+    rows (or, where the environment's auto_promote is false, leave it waiting for a person). `trigger` says what
+    started it: it is recorded on the model version and in the environment's history."""
     app = settings.app
     registry = registry or open_registry(settings)
-    report = RetrainReport(settings.environment, app.model_name, app.score_type)
+    report = RetrainReport(settings.environment, app.model_name, app.score_type, trigger=trigger)
 
     @contextmanager
     def stage(name: str) -> Iterator[None]:
@@ -228,6 +231,7 @@ def retrain(
             report.challenger_score, report.champion_score, app.score_type, app.min_score, app.min_improvement
         )
         report.passed, report.reason = decision.passed, champion_problem + decision.reason
+        report.awaiting_approval = report.passed and not settings.environment_config.auto_promote
 
     with stage("register"):
         report.challenger_version = registry.register(
@@ -239,6 +243,8 @@ def retrain(
                 "champion_score": report.champion_score,
                 "champion_version": report.champion_version,
                 "passed": str(report.passed).lower(),
+                "awaiting_approval": str(report.awaiting_approval).lower(),
+                "trigger": trigger,
                 ENVIRONMENT_TAG: settings.environment,
                 "training_rows": report.training_rows,
                 "holdout": holdout.to_json(),
@@ -260,11 +266,13 @@ def retrain(
         serving = before.model_version
         if report.passed and serving != report.champion_version:
             report.reason += f"; not promoted: the environment moved to v{serving} while this model trained"
+        elif report.awaiting_approval:
+            approve = f"promote --version {report.challenger_version} --environment {settings.environment}"
+            report.reason += f"; waiting for approval ({settings.environment} has auto_promote: false): {approve}"
         elif report.passed:
             # The same all-or-nothing move as promote, rollback and deploy: alias and audit entry, or neither.
-            move(
-                registry, settings.environment, "retrain", created_by(settings), model_version=report.challenger_version
-            )
+            move(registry, settings.environment, "retrain", created_by(settings), trigger=trigger,
+                 model_version=report.challenger_version)  # fmt: skip
             report.promoted, serving = True, report.challenger_version
         report.serving_version = serving
     if progress:

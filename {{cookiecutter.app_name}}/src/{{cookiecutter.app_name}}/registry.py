@@ -69,6 +69,7 @@ class ModelVersion:
     passed: bool
     environment: str
     training_rows: int | None
+    held_out_rows: int | None  # rows of the table then that it never trained on
     test_rows: int | None  # the rows it and the champion it met were scored on
     data_hash: str
     git_sha: str
@@ -78,6 +79,8 @@ class ModelVersion:
     input_schema: dict[str, str] = field(default_factory=dict)  # column -> type a prediction request must have
     holdout: str = ""  # the rule that chose the rows it never trained on (JSON; empty in versions from before rules)
     serving: tuple[str, ...] = ()  # environments whose alias names this version
+    trigger: str = ""  # what started the retrain that made it
+    awaiting_approval: bool = False  # it beat the champion where a person promotes (auto_promote: false)
 
     @classmethod
     def from_mlflow(cls, version, serving: tuple[str, ...]) -> ModelVersion:
@@ -94,6 +97,7 @@ class ModelVersion:
             passed=tags.get("passed") == "true",
             environment=tags.get(ENVIRONMENT_TAG, ""),
             training_rows=number("training_rows", int),
+            held_out_rows=number("held_out_rows", int),
             test_rows=number("test_rows", int),
             data_hash=tags.get("data_hash", ""),
             git_sha=tags.get("git_sha", ""),
@@ -103,6 +107,8 @@ class ModelVersion:
             input_schema=json.loads(tags.get("input_schema", "{}")),
             holdout=tags.get("holdout", ""),
             serving=serving,
+            trigger=tags.get("trigger", ""),
+            awaiting_approval=tags.get("awaiting_approval") == "true",
         )
 
 
@@ -136,6 +142,7 @@ class EnvironmentEvent:
     after: Deployment
     source: str = ""  # the environment it came from, for a promotion or a challenger
     who: str = ""
+    trigger: str = ""  # what started it, for a retrain: upload, schedule, drift, score_drop, new_rows or manual
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def tags(self) -> dict[str, str]:
@@ -144,6 +151,7 @@ class EnvironmentEvent:
             ENVIRONMENT_TAG: self.environment,
             "source": self.source,
             "who": self.who,
+            "trigger": self.trigger,
             "at": self.at.isoformat(),
             "before": json.dumps(self.before.as_dict()),
             "after": json.dumps(self.after.as_dict()),
@@ -158,6 +166,7 @@ class EnvironmentEvent:
             after=Deployment.from_dict(json.loads(tags["after"])),
             source=tags.get("source", ""),
             who=tags.get("who", ""),
+            trigger=tags.get("trigger", ""),
             at=datetime.fromisoformat(tags["at"]),
         )
 

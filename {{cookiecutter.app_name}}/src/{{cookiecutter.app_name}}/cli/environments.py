@@ -12,8 +12,16 @@ from tabulate import tabulate
 
 from ..config import SELECTED_ENVIRONMENT_FILE, FixFirstError, Settings, load_settings
 from ..datastore import DataStoreError, open_datastore
+from ..environments import (
+    approve,
+    create_challenger,
+    delete_environment,
+    environments,
+    promote,
+    promotes_to,
+    rollback,
+)
 from ..environments import component_config as components
-from ..environments import create_challenger, delete_environment, environments, promote, promotes_to, rollback
 from ..environments.deployments import known_environment
 from ..registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
 from .command import EXIT_OK, CommandParser, prog, run, write_for_github
@@ -177,13 +185,22 @@ def promote_command(argv: Sequence[str] | None = None) -> int:
     parser = CommandParser(
         prog=prog("promote"),
         description="Move an environment's model version, app version and app config to the next environment of "
-        "the chain, as one step: if any part fails, nothing moves.",
+        "the chain, as one step: if any part fails, nothing moves. With --version N: approve a challenger that "
+        "waits in the environment (its auto_promote is false), which then serves it.",
     )
-    parser.add_argument("--from", dest="source", help="the environment to promote (default: the selected one)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--from", dest="source", help="the environment to promote (default: the selected one)")
+    choice.add_argument("--version", type=int, metavar="N", help="serve model version N, waiting for approval")
 
     def command(args: argparse.Namespace) -> int:
         settings = load_settings(args.environment)
-        source, registry = args.source or settings.environment, open_registry(settings)
+        registry = open_registry(settings)
+        if args.version is not None:
+            event = approve(settings, registry, settings.environment, args.version)
+            print(f"Approved v{args.version} in [{settings.environment}]: " +
+                  describe_change(event, settings.environment, registry))  # fmt: skip
+            return EXIT_OK
+        source = args.source or settings.environment
         target, event = promote(settings, registry, source)
         print(f"Promoted [{source}] to [{target}]: " + describe_change(event, target, registry))
         return EXIT_OK
@@ -243,10 +260,11 @@ def history_table(events: Sequence[EnvironmentEvent]) -> str:
             event.action,
             event.environment,
             event.source,
+            event.trigger,
             change(event.before.model_version, event.after.model_version, model),
             change(event.before.app_version, event.after.app_version, lambda app: app or "-"),
             event.who,
         ]
         for event in events
     ]
-    return tabulate(rows, headers=["when (UTC)", "action", "environment", "from", "model", "app", "who"])
+    return tabulate(rows, headers=["when (UTC)", "action", "environment", "from", "trigger", "model", "app", "who"])

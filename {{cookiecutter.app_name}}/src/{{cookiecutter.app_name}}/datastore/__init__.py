@@ -2,6 +2,8 @@
 
     read() -> DataFrame, append(frame) -> rows added, count(), clone(to_environment), create(schema), drop()
 
+and its journals beside it (journal.py): what the served model predicted, and what the monitor found.
+
 append() adds the same rows at most once: a second upload of a file, or a retry after a lost answer, is refused.
 
 Backends: DuckDB (the embedded default) and BigQuery; which one is app config, not code.
@@ -9,11 +11,13 @@ Backends: DuckDB (the embedded default) and BigQuery; which one is app config, n
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
 
 from ..config import Settings
+from .journal import JOURNALS, entry, journal_frame
 from .schema import (
     AlreadyAppendedError,
     DataStoreError,
@@ -34,13 +38,18 @@ __all__ = [
     "AlreadyAppendedError",
     "DataStore",
     "DataStoreError",
+    "JOURNALS",
+    "Journal",
     "Schema",
     "SchemaMismatchError",
     "TableMissingError",
     "UnreadableFileError",
     "conform",
     "digest",
+    "entry",
     "infer_schema",
+    "journal_frame",
+    "open_journal",
     "open_datastore",
     "parse_csv",
     "read_csv",
@@ -59,6 +68,12 @@ class DataStore(Protocol):
     def append(self, frame: pd.DataFrame) -> int: ...
     def clone(self, to_environment: str) -> DataStore: ...
     def drop(self) -> bool: ...
+
+
+class Journal(Protocol):
+    def append(self, records: pd.DataFrame) -> int: ...
+    def read(self, since: datetime | None = None, limit: int | None = None) -> pd.DataFrame: ...
+    def delete_before(self, moment: datetime) -> int: ...
 
 
 def open_datastore(settings: Settings, environment: str | None = None, backend: str | None = None) -> DataStore:
@@ -81,3 +96,15 @@ def open_datastore(settings: Settings, environment: str | None = None, backend: 
             client, dataset_name, settings.app.table_name, environment, required, storage_api=not emulator
         )
     raise DataStoreError(f"data_source {backend!r} has no backend; use duckdb or bigquery")
+
+
+def open_journal(settings: Settings, kind: str, environment: str | None = None) -> Journal:
+    """The journal of `kind` (predictions or monitoring) beside `environment`'s table, on the app's data source."""
+    store = open_datastore(settings, environment)
+    if settings.app.data_source == "bigquery":
+        from .bigquery_store import BigQueryJournal
+
+        return BigQueryJournal(store, kind)
+    from .duckdb_store import DuckDBJournal
+
+    return DuckDBJournal(settings.duckdb_path, settings.app.table_name, store.environment, kind)

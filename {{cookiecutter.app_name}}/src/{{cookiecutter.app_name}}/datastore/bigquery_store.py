@@ -11,6 +11,7 @@ import importlib.util
 import io
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from .credentials import KEY_FILE, read_service_account_key
+from .journal import journal_frame, journal_table, naive_utc
 from .schema import (
     AlreadyAppendedError,
     DataStoreError,
@@ -63,6 +65,11 @@ ROLES = {
     "clone": "roles/bigquery.dataEditor on both datasets and roles/bigquery.jobUser on the project",
     "drop": "roles/bigquery.dataOwner on the dataset",
 }
+JOURNAL_SCHEMA = [
+    bigquery.SchemaField("logged_at", "TIMESTAMP"),
+    bigquery.SchemaField("model_version", "INT64"),
+    bigquery.SchemaField("record", "STRING"),
+]
 LOAD_ATTEMPTS = 3  # loads of the same rows whose jobs failed before we give up
 
 
@@ -116,7 +123,7 @@ class BigQueryStore:
         return f"BigQuery table {self.table}"
 
     @contextmanager
-    def _explained(self, action: str) -> Iterator[None]:
+    def explained(self, action: str) -> Iterator[None]:
         """BigQuery's errors as what a person can do about them."""
         try:
             yield
@@ -135,7 +142,7 @@ class BigQueryStore:
             raise DataStoreError(f"BigQuery could not {action} {self}: {error.message}") from error
 
     def _table(self) -> bigquery.Table:
-        with self._explained("read"):
+        with self.explained("read"):
             return self.client.get_table(self.table)
 
     def schema(self) -> dict[str, str]:
@@ -144,7 +151,7 @@ class BigQueryStore:
     def create(self, schema: Schema) -> bool:
         """Create the dataset and table if they are missing; True if the table was created."""
         fields = [bigquery.SchemaField(name, BIGQUERY_TYPES[kind]) for name, kind in schema.items()]
-        with self._explained("create"):
+        with self.explained("create"):
             self.client.create_dataset(self.dataset, exists_ok=True)
             try:
                 self.client.get_table(self.table)
@@ -155,12 +162,12 @@ class BigQueryStore:
 
     def read(self) -> pd.DataFrame:
         table = self._table()
-        with self._explained("read"):
+        with self.explained("read"):
             rows = self.client.list_rows(table).to_arrow(create_bqstorage_client=self.use_storage_api)
         return as_frame(rows)
 
     def count(self) -> int:
-        with self._explained("count"):
+        with self.explained("count"):
             return next(iter(self.client.query_and_wait(f"SELECT COUNT(*) FROM `{self.table}`")))[0]
 
     def append(self, frame: pd.DataFrame) -> int:
@@ -181,7 +188,7 @@ class BigQueryStore:
         # The load job's id comes from the rows: if an earlier load of them committed (even one whose wait failed, so
         # that its caller saw an error and tried again), BigQuery refuses the id and nothing is added twice.
         job_id = f"append_{table.dataset_id}_{table.table_id}_{rows_hash(rows)}"
-        with self._explained("append"):
+        with self.explained("append"):
             for attempt in range(1, LOAD_ATTEMPTS + 1):
                 try:
                     job = self.client.load_table_from_file(
@@ -208,7 +215,7 @@ class BigQueryStore:
 
     def drop(self) -> bool:
         """Delete the environment's dataset and its table; False if there was none."""
-        with self._explained("drop"):
+        with self.explained("drop"):
             try:
                 self.client.get_dataset(self.dataset)
             except exceptions.NotFound:
@@ -222,7 +229,7 @@ class BigQueryStore:
             self.client, self.dataset_name, self.table_name, to_environment, self.required, self.use_storage_api
         )
         source = self._table()
-        with self._explained("clone"):
+        with self.explained("clone"):
             self.client.create_dataset(target.dataset, exists_ok=True)
             try:
                 self.client.get_table(target.table)
@@ -250,8 +257,11 @@ def as_arrow(rows: pd.DataFrame, schema: list[bigquery.SchemaField]) -> pa.Table
     columns = {}
     for name, logical_type in logical_schema(schema).items():
         values = rows[name]
-        if logical_type == "timestamp" and values.dt.tz is None:
-            values = values.dt.tz_localize("UTC")
+        if logical_type == "timestamp":  # naive times are UTC; pandas 4 will not hand its zone-aware ones to Arrow
+            naive = values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values
+            column = pa.array(naive.to_numpy(), type=pa.timestamp("us"), from_pandas=True)
+            columns[name] = column.cast(arrow_types["timestamp"])
+            continue
         columns[name] = pa.array(values, type=arrow_types[logical_type], from_pandas=True)
     return pa.table(columns)
 
@@ -267,3 +277,63 @@ def as_frame(rows: pa.Table) -> pd.DataFrame:
         columns.append(column)
     nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
     return pa.table(columns, names=rows.column_names).to_pandas(types_mapper=nullable.get)
+
+
+class BigQueryJournal:
+    """A table of timestamped records in an environment's dataset: its predictions, or its monitoring results.
+
+    Records arrive in batches (the worker drains the web processes' predictions every few minutes), each one load
+    job: BigQuery allows 1,500 per table per day, and a load adds all of a batch or none of it."""
+
+    def __init__(self, store: BigQueryStore, kind: str):
+        self.store = store
+        self.client = store.client
+        self.table = journal_table(store.table, kind)
+
+    def __repr__(self) -> str:
+        return f"BigQuery table {self.table}"
+
+    def append(self, records: pd.DataFrame) -> int:
+        rows = journal_frame(records)
+        parquet = io.BytesIO()
+        pq.write_table(as_arrow(rows, JOURNAL_SCHEMA), parquet)
+        parquet.seek(0)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            schema=JOURNAL_SCHEMA,
+        )
+        with self.store.explained("append"):
+            self.client.create_dataset(self.store.dataset, exists_ok=True)
+            self.client.load_table_from_file(parquet, self.table, job_config=config).result()
+        return len(rows)
+
+    def read(self, since: datetime | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Records from `since` on (UTC), newest last; the newest `limit` of them if given."""
+        query = f"SELECT * FROM `{self.table}` WHERE logged_at >= @since ORDER BY logged_at DESC"
+        query += f" LIMIT {int(limit)}" if limit else ""
+        parameters = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", naive_utc(since))]
+        try:
+            with self.store.explained("read"):
+                found = self.client.query_and_wait(
+                    query, job_config=bigquery.QueryJobConfig(query_parameters=parameters)
+                )
+                rows = as_frame(found.to_arrow())
+        except TableMissingError:  # nothing recorded yet
+            return journal_frame(None)
+        return journal_frame(rows.iloc[::-1])
+
+    def delete_before(self, moment: datetime) -> int:
+        """Forget records older than `moment` (UTC): the retention of a log."""
+        parameters = [bigquery.ScalarQueryParameter("moment", "TIMESTAMP", naive_utc(moment))]
+        try:
+            with self.store.explained("append"):
+                job = self.client.query(
+                    f"DELETE FROM `{self.table}` WHERE logged_at < @moment",
+                    job_config=bigquery.QueryJobConfig(query_parameters=parameters),
+                )
+                job.result()
+        except TableMissingError:
+            return 0
+        return job.num_dml_affected_rows or 0

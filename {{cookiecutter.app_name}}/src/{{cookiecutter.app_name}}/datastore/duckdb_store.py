@@ -12,11 +12,13 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from .journal import JOURNALS, journal_frame, journal_table, naive_utc
 from .schema import (
     AlreadyAppendedError,
     DataStoreError,
@@ -47,10 +49,34 @@ LOGICAL_TYPES = {
 }
 LOCK_WAIT_SECONDS = 30.0
 APPENDS = "appended_rows"  # which rows each table has been given, so that the same rows are never added twice
+JOURNAL_COLUMNS = "logged_at TIMESTAMP, model_version BIGINT, record VARCHAR"
 
 
 def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+@contextmanager
+def connected(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the file, waiting with jitter while another process holds it (at most LOCK_WAIT_SECONDS)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            connection = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() > deadline:
+                raise DataStoreError(
+                    f"{path} stayed locked by another process for {LOCK_WAIT_SECONDS:.0f} s: {error}"
+                ) from error
+            time.sleep(random.uniform(0.01, 0.1))
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 class DuckDBStore:
@@ -63,27 +89,6 @@ class DuckDBStore:
 
     def __repr__(self) -> str:
         return f"DuckDB table {self.table} in {self.path}"
-
-    @contextmanager
-    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                connection = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
-                    raise
-                if time.monotonic() > deadline:
-                    raise DataStoreError(
-                        f"{self.path} stayed locked by another process for {LOCK_WAIT_SECONDS:.0f} s: {error}"
-                    ) from error
-                time.sleep(random.uniform(0.01, 0.1))
-        try:
-            yield connection
-        finally:
-            connection.close()
 
     def _schema(self, connection: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
         rows = connection.execute(
@@ -106,32 +111,32 @@ class DuckDBStore:
         return schema
 
     def schema(self) -> dict[str, str]:
-        with self._connection() as connection:
+        with connected(self.path) as connection:
             return self._require_schema(connection)
 
     def create(self, schema: Schema) -> bool:
         """Create the table if it is missing; True if it was created."""
         columns = ", ".join(f"{quote(name)} {DUCKDB_TYPES[kind]}" for name, kind in schema.items())
-        with self._connection() as connection:
+        with connected(self.path) as connection:
             if self._schema(connection) is not None:
                 return False
             connection.execute(f"CREATE TABLE {quote(self.table)} ({columns})")
             return True
 
     def read(self) -> pd.DataFrame:
-        with self._connection() as connection:
+        with connected(self.path) as connection:
             self._require_schema(connection)
             return connection.execute(f"SELECT * FROM {quote(self.table)}").df()
 
     def count(self) -> int:
-        with self._connection() as connection:
+        with connected(self.path) as connection:
             self._require_schema(connection)
             return connection.execute(f"SELECT count(*) FROM {quote(self.table)}").fetchone()[0]
 
     def append(self, frame: pd.DataFrame) -> int:
         """Check the frame against the table, then add all its rows in one transaction, or none; AlreadyAppendedError
         if these very rows were added before."""
-        with self._connection() as connection:
+        with connected(self.path) as connection:
             try:
                 rows = conform(frame, self._require_schema(connection), required=self.required)
             except SchemaMismatchError as error:
@@ -168,10 +173,12 @@ class DuckDBStore:
 
     def drop(self) -> bool:
         """Delete the table; False if there was none."""
-        with self._connection() as connection:
+        with connected(self.path) as connection:
             if self._schema(connection) is None:
                 return False
             connection.execute(f"DROP TABLE {quote(self.table)}")
+            for kind in JOURNALS:
+                connection.execute(f"DROP TABLE IF EXISTS {quote(journal_table(self.table, kind))}")
             with contextlib.suppress(duckdb.CatalogException):  # no appends recorded yet
                 connection.execute(f"DELETE FROM {APPENDS} WHERE table_name = ?", [self.table])
             return True
@@ -179,9 +186,55 @@ class DuckDBStore:
     def clone(self, to_environment: str) -> DuckDBStore:
         """A full, independent copy of this environment's table for another environment."""
         target = DuckDBStore(self.path, self.table_name, to_environment, self.required)
-        with self._connection() as connection:
+        with connected(self.path) as connection:
             self._require_schema(connection)
             if target._schema(connection) is not None:
                 raise DataStoreError(f"table {target.table} already exists; delete that environment first")
             connection.execute(f"CREATE TABLE {quote(target.table)} AS SELECT * FROM {quote(self.table)}")
         return target
+
+
+class DuckDBJournal:
+    """A table of timestamped records beside an environment's table: its predictions, or its monitoring results."""
+
+    def __init__(self, path: Path, table_name: str, environment: str, kind: str):
+        self.path = Path(path)
+        self.table = journal_table(f"{table_name}_{environment}", kind)
+
+    def __repr__(self) -> str:
+        return f"DuckDB table {self.table} in {self.path}"
+
+    def append(self, records: pd.DataFrame) -> int:
+        """Add records (logged_at, model_version, record), all or none; the table is created by the first."""
+        rows = journal_frame(records)
+        with connected(self.path) as connection:
+            connection.execute(f"CREATE TABLE IF NOT EXISTS {quote(self.table)} ({JOURNAL_COLUMNS})")
+            connection.register("incoming_records", rows)
+            try:
+                connection.execute(
+                    f"INSERT INTO {quote(self.table)} SELECT logged_at, model_version, record FROM incoming_records"
+                )
+            finally:
+                connection.unregister("incoming_records")
+        return len(rows)
+
+    def read(self, since: datetime | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Records from `since` on (UTC), newest last; the newest `limit` of them if given."""
+        query = f"SELECT * FROM {quote(self.table)} WHERE logged_at >= ? ORDER BY logged_at DESC"
+        query += f" LIMIT {int(limit)}" if limit else ""
+        with connected(self.path) as connection:
+            try:
+                found = connection.execute(query, [naive_utc(since)]).df()
+            except duckdb.CatalogException:  # nothing recorded yet
+                return journal_frame(None)
+        return journal_frame(found.iloc[::-1])
+
+    def delete_before(self, moment: datetime) -> int:
+        """Forget records older than `moment` (UTC): the retention of a log."""
+        with connected(self.path) as connection:
+            try:
+                return connection.execute(
+                    f"DELETE FROM {quote(self.table)} WHERE logged_at < ?", [naive_utc(moment)]
+                ).fetchone()[0]
+            except duckdb.CatalogException:
+                return 0

@@ -4,8 +4,8 @@ k8s/base holds what every environment runs; k8s/overlays/<environment> puts it i
 challenger builds on the overlay of the environment it was copied from). A deploy adds, in a kustomization of its
 own around that overlay: the image of the app version the environment runs, the replicas of its environment config,
 the tracking server as the pods reach it, the ConfigMap of its environment config, and Celery beat while app config
-has a retrain_schedule. `kubectl kustomize` builds it; `deploy apply` applies it as one ApplySet, so that an object
-left out (beat, once the schedule is cleared) is deleted.
+has a retrain_schedule or monitor_schedule. `kubectl kustomize` builds it; `deploy apply` applies it as one ApplySet,
+so that an object left out (beat, once the schedules are cleared) is deleted.
 """
 
 from __future__ import annotations
@@ -104,13 +104,14 @@ def deploy_kustomization(settings: Settings, overlay: Path, folder: Path, image:
     settings.for_environment(environment)  # reads and checks the file: a clear error for one the app cannot use
     shutil.copy(config, folder / config.name)
     beat = runs_beat(overlay)
-    if beat and not settings.app.retrain_schedule:
+    if beat and not settings.app.runs_beat:
         raise ManifestError(
-            f"{overlay.relative_to(settings.root)} runs Celery beat, but app config has no retrain_schedule: remove "
+            f"{overlay.relative_to(settings.root)} runs Celery beat, but app config has no retrain_schedule or "
+            "monitor_schedule: remove "
             f"{BEAT} from its components (the deploy adds it while there is a schedule)"
         )
     repository, tag = image.rsplit(":", 1)
-    add_beat = bool(settings.app.retrain_schedule) and not beat
+    add_beat = settings.app.runs_beat and not beat
     pods = settings.environment_config
     app_settings = [
         f"APP_ENVIRONMENT={environment}",

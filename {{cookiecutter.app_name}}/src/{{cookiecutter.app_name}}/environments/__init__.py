@@ -9,12 +9,13 @@ runs is recorded in the registry's history, which every laptop and CI job shares
 
 from .chain import EnvironmentInfo, environments, promotes_to
 from .challengers import ChallengerError, create_challenger, delete_environment
-from .deployments import DeploymentError, deploy, deploy_checkout, promote, rollback
+from .deployments import DeploymentError, approve, deploy, deploy_checkout, promote, rollback
 
 __all__ = [
     "ChallengerError",
     "DeploymentError",
     "EnvironmentInfo",
+    "approve",
     "create_challenger",
     "delete_environment",
     "deploy",

@@ -54,7 +54,8 @@ def create_challenger(settings: Settings, name: str, from_environment: str) -> l
         made.append(f"model: alias {name} -> v{version}" if version else "model: none yet (it serves nothing)")
         made.append(f"app: {copied.app_version}" if copied.app_version else "app: none deployed yet")
         source_config = load_environment_config(settings.root, from_environment)
-        config = replace(source_config, app_title_extension=f" - ({name})").to_dict()
+        # A challenger is where a person tries a change out: its better models are served at once.
+        config = replace(source_config, app_title_extension=f" - ({name})", auto_promote=True).to_dict()
         target_config.write_text(
             f"# Challenger of {from_environment}: promotes to {from_environment}. Delete it with\n"
             f"#   python -m {APP_NAME} env delete {name}\n" + yaml.safe_dump(config, sort_keys=False)

@@ -28,10 +28,16 @@ def known_environment(settings: Settings, registry: ModelRegistry, name: str) ->
 
 
 def move(
-    registry: ModelRegistry, environment: str, action: str, who: str, source: str = "", **change: Any
+    registry: ModelRegistry,
+    environment: str,
+    action: str,
+    who: str,
+    source: str = "",
+    trigger: str = "",
+    **change: Any,
 ) -> EnvironmentEvent | None:
-    """Change what `environment` runs (`change`: its model_version, app_version and/or app_config) and record it;
-    None if it already ran that. All of it happens or none of it.
+    """Change what `environment` runs (`change`: its model_version, app_version and/or app_config) and record it
+    (with what started it, for a retrain); None if it already ran that. All of it happens or none of it.
 
     Only the fields named change, on what the registry holds now: a deploy of the app while a retrain promotes
     its model keeps both."""
@@ -39,7 +45,7 @@ def move(
     after = replace(before, **change)
     if after == before:
         return None
-    event = EnvironmentEvent(action, environment, before, after, source=source, who=who)
+    event = EnvironmentEvent(action, environment, before, after, source=source, who=who, trigger=trigger)
     undo: list[Callable[[], None]] = []
     try:
         if after.model_version != before.model_version:
@@ -110,6 +116,20 @@ def promote(settings: Settings, registry: ModelRegistry, source: str) -> tuple[s
     if promoted.model_version is None:
         raise DeploymentError(f"{source} serves no model yet, so there is nothing to promote: retrain it first")
     return target, move(registry, target, "promote", created_by(settings), source, **promoted.as_dict())
+
+
+def approve(settings: Settings, registry: ModelRegistry, environment: str, version: int) -> EnvironmentEvent | None:
+    """Make `environment` serve `version`, a challenger retrained there that beat its champion and waits for a person
+    (the environment's auto_promote is false)."""
+    known_environment(settings, registry, environment)
+    check_model_version(registry, version)
+    found = registry.version(version)
+    if found.environment != environment:
+        raise DeploymentError(
+            f"v{version} was trained in {found.environment or 'no recorded environment'}, not {environment}: to move "
+            f"a model between environments, promote the environment it serves (promote --from ENV)"
+        )
+    return move(registry, environment, "approve", created_by(settings), model_version=version)
 
 
 def rollback(

@@ -58,6 +58,12 @@ class AppClient:
     def models(self) -> dict[str, Any]:
         return self._call("GET", "/models").json()
 
+    def approve(self, version: int) -> dict[str, Any]:
+        return self._call("POST", f"/models/{version}/approve").json()
+
+    def monitoring(self) -> dict[str, Any]:
+        return self._call("GET", "/monitoring").json()
+
     def follow(self, job_id: str, on_progress: Callable[[dict[str, Any]], None] | None = None,
                timeout: float = 1800) -> dict[str, Any]:  # fmt: skip
         """Poll a job until it is done or failed, and return its last state."""

@@ -74,7 +74,7 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
                                      "--without-gossip"),
             "web": uwsgi_command(settings, port, host="127.0.0.1"),
         }  # fmt: skip
-        if settings.app.retrain_schedule:
+        if settings.app.runs_beat:
             commands["beat"] = celery_command("beat", "--schedule", str(settings.state_dir / "celerybeat-schedule"))
         processes: dict[str, subprocess.Popen] = {}
         # SIGINT: uWSGI in a venv re-executes itself badly on SIGTERM; Celery takes either for a warm stop.

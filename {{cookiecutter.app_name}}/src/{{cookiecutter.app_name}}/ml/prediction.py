@@ -11,8 +11,19 @@ from sklearn.pipeline import Pipeline
 
 def used_columns(model: Pipeline) -> list[str]:
     """The input columns the model's preprocessing reads (ignored columns may be left out)."""
+    return list(column_roles(model))
+
+
+def column_roles(model: Pipeline) -> dict[str, str]:
+    """Each input column the model reads, with the role its preprocessing gives it: numeric, categorical, text or
+    datetime."""
     preprocessor = model.named_steps["features"]
-    return [column for name, _, columns in preprocessor.transformers_ if name != "remainder" for column in columns]
+    return {
+        column: "text" if name.startswith("text_") else name
+        for name, _, columns in preprocessor.transformers_
+        if name != "remainder"
+        for column in columns
+    }
 
 
 def predict_scores(model: Pipeline, features: pd.DataFrame) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The web app's metrics, for Prometheus: requests by endpoint and status, their latency, the model version served,
-and predictions by class.
+and predictions by class; and beside them the worker's (retrains, the newest monitor report: monitoring/metrics.py).
 
 They are answered at /metrics on PROBE_PORT (probes.py), which the Service does not expose: a scraper reaches the
 pod itself. uWSGI runs several processes; each counts into files of a folder they share (PROMETHEUS_MULTIPROC_DIR,
@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 
 from ..config import APP_NAME, Settings
+from ..monitoring.metrics import WorkerMetrics
 
 NAMESPACE = APP_NAME
 REQUESTS = Counter("requests", "HTTP requests answered", ["endpoint", "method", "status"], namespace=NAMESPACE)
@@ -67,7 +68,13 @@ def exposition(settings: Settings) -> tuple[bytes, str]:
     """The metrics in Prometheus's text format, and its content type: of every web process when they share a
     folder, else of this one."""
     if settings.variables.prometheus_multiproc_dir is None:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, settings.variables.prometheus_multiproc_dir)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+        web = generate_latest(REGISTRY)
+    else:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, settings.variables.prometheus_multiproc_dir)
+        web = generate_latest(registry)
+    if not settings.redis_url:
+        return web, CONTENT_TYPE_LATEST
+    worker = CollectorRegistry()
+    worker.register(WorkerMetrics(settings.redis_url, settings.environment))
+    return web + generate_latest(worker), CONTENT_TYPE_LATEST

@@ -8,6 +8,7 @@ import redis
 from flask import current_app
 
 from ..config import Settings
+from ..monitoring.prediction_log import PredictionLog
 from ..registry import ModelRegistry
 from ..worker.celery_app import make_celery
 from ..worker.queue import RetrainQueue, redis_client
@@ -26,6 +27,14 @@ class Services:
     registry: ModelRegistry
     champion: Champion
     _queue: RetrainQueue | None = field(default=None, repr=False)
+    prediction_log: PredictionLog | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        # Without Redis there is no worker to take the log in: then predictions go unrecorded.
+        if self.settings.redis_url and self.settings.app.prediction_sample_rate > 0:
+            app = self.settings.app
+            self.prediction_log = PredictionLog(self.settings.redis_url, self.settings.environment,
+                                                app.prediction_sample_rate)  # fmt: skip
 
     def retrain_queue(self) -> RetrainQueue:
         if self._queue is None:

@@ -3,3 +3,5 @@
 # Task names, shared by the web app (which only sends tasks) and the worker (which runs them).
 RETRAIN_TASK = "{{ cookiecutter.app_name }}.retrain"
 SCHEDULED_RETRAIN_TASK = "{{ cookiecutter.app_name }}.scheduled_retrain"
+MONITOR_TASK = "{{ cookiecutter.app_name }}.monitor"
+DRAIN_PREDICTIONS_TASK = "{{ cookiecutter.app_name }}.drain_predictions"

@@ -6,12 +6,13 @@ from celery import Celery
 from celery.schedules import crontab
 
 from ..config import ConfigError, Settings, cron_fields
-from . import SCHEDULED_RETRAIN_TASK
+from . import DRAIN_PREDICTIONS_TASK, MONITOR_TASK, SCHEDULED_RETRAIN_TASK
 from .queue import REDIS_RESTART_SECONDS
 
 # How long after a retrain's time limit Redis waits before it hands the job of a dead worker out again: time for the
 # hard limit to stop it and for its worker to acknowledge it. No longer, as that is how long such a job waits.
 VISIBILITY_MARGIN_SECONDS = 60
+DRAIN_SECONDS = 120  # how often logged predictions move from Redis into the journal: 720 BigQuery loads a day
 
 
 def make_celery(settings: Settings, redis_patience_seconds: float = REDIS_RESTART_SECONDS) -> Celery:
@@ -47,12 +48,15 @@ def make_celery(settings: Settings, redis_patience_seconds: float = REDIS_RESTAR
         result_backend_max_sleep_between_retries_ms=1000,
         result_backend_max_retries=round(2 * redis_patience_seconds),
     )
+    schedule, environment = {}, [settings.environment]
     if settings.app.retrain_schedule:
-        celery.conf.beat_schedule = {
-            "scheduled-retrain": {
-                "task": SCHEDULED_RETRAIN_TASK,
-                "schedule": crontab(**cron_fields(settings.app.retrain_schedule)),
-                "args": [settings.environment],
-            }
-        }
+        cron = crontab(**cron_fields(settings.app.retrain_schedule))
+        schedule["scheduled-retrain"] = {"task": SCHEDULED_RETRAIN_TASK, "schedule": cron, "args": environment}
+    if settings.app.monitor_schedule:
+        cron = crontab(**cron_fields(settings.app.monitor_schedule))
+        schedule["monitor"] = {"task": MONITOR_TASK, "schedule": cron, "args": environment}
+        # Queued behind a retrain, a drain is soon stale: the next one does its work.
+        schedule["drain-predictions"] = {"task": DRAIN_PREDICTIONS_TASK, "schedule": DRAIN_SECONDS, "args": environment,
+                                         "options": {"expires": DRAIN_SECONDS}}  # fmt: skip
+    celery.conf.beat_schedule = schedule
     return celery

@@ -122,19 +122,23 @@ class RetrainQueue(RunningClaims):
         self.celery = celery
         self.time_limit_seconds = time_limit_seconds
 
-    def enqueue(self, environment: str, reason: str) -> tuple[str, bool]:
-        """The id of the retrain that will see the data as it is now, and whether this call queued it."""
+    def enqueue(self, environment: str, reason: str, trigger: str) -> tuple[str, bool]:
+        """The id of the retrain that will see the data as it is now, and whether this call queued it. `trigger` says
+        what started it (upload, schedule, drift, score_drop, new_rows, manual): the retrain records it."""
         job_id = uuid.uuid4().hex
         # The waiting marker expires in case a worker never picks the job up (say, the broker lost it).
         if not self.redis.set(waiting_key(environment), job_id, nx=True, ex=int(self.time_limit_seconds * 3)):
             waiting = self.redis.get(waiting_key(environment))
             if waiting:
                 return waiting.decode(), False
-            return self.enqueue(environment, reason)  # it started in between: queue a new one
-        self.redis.hset(job_key(job_id), mapping={"environment": environment, "reason": reason, "queued": time.time()})
+            return self.enqueue(environment, reason, trigger)  # it started in between: queue a new one
+        self.redis.hset(
+            job_key(job_id),
+            mapping={"environment": environment, "reason": reason, "trigger": trigger, "queued": time.time()},
+        )
         self.redis.expire(job_key(job_id), JOB_TTL_SECONDS)
         try:
-            self.celery.send_task(RETRAIN_TASK, args=[environment], task_id=job_id)
+            self.celery.send_task(RETRAIN_TASK, args=[environment], kwargs={"trigger": trigger}, task_id=job_id)
         except Exception:
             self._delete_if_equal(keys=[waiting_key(environment)], args=[job_id])
             self.redis.delete(job_key(job_id))
@@ -161,6 +165,7 @@ class RetrainQueue(RunningClaims):
         status: dict[str, Any] = {
             "job_id": job_id,
             "environment": job[b"environment"].decode(),
+            "trigger": job.get(b"trigger", b"").decode(),
             "state": state,
             "stage": None,
             "progress": 0.0,

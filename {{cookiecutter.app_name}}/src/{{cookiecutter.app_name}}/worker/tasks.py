@@ -2,20 +2,26 @@
 
 The worker and beat load this module by name:
     celery --app {{ cookiecutter.app_name }}.worker.tasks worker --concurrency 1
-    celery --app {{ cookiecutter.app_name }}.worker.tasks beat        (when retrain_schedule is set)
+    celery --app {{ cookiecutter.app_name }}.worker.tasks beat        (when retrain_schedule or monitor_schedule is set)
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import states
 from celery.exceptions import Ignore
 from celery.signals import task_postrun
 
 from ..config import load_settings
+from ..datastore import open_journal
+from ..monitoring.metrics import count_retrain
+from ..monitoring.monitor import run_monitor
+from ..monitoring.prediction_log import drain
 from ..pipeline import retrain
-from . import RETRAIN_TASK, SCHEDULED_RETRAIN_TASK
+from ..registry import open_registry
+from . import DRAIN_PREDICTIONS_TASK, MONITOR_TASK, RETRAIN_TASK, SCHEDULED_RETRAIN_TASK
 from .celery_app import make_celery
 from .queue import MAX_ATTEMPTS, REDIS_RESTART_SECONDS, WAIT_FOR_RUNNING_SECONDS, RetrainQueue, redis_client
 
@@ -34,7 +40,7 @@ class RetrainAbandoned(Exception):
 
 
 @app.task(bind=True, name=RETRAIN_TASK, max_retries=None, default_retry_delay=WAIT_FOR_RUNNING_SECONDS)
-def retrain_task(self, environment: str) -> dict:
+def retrain_task(self, environment: str, trigger: str = "manual") -> dict:
     queue, job_id = retrain_queue(), self.request.id
     if self.AsyncResult(job_id).state in states.READY_STATES:
         # Delivered again after it ended: Redis crashed within a second of handing it out, and lost that it had.
@@ -54,8 +60,14 @@ def retrain_task(self, environment: str) -> dict:
         def progress(stage: str, fraction: float) -> None:
             self.update_state(state="PROGRESS", meta={"stage": stage, "progress": round(fraction, 3)})
 
-        report = retrain(load_settings(environment), progress=progress)
-        logger.info("retrain of %s finished: %s", environment, report.reason)
+        try:
+            report = retrain(load_settings(environment), progress=progress, trigger=trigger)
+        except Exception:
+            count_retrain(queue.redis, environment, "failed", trigger)
+            raise
+        outcome = "promoted" if report.promoted else "awaiting_approval" if report.awaiting_approval else "kept"
+        count_retrain(queue.redis, environment, outcome, trigger)
+        logger.info("retrain of %s (%s) finished: %s", environment, trigger, report.reason)
         return report.to_dict()
 
 
@@ -68,5 +80,25 @@ def release_claim(task_id: str, args: tuple, **_) -> None:
 @app.task(name=SCHEDULED_RETRAIN_TASK)
 def scheduled_retrain(environment: str) -> str:
     """Beat's entry: the same queue as the web app, so a schedule never doubles a retrain already waiting."""
-    job_id, _ = retrain_queue().enqueue(environment, reason="schedule")
+    job_id, _ = retrain_queue().enqueue(environment, reason="schedule", trigger="schedule")
     return job_id
+
+
+@app.task(name=MONITOR_TASK)
+def monitor_task(environment: str) -> dict[str, Any]:
+    """Beat's entry on monitor_schedule: a report on the champion, and a retrain if retrain_when says so."""
+    queue = retrain_queue()
+
+    def enqueue(environment: str, reason: str, trigger: str) -> str:
+        return queue.enqueue(environment, reason, trigger)[0]
+
+    environment_settings = load_settings(environment)
+    report = run_monitor(environment_settings, open_registry(environment_settings), queue.redis, enqueue)
+    # The whole report is in the environment's monitoring journal; the task's result says what it decided.
+    return {key: getattr(report, key) for key in ("drift_share", "score_drop", "new_rows", "triggers", "retrain_job")}
+
+
+@app.task(name=DRAIN_PREDICTIONS_TASK)
+def drain_predictions(environment: str) -> int:
+    """Beat's entry every few minutes: the web processes' logged predictions into the environment's journal."""
+    return drain(retrain_queue().redis, open_journal(load_settings(environment), "predictions"), environment)

@@ -1,7 +1,8 @@
-"""The HTTP API: health, ready, predict, train, retrain, jobs and models."""
+"""The HTTP API: health, ready, predict, train, retrain, jobs, models and monitoring."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 import pandas as pd
@@ -12,10 +13,13 @@ from ...datastore import (
     DataStoreError,
     SchemaMismatchError,
     TableMissingError,
+    conform,
     open_datastore,
 )
+from ...environments.deployments import DeploymentError, approve
 from ...ml import predict_scores, predict_table, prediction_columns, prediction_records
 from ...ml.metrics import GREATER_IS_BETTER
+from ...monitoring.monitor import check, labelled_record, recent_records, record_labelled, reports
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..metrics import count_predictions
 from ..services import services
@@ -30,6 +34,7 @@ from .uploads import (
     uploaded_csv,
 )
 
+logger = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
 
@@ -81,8 +86,11 @@ def predict():
     if request.mimetype == "multipart/form-data":  # a CSV upload; anything else is read as JSON
         uploaded, file_name = uploaded_csv(request.files)
         refuse_a_predictions_file(uploaded, prediction_columns(served.model, target))
-        table = predict_table(served.model, model_input(uploaded, served.input_schema), target)
+        features = model_input(uploaded, served.input_schema)
+        table = predict_table(served.model, features, target)
         count_predictions(served.version, table[f"predicted_{target}"], services().settings.app.problem_type)
+        if services().prediction_log:
+            services().prediction_log.record(served.version, features, table)
         return Response(
             predictions_csv(uploaded, table),
             mimetype="text/csv",
@@ -98,6 +106,8 @@ def predict():
     predictions = prediction_records(served.model, scores, target)
     predicted = [row[f"predicted_{target}"] for row in predictions]
     count_predictions(served.version, predicted, services().settings.app.problem_type)
+    if services().prediction_log:
+        services().prediction_log.record(served.version, records, predictions)
     return {"model_version": served.version, "predictions": predictions}
 
 
@@ -127,14 +137,41 @@ def train():
         raise BadRequest(str(problem)) from problem
     except DataStoreError as problem:
         return error(str(problem), 503)
-    job_id, queued = queue.enqueue(app_services.settings.environment, reason=f"{rows_added} rows from {file_name}")
-    return {"job_id": job_id, "rows_added": rows_added, "ignored_columns": ignored, "newly_queued": queued}, 202
+    labels = score_new_labels(uploaded.drop(columns=ignored), schema, file_name)
+    answer = {"rows_added": rows_added, "ignored_columns": ignored, **labels}
+    settings = app_services.settings
+    trigger, why_not = "upload", None
+    if settings.app.retrain_when.conditions:  # only once they say so
+        met = check(settings, app_services.registry, drift_too=False).triggers
+        trigger = met[0] if met else None
+        why_not = f"no retrain yet: none of retrain_when {settings.app.retrain_when.conditions} is met"
+    if trigger is None:
+        return {**answer, "job_id": None, "newly_queued": False, "message": why_not}, 200
+    job_id, queued = queue.enqueue(settings.environment, f"{rows_added} rows from {file_name}", trigger)
+    return {**answer, "job_id": job_id, "newly_queued": queued, "trigger": trigger}, 202
+
+
+def score_new_labels(rows, schema: dict[str, str], file_name: str) -> dict:
+    """The champion's score on rows it has never seen (they were just added), kept for the monitor: how it does on
+    new data is what score_drop watches. A failure here costs the upload nothing."""
+    app_services = services()
+    served, app = app_services.champion.current(), app_services.settings.app
+    if served is None:
+        return {}
+    try:
+        record = labelled_record(served.model, conform(rows, schema, required=[app.target]), app.target,
+                                 app.score_type, file_name)  # fmt: skip
+        record_labelled(app_services.settings, served.version, record)
+    except Exception:  # noqa: BLE001  the rows are in: the monitor only misses this score
+        logger.exception("the champion could not score the uploaded rows")
+        return {}
+    return {"champion_score": record["score"], "champion_version": served.version}
 
 
 @api.post("/retrain")
 @require_api_key
 def retrain():
-    job_id, queued = services().retrain_queue().enqueue(services().settings.environment, reason="requested")
+    job_id, queued = services().retrain_queue().enqueue(services().settings.environment, "requested", "manual")
     return {"job_id": job_id, "newly_queued": queued}, 202
 
 
@@ -167,3 +204,25 @@ def models():
             for v in versions
         ],
     }
+
+
+@api.post("/models/<int:version>/approve")
+@require_api_key
+def approve_version(version: int):
+    """Serve `version`: a challenger that beat the champion where a person promotes (auto_promote: false)."""
+    app_services = services()
+    try:
+        event = approve(app_services.settings, app_services.registry, app_services.settings.environment, version)
+    except DeploymentError as problem:
+        return error(str(problem), 409)
+    return {"environment": app_services.settings.environment, "model_version": version, "changed": event is not None}
+
+
+@api.get("/monitoring")
+@require_api_key
+def monitoring():
+    """The environment's monitor reports, oldest first, and the champion's score on each upload of labelled rows."""
+    settings = services().settings
+    labelled = [{**record, "model_version": version} for version, record in recent_records(settings, "labelled")]
+    return {"environment": settings.environment, "reports": reports(settings), "labelled": labelled,
+            "retrain_when": settings.app.retrain_when.conditions}  # fmt: skip

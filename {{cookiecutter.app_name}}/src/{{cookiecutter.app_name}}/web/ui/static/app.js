@@ -55,13 +55,20 @@ document.getElementById("train-form").addEventListener("submit", async (event) =
   show(status, "Uploading...");
   try {
     const queued = await (await call("train", { method: "POST", body: new FormData(form) })).json();
-    show(status, `${queued.rows_added} rows added; retrain queued.`);
+    if (queued.job_id === null) {  // retrain_when decides, and none of its conditions is met yet
+      bar.parentElement.hidden = true;
+      show(status, `${queued.rows_added} rows added; ${queued.message}.`);
+      await refreshMonitoring();
+      return;
+    }
+    show(status, `${queued.rows_added} rows added; retrain queued (${queued.trigger}).`);
     const job = await follow(queued.job_id, (progress) => {
       bar.style.width = `${Math.round(progress.progress * 100)}%`;
       show(status, `${progress.state}: ${progress.stage || "waiting for the worker"}`);
     });
     show(status, describe(job), job.state === "failed");
     await refreshVersions();
+    await refreshMonitoring();
   } catch (error) {
     show(status, error.message, true);
   } finally {
@@ -85,9 +92,9 @@ function describe(job) {
     ? `${report.score_type} ${report.challenger_score.toFixed(4)}`
     : `${report.score_type} ${report.challenger_score.toFixed(4)} vs champion ${report.champion_score.toFixed(4)}`;
   const rows = `on the same ${report.test_rows} held-out rows, ${report.compared_on}`;
-  return report.promoted
-    ? `Promoted v${report.challenger_version} (${scores}, ${rows}).`
-    : `Kept v${report.serving_version}: v${report.challenger_version} did not pass (${scores}, ${rows}).`;
+  if (report.promoted) return `Promoted v${report.challenger_version} (${scores}, ${rows}).`;
+  if (report.awaiting_approval) return `v${report.challenger_version} is better and waits for approval (${scores}, ${rows}).`;
+  return `Kept v${report.serving_version}: v${report.challenger_version} did not pass (${scores}, ${rows}).`;
 }
 
 async function refreshVersions() {
@@ -97,6 +104,7 @@ async function refreshVersions() {
   body.replaceChildren(...models.versions.map((version) => {
     const row = document.createElement("tr");
     row.classList.toggle("live", version.version === live);
+    const waiting = waitsForApproval(version, models.environment, live);
     const cells = [
       `v${version.version}${version.version === live ? " (live)" : ""}`,
       version.score === null ? "" : version.score.toFixed(4),
@@ -105,25 +113,55 @@ async function refreshVersions() {
       version.passed ? "passed" : "failed",
       version.training_rows,
       version.test_rows ?? "",
+      version.trigger,
       new Date(version.created).toLocaleString(),
       version.created_by,
-      version.serving.join(", "),
+      waiting ? approveButton(version.version) : version.serving.join(", "),
     ];
-    row.replaceChildren(...cells.map((text) => Object.assign(document.createElement("td"), { textContent: text })));
+    row.replaceChildren(...cells.map((content) => {
+      const cell = document.createElement("td");
+      cell.append(content ?? "");
+      return cell;
+    }));
     return row;
   }));
   drawChart(models.versions.slice().reverse(), live);
+  return models;
+}
+
+// A challenger that beat its champion in an environment where a person promotes (auto_promote: false), and that no
+// later choice has passed by.
+function waitsForApproval(version, environment, live) {
+  return version.awaiting_approval && version.environment === environment && (live === undefined || version.version > live);
+}
+
+function approveButton(version) {
+  const button = Object.assign(document.createElement("button"), { type: "button", textContent: `Approve v${version}` });
+  button.title = "waiting for approval: serve it in this environment";
+  button.addEventListener("click", async () => {
+    const status = document.getElementById("versions-status");
+    button.disabled = true;
+    try {
+      await call(`models/${version}/approve`, { method: "POST" });
+      show(status, `v${version} approved: it serves now.`);
+      await refreshVersions();
+    } catch (error) {
+      show(status, error.message, true);
+      button.disabled = false;
+    }
+  });
+  const cell = document.createElement("span");
+  cell.append("waiting for approval ", button);
+  return cell;
 }
 
 // Each version's score on its held-out rows beside the champion's on the same rows (what the gate compared), as
 // points on an axis that says which way is better: a bar's length would read as "more", which an error is not, and
 // a score below zero (r2) has no length. Versions scored by another score type than the newest cannot share the axis.
-let versionsChart;
 function drawChart(versions, live) {
   const newest = versions.at(-1);
   const shown = versions.filter((version) => version.score_type === newest?.score_type);
   const direction = newest?.greater_is_better === false ? "lower is better" : "higher is better";
-  const colour = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   const data = {
     labels: shown.map((version) => `v${version.version}${version.version === live ? " (live)" : ""}`),
     datasets: [
@@ -145,8 +183,6 @@ function drawChart(versions, live) {
     ],
   };
   const options = {
-    animation: false,
-    maintainAspectRatio: false,
     showLine: false,
     plugins: { legend: { labels: { usePointStyle: true } } },
     scales: {
@@ -154,13 +190,102 @@ function drawChart(versions, live) {
       y: { title: { display: true, text: `${newest?.score_type ?? "score"} (${direction})` } },
     },
   };
-  if (versionsChart) {
-    versionsChart.data = data;
-    versionsChart.options = options;
-    versionsChart.update();
+  draw("versions-chart", "line", data, options);
+}
+
+const number = (value, digits = 4) => (value === null || value === undefined ? "" : value.toFixed(digits));
+
+async function refreshMonitoring(models) {
+  models = models ?? await (await call("models")).json();
+  const monitoring = await (await call("monitoring")).json();
+  const conditions = Object.entries(monitoring.retrain_when).map(([name, value]) => `${name} ${value}`);
+  document.getElementById("retrain-when").textContent = conditions.length
+    ? `A retrain starts when any of these is met (retrain_when): ${conditions.join(", ")}.`
+    : "Every upload of corrected rows starts a retrain (retrain_when is empty).";
+  const latest = monitoring.reports.filter((report) => report.drift.length).at(-1);
+  drawDrift(latest);
+  drawLabelled(monitoring.labelled, models.versions);
+  const body = document.querySelector("#reports tbody");
+  body.replaceChildren(...monitoring.reports.slice(-10).reverse().map((report) => {
+    const row = document.createElement("tr");
+    const cells = [
+      report.checked_at.replace("T", " ").replace("+00:00", ""),
+      report.champion_version === null ? "" : `v${report.champion_version}`,
+      report.predictions,
+      report.drift_share === null ? "" : `${Math.round(report.drift_share * 100)}%`,
+      number(report.score_drop),
+      report.new_rows ?? "",
+      report.triggers.join(", "),
+      report.retrain_job ? "queued" : "",
+    ];
+    row.replaceChildren(...cells.map((text) => Object.assign(document.createElement("td"), { textContent: text })));
+    row.title = report.notes.join("\n");
+    return row;
+  }));
+}
+
+// One bar per tested column, longer the more it drifted, red where it did. A report's columns share one scale:
+// p-values with at most 1,000 training rows, drawn as -log10(p) (a drifted column's p is near 0, which has no
+// length), distances with more.
+const charts = {};
+const MAX_LOG_P = 10;
+function driftBar(column) {
+  return ["ks", "chi2"].includes(column.test) ? Math.min(MAX_LOG_P, -Math.log10(Math.max(column.statistic, 1e-300))) : column.statistic;
+}
+
+function drawDrift(report) {
+  const columns = report?.drift ?? [];
+  const threshold = columns[0]?.threshold;
+  const axis = columns.length > 0 && ["ks", "chi2"].includes(columns[0].test)
+    ? `-log10 p-value (drifted above ${(-Math.log10(threshold)).toFixed(2)}: p < ${threshold})`
+    : `distance (drifted at ${threshold ?? 0.1} or more)`;
+  document.getElementById("drift-note").textContent = report
+    ? `${report.predictions} logged predictions against ${report.reference_rows} training rows, at ${report.checked_at}: ` +
+      `${Math.round(report.drift_share * 100)}% of the columns drifted.`
+    : "No report has measured drift yet: it takes 100 logged predictions.";
+  draw("drift-chart", "bar", {
+    labels: columns.map((column) => column.column),
+    datasets: [{
+      label: axis,
+      data: columns.map(driftBar),
+      backgroundColor: columns.map((column) => (column.drifted ? "#b00020" : "#9aa3ad")),
+    }],
+  }, { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: axis } } } });
+}
+
+function drawLabelled(labelled, versions) {
+  const registered = Object.fromEntries(versions.map((version) => [version.version, version.score]));
+  const scoreType = labelled.at(-1)?.score_type ?? versions[0]?.score_type ?? "score";
+  const direction = versions[0]?.greater_is_better === false ? "lower is better" : "higher is better";
+  draw("labelled-chart", "line", {
+    labels: labelled.map((upload) => `v${upload.model_version}: ${upload.source}`),
+    datasets: [
+      { label: "on newly labelled rows", data: labelled.map((upload) => upload.score), showLine: false, pointRadius: 5,
+        backgroundColor: colour("--colour2"), borderColor: colour("--colour2") },
+      { label: "registered (on its held-out rows)", data: labelled.map((upload) => registered[upload.model_version] ?? null),
+        stepped: true, borderDash: [6, 4], pointStyle: "rectRot", pointRadius: 6, backgroundColor: "white",
+        borderColor: colour("--colour1") },
+    ],
+  }, {
+    plugins: { legend: { labels: { usePointStyle: true } } },
+    scales: { x: { offset: true }, y: { title: { display: true, text: `${scoreType} (${direction})` } } },
+  });
+}
+
+function colour(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+function draw(canvas, type, data, options) {
+  options = { animation: false, maintainAspectRatio: false, ...options };
+  if (charts[canvas]) {
+    Object.assign(charts[canvas], { data, options });
+    charts[canvas].update();
   } else {
-    versionsChart = new Chart(document.getElementById("versions-chart"), { type: "line", data, options });
+    charts[canvas] = new Chart(document.getElementById(canvas), { type, data, options });
   }
 }
 
-refreshVersions().catch((error) => show(document.getElementById("train-status"), error.message, true));
+refreshVersions()
+  .then((models) => refreshMonitoring(models))
+  .catch((error) => show(document.getElementById("train-status"), error.message, true));
