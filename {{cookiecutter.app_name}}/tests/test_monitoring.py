@@ -20,7 +20,13 @@ from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.monitoring import drift as drift_module
 from {{ cookiecutter.app_name }}.monitoring.drift import drift
 from {{ cookiecutter.app_name }}.monitoring.monitor import reports, run_monitor
-from {{ cookiecutter.app_name }}.monitoring.prediction_log import MAX_ROWS_PER_REQUEST, PredictionLog, drain
+from {{ cookiecutter.app_name }}.monitoring.prediction_log import (
+    MAX_ROWS_PER_REQUEST,
+    PredictionLog,
+    as_lines,
+    drain,
+    waiting_key,
+)
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
@@ -101,6 +107,23 @@ def test_predictions_go_through_redis_into_the_journal_sampled_and_bounded_and_o
     assert journal.delete_before(datetime.now(UTC) - timedelta(days=1)) == 0
     assert journal.delete_before(datetime.now(UTC) + timedelta(seconds=1)) == len(logged)
     assert journal.read().empty
+
+
+@pytest.mark.unit
+def test_entries_logged_on_a_whole_second_are_taken_in_beside_the_others(tmp_path, monkeypatch, request, redis_url):
+    settings = sensor_app(tmp_path, monkeypatch, request)
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    whole_second, later = datetime(2026, 12, 1, 3, 46, 34, tzinfo=UTC), datetime(2026, 12, 1, 3, 46, 34, 500, UTC)
+    for moment in (whole_second, later):  # isoformat() leaves out the fraction of the first
+        client.rpush(
+            waiting_key(settings.environment), *as_lines(moment, 1, [{"load": 1}], [{"predicted_status": "ok"}])
+        )
+
+    journal = open_journal(settings, "predictions")
+
+    assert drain(client, journal, settings.environment) == 2
+    assert list(journal.read()["logged_at"]) == [whole_second.replace(tzinfo=None), later.replace(tzinfo=None)]
 
 
 @pytest.mark.unit

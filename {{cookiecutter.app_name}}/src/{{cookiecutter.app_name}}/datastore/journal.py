@@ -39,7 +39,9 @@ def journal_frame(records: pd.DataFrame | None) -> pd.DataFrame:
             {"logged_at": pd.Series(dtype="datetime64[us]"), "model_version": pd.Series(dtype="Int64"),
              "record": pd.Series(dtype="string")}
         )  # fmt: skip
-    logged_at = pd.to_datetime(records["logged_at"], utc=True).dt.tz_localize(None).astype("datetime64[us]")
+    # ISO 8601 of any precision: Python writes a moment on a whole second without its fraction.
+    logged_at = pd.to_datetime(records["logged_at"], utc=True, format="ISO8601")
+    logged_at = logged_at.dt.tz_localize(None).astype("datetime64[us]")
     return pd.DataFrame(
         {
             "logged_at": logged_at.to_numpy(),

@@ -119,7 +119,7 @@ def as_lines(at: datetime, version: int, inputs: pd.DataFrame | list[dict], outp
     if isinstance(inputs, pd.DataFrame):
         inputs = json.loads(inputs.to_json(orient="records", date_format="iso"))
         outputs = json.loads(outputs.to_json(orient="records"))
-    moment = at.isoformat()
+    moment = at.isoformat(timespec="microseconds")
     return [
         json.dumps({"at": moment, "model_version": version, "inputs": row, "output": output}, default=str)
         for row, output in zip(inputs, outputs, strict=True)
