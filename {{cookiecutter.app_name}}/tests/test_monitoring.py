@@ -216,6 +216,22 @@ def test_without_retrain_when_an_upload_retrains_at_once_and_is_still_scored_by_
 
 
 @pytest.mark.unit
+def test_with_retrain_when_an_upload_to_an_environment_with_no_model_yet_trains_its_first(
+    tmp_path, monkeypatch, request, redis_url
+):
+    from {{ cookiecutter.app_name }}.web import create_app
+
+    settings = sensor_app(tmp_path, monkeypatch, request, retrain_when={"new_rows": 10_000})
+    web = create_app(for_the_web(settings, redis_url)).test_client()
+    wait_until_ready(web)
+    upload = {"file": (io.BytesIO(sensor_rows(100, seed=15).to_csv(index=False).encode()), "first.csv")}
+
+    trained = web.post("/train", data=upload, headers=KEY)
+
+    assert trained.status_code == 202 and trained.json["trigger"] == "upload"
+
+
+@pytest.mark.unit
 def test_where_auto_promote_is_false_a_better_model_waits_until_promote_version_serves_it(
     tmp_path, monkeypatch, request, capsys
 ):

@@ -140,15 +140,25 @@ def train():
     labels = score_new_labels(uploaded.drop(columns=ignored), schema, file_name)
     answer = {"rows_added": rows_added, "ignored_columns": ignored, **labels}
     settings = app_services.settings
-    trigger, why_not = "upload", None
-    if settings.app.retrain_when.conditions:  # only once they say so
-        met = check(settings, app_services.registry, drift_too=False).triggers
-        trigger = met[0] if met else None
-        why_not = f"no retrain yet: none of retrain_when {settings.app.retrain_when.conditions} is met"
+    trigger = upload_trigger(settings, app_services.registry) if settings.app.retrain_when.conditions else "upload"
     if trigger is None:
+        why_not = f"no retrain yet: none of retrain_when {settings.app.retrain_when.conditions} is met"
         return {**answer, "job_id": None, "newly_queued": False, "message": why_not}, 200
     job_id, queued = queue.enqueue(settings.environment, f"{rows_added} rows from {file_name}", trigger)
     return {**answer, "job_id": job_id, "newly_queued": queued, "trigger": trigger}, 202
+
+
+def upload_trigger(settings, registry) -> str | None:
+    """Where retrain_when decides: the condition an upload meets, else None. With no champion to judge yet, or when
+    the check itself fails, the upload retrains as it would without retrain_when: new rows are never left unused."""
+    try:
+        report = check(settings, registry, drift_too=False)
+    except Exception:  # noqa: BLE001  the rows are in; retraining on them is the safe side
+        logger.exception("retrain_when could not be checked after an upload; retraining")
+        return "upload"
+    if report.champion_version is None:
+        return "upload"
+    return report.triggers[0] if report.triggers else None
 
 
 def score_new_labels(rows, schema: dict[str, str], file_name: str) -> dict:
