@@ -104,6 +104,7 @@ EXPECTED_FILES = {
     "src/{app}/monitoring/prediction_log.py",
     "src/{app}/monitoring/drift.py",
     "src/{app}/monitoring/monitor.py",
+    "src/{app}/monitoring/metrics.py",
     "src/{app}/ml/__init__.py",
     "src/{app}/ml/features.py",
     "src/{app}/ml/metrics.py",
