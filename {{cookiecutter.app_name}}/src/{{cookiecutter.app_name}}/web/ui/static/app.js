@@ -258,7 +258,7 @@ function drawLabelled(labelled, versions) {
   const scoreType = labelled.at(-1)?.score_type ?? versions[0]?.score_type ?? "score";
   const direction = versions[0]?.greater_is_better === false ? "lower is better" : "higher is better";
   draw("labelled-chart", "line", {
-    labels: labelled.map((upload) => `v${upload.model_version}: ${upload.source}`),
+    labels: labelled.map((upload) => `${upload.labelled_at.slice(0, 16).replace("T", " ")} v${upload.model_version}: ${upload.source}`),
     datasets: [
       { label: "on newly labelled rows", data: labelled.map((upload) => upload.score), showLine: false, pointRadius: 5,
         backgroundColor: colour("--colour2"), borderColor: colour("--colour2") },
@@ -268,7 +268,10 @@ function drawLabelled(labelled, versions) {
     ],
   }, {
     plugins: { legend: { labels: { usePointStyle: true } } },
-    scales: { x: { offset: true }, y: { title: { display: true, text: `${scoreType} (${direction})` } } },
+    scales: {
+      x: { offset: true, title: { display: true, text: "upload (UTC): the champion then, the file" } },
+      y: { title: { display: true, text: `${scoreType} (${direction})` } },
+    },
   });
 }
 
