@@ -19,7 +19,7 @@ from {{ cookiecutter.app_name }}.laptop.client import AppClient
 from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.monitoring import drift as drift_module
 from {{ cookiecutter.app_name }}.monitoring.drift import drift
-from {{ cookiecutter.app_name }}.monitoring.monitor import reports, run_monitor
+from {{ cookiecutter.app_name }}.monitoring.monitor import recent_records, run_monitor
 from {{ cookiecutter.app_name }}.monitoring.prediction_log import (
     MAX_ROWS_PER_REQUEST,
     PredictionLog,
@@ -185,7 +185,7 @@ def test_shifted_inputs_and_labels_the_champion_gets_wrong_queue_one_retrain_tha
     assert report.triggers == ["drift", "score_drop"] and report.retrain_job == trained.json["job_id"]
     # Asked again about the same champion and rows, it queues nothing more.
     assert again.retrain_job is None and "already" in again.notes[-1]
-    assert [r["retrain_job"] for r in reports(settings)] == [report.retrain_job, None]
+    assert [r["retrain_job"] for _, r in recent_records(settings, "report")] == [report.retrain_job, None]
     monitoring = web.get("/monitoring", headers=KEY).json
     assert [r["checked_at"] for r in monitoring["reports"]] == [report.checked_at, again.checked_at]
     assert monitoring["labelled"][0]["rows"] == 100

@@ -72,19 +72,14 @@ def record_labelled(settings: Settings, version: int, record: dict[str, Any]) ->
     open_journal(settings, "monitoring").append(pd.DataFrame([entry(record, version)]))
 
 
-def recent_records(settings: Settings, kind: str) -> list[tuple[int | None, dict[str, Any]]]:
-    """The monitoring journal's newest records of `kind` (labelled or report), oldest first, each with the version
-    of the champion then."""
+def recent_records(settings: Settings, kind: str | None = None) -> list[tuple[int | None, dict[str, Any]]]:
+    """The monitoring journal's newest records (of `kind`, labelled or report, if given), oldest first, each with the
+    version of the champion then."""
     found = open_journal(settings, "monitoring").read(limit=RECENT_RECORDS)
     records = [
         (version, json.loads(text)) for version, text in zip(found["model_version"], found["record"], strict=True)
     ]
-    return [(None if pd.isna(v) else int(v), record) for v, record in records if record.get("kind") == kind]
-
-
-def reports(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest monitor reports, newest last."""
-    return [record for _, record in recent_records(settings, "report")][-limit:]
+    return [(None if pd.isna(v) else int(v), r) for v, r in records if kind is None or r.get("kind") == kind]
 
 
 def measure_labels(settings: Settings, registry: ModelRegistry, report: MonitorReport) -> None:

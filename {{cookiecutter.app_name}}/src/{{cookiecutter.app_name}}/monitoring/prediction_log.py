@@ -64,8 +64,8 @@ class PredictionLog:
             return
         if isinstance(inputs, pd.DataFrame):
             keep = min(rows, MAX_ROWS_PER_REQUEST, max(1, round(rows * self.sample_rate)))
-            if keep < rows or self.sample_rate < 1:
-                picked = inputs.sample(keep).index if keep < rows else inputs.index
+            if keep < rows:
+                picked = inputs.sample(keep).index
                 inputs, outputs = inputs.loc[picked], outputs.loc[picked]
         elif self.sample_rate < 1:
             picked = [i for i in range(rows) if random.random() < self.sample_rate]

@@ -9,6 +9,7 @@ a fresh one from `serve` and the local stack), and whichever process answers sum
 from __future__ import annotations
 
 import collections
+import functools
 import time
 from collections.abc import Iterable
 
@@ -75,6 +76,12 @@ def exposition(settings: Settings) -> tuple[bytes, str]:
         web = generate_latest(registry)
     if not settings.redis_url:
         return web, CONTENT_TYPE_LATEST
-    worker = CollectorRegistry()
-    worker.register(WorkerMetrics(settings.redis_url, settings.environment))
-    return web + generate_latest(worker), CONTENT_TYPE_LATEST
+    return web + generate_latest(worker_registry(settings.redis_url, settings.environment)), CONTENT_TYPE_LATEST
+
+
+@functools.cache
+def worker_registry(redis_url: str, environment: str) -> CollectorRegistry:
+    """The worker's metrics, read from Redis at each scrape through one client per process, not one per scrape."""
+    registry = CollectorRegistry()
+    registry.register(WorkerMetrics(redis_url, environment))
+    return registry

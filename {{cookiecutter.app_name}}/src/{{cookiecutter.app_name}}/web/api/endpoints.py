@@ -19,7 +19,7 @@ from ...datastore import (
 from ...environments.deployments import DeploymentError, approve
 from ...ml import predict_scores, predict_table, prediction_columns, prediction_records
 from ...ml.metrics import GREATER_IS_BETTER
-from ...monitoring.monitor import check, labelled_record, recent_records, record_labelled, reports
+from ...monitoring.monitor import check, labelled_record, recent_records, record_labelled
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..metrics import count_predictions
 from ..services import services
@@ -36,6 +36,7 @@ from .uploads import (
 
 logger = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
+SHOWN_REPORTS = 50  # the newest monitor reports /monitoring returns
 
 
 def error(message: str, status: int):
@@ -233,6 +234,8 @@ def approve_version(version: int):
 def monitoring():
     """The environment's monitor reports, oldest first, and the champion's score on each upload of labelled rows."""
     settings = services().settings
-    labelled = [{**record, "model_version": version} for version, record in recent_records(settings, "labelled")]
-    return {"environment": settings.environment, "reports": reports(settings), "labelled": labelled,
+    records = recent_records(settings)  # one read of the journal for both
+    reports = [record for _, record in records if record["kind"] == "report"][-SHOWN_REPORTS:]
+    labelled = [{**record, "model_version": version} for version, record in records if record["kind"] == "labelled"]
+    return {"environment": settings.environment, "reports": reports, "labelled": labelled,
             "retrain_when": settings.app.retrain_when.conditions}  # fmt: skip
