@@ -22,6 +22,7 @@ RECORDED_PRIVATE = {"__training_data_path"}
 # where each bake happened (cruft keeps .cruft.json itself).
 UPDATE_SKIPS = ("data", ".cookiecutter.json", ".cruft.json")
 EMPTY_SCHEMA = "schema: {}\n"  # the line of config/app_config.yml that the data's schema replaces
+NO_TIME_FORMAT = 'time_format: ""'  # and the one a time format found in the data replaces
 
 
 def add_data(app: Path, answers: dict) -> None:
@@ -30,7 +31,7 @@ def add_data(app: Path, answers: dict) -> None:
 
     files = training_files(answers)
     target, time_column = answers["target"], answers["time_column"]
-    data = profile(files, target, answers["problem_type"], time_column)
+    data = profile(files, target, answers["problem_type"], time_column, answers["time_format"])
     if answers["training_data"].strip():
         left_out = split_into_loads(
             files[0], app / "data" / "dataset_1.csv", app / "data" / "dataset_2.csv", data, target, time_column
@@ -44,7 +45,10 @@ def add_data(app: Path, answers: dict) -> None:
             print(f"Left out {left_out} rows with no {target} value: a row without its answer teaches a model nothing.")
     config = app / "config" / "app_config.yml"
     text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace(EMPTY_SCHEMA, schema_yaml(data.types), 1), encoding="utf-8")
+    text = text.replace(EMPTY_SCHEMA, schema_yaml(data.types), 1)
+    if data.time_format and not answers["time_format"]:  # found in the data: written down, so the app never guesses
+        text = text.replace(NO_TIME_FORMAT, f"time_format: {json.dumps(data.time_format)}", 1)
+    config.write_text(text, encoding="utf-8")
 
 
 def record_answers(app: Path, answers: dict) -> None:

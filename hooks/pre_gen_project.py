@@ -77,7 +77,9 @@ def data_problems(answers: dict[str, str]) -> list[str]:
     """What is wrong with the app's data (the training_data file, else the demo data) for these answers."""
     from training_data import profile, training_files
 
-    return profile(training_files(answers), answers["target"], answers["problem_type"], answers["time_column"]).problems
+    data = profile(training_files(answers), answers["target"], answers["problem_type"], answers["time_column"],
+                   answers["time_format"])  # fmt: skip
+    return data.problems
 
 
 if __name__ == "__main__":

@@ -30,6 +30,14 @@ YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
 TIME_TYPES = ("date", "timestamp", "integer", "float")  # what a time column may hold: it is sorted by it
+# Dates as people write them, besides ISO 8601: the app's own list (ml/values.py), which the template tests compare.
+TIME_FORMATS = (
+    "%b-%Y", "%b %Y", "%B %Y", "%B-%Y", "%Y-%m", "%Y/%m", "%m/%Y", "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
+    "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S",
+    "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d-%m-%Y", "%m-%d-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y",
+    "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y",
+)  # fmt: skip
+TIME_PARTS = ("%H", "%M", "%S")  # a format with any of these reads timestamps; without, dates
 
 DEMO_FILES = ("dataset_1.csv", "dataset_2.csv")  # the demo data, in the app template's data/ folder
 MIN_LABELLED_ROWS = 50  # the first load (FIRST_LOAD_SHARE of them) must be enough to train and test a model
@@ -134,6 +142,48 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     return column_names(header), rows()
 
 
+def read_moment(text: str, time_format: str = "") -> datetime:
+    """A time column's value: ISO 8601, else written in `time_format`; ValueError if it is neither."""
+    text = text.strip()
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        if not time_format:
+            raise
+        return datetime.strptime(text, time_format)
+
+
+def time_format_problem(values: list[str], time_column: str, time_format: str) -> tuple[str, str]:
+    """(the format a time column of text is written in, "") or ("", what is wrong): `time_format`, else the one
+    format of TIME_FORMATS that reads every value, as the app reads it. `values`: its distinct values, in file order."""
+    candidates = [time_format] if time_format else list(TIME_FORMATS)
+    readings = {form: [_parsed(form, value) for value in values] for form in candidates}
+    complete = [form for form in candidates if None not in readings[form]]
+    if not complete:
+        nearest = max(candidates, key=lambda form: sum(moment is not None for moment in readings[form]))
+        first = next(value for value, moment in zip(values, readings[nearest], strict=True) if moment is None)
+        how = f"time_format {time_format!r}" if time_format else "a date format"
+        return "", (
+            f"time_column {time_column!r} must hold dates, timestamps or numbers to order the rows by, but {how} "
+            f"cannot read its value {first!r}" + ("" if time_format else "; answer time_format with how it is written")
+        )
+    for other in complete[1:]:
+        for value, one, another in zip(values, readings[complete[0]], readings[other], strict=True):
+            if one != another:
+                return "", (
+                    f"time_column {time_column!r} holds dates such as {value!r} that read two ways ({complete[0]}: "
+                    f"{one:%Y-%m-%d}, {other}: {another:%Y-%m-%d}); answer time_format with the one they are written in"
+                )
+    return complete[0], ""
+
+
+def _parsed(time_format: str, text: str) -> datetime | None:
+    try:
+        return read_moment(text, time_format)
+    except ValueError:
+        return None
+
+
 @dataclass
 class Profile:
     """What the bake needs to know of the data: its columns and types, and what is wrong with it for these answers."""
@@ -143,11 +193,13 @@ class Profile:
     labelled_rows: int
     unlabelled_rows: int
     problems: list[str] = field(default_factory=list)
+    time_format: str = ""  # how the time column is written, when it is not ISO 8601 dates or times
 
 
-def profile(paths: list[Path], target: str, problem_type: str, time_column: str = "") -> Profile:
+def profile(paths: list[Path], target: str, problem_type: str, time_column: str = "", time_format: str = "") -> Profile:
     """Read every row of `paths` (CSV files with one header) and check them against the answers."""
     columns: list[str] = []
+    times: dict[str, None] = {}  # the time column's distinct values, in file order
     types: dict[str, ColumnTypes] = {}
     classes: set[str] = set()
     labelled = unlabelled = 0
@@ -175,6 +227,8 @@ def profile(paths: list[Path], target: str, problem_type: str, time_column: str 
                 for name, value in zip(columns, row, strict=True):
                     if not is_missing(value):
                         types[name].add(value)
+                        if name == time_column:
+                            times[value.strip()] = None
                 if is_missing(row[position]):
                     unlabelled += 1
                     continue
@@ -184,6 +238,7 @@ def profile(paths: list[Path], target: str, problem_type: str, time_column: str 
         except UnusableFile as error:
             return Profile(columns, {}, 0, 0, [str(error)])
     inferred = {name: column.logical_type() for name, column in types.items()}
+    found_format = ""
     target_type = inferred[target]
     if problem_type == "regression" and target_type not in ("integer", "float"):
         problems.append(
@@ -205,12 +260,18 @@ def profile(paths: list[Path], target: str, problem_type: str, time_column: str 
             problems.append(f"time_column {time_column!r} is not a column of {names}; its columns are {columns}")
         elif time_column == target:
             problems.append(f"time_column {time_column!r} is the target; leave it empty or name a column of dates")
+        elif inferred[time_column] == "string":
+            found_format, problem = time_format_problem(list(times), time_column, time_format)
+            if problem:
+                problems.append(problem)
+            else:
+                inferred[time_column] = "timestamp" if any(part in found_format for part in TIME_PARTS) else "date"
         elif inferred[time_column] not in TIME_TYPES:
             problems.append(
                 f"time_column {time_column!r} must hold dates, timestamps or numbers to order the rows by, "
                 f"but it holds {inferred[time_column]} values"
             )
-    return Profile(columns, inferred, labelled, unlabelled, problems)
+    return Profile(columns, inferred, labelled, unlabelled, problems, found_format)
 
 
 def training_files(answers: dict[str, str]) -> list[Path]:
@@ -222,9 +283,12 @@ def training_files(answers: dict[str, str]) -> list[Path]:
     return [app / "data" / name for name in DEMO_FILES]
 
 
-def sort_key(logical_type: str):
-    """A key that orders the values of a time column of `logical_type`, missing values first."""
+def sort_key(logical_type: str, time_format: str = ""):
+    """A key that orders the values of a time column of `logical_type` (written in `time_format` when that is set),
+    missing values first."""
     parse = {"date": date.fromisoformat, "timestamp": _moment, "integer": int, "float": float}[logical_type]
+    if time_format:
+        parse = _moment_written(time_format)
 
     def key(value: str):
         return (0, None) if is_missing(value) else (1, parse(value.strip()))
@@ -232,10 +296,14 @@ def sort_key(logical_type: str):
     return key
 
 
-def _moment(text: str) -> float:
+def _moment(text: str, time_format: str = "") -> float:
     # Seconds since the epoch, so that moments with and without a time zone sort together (no zone: UTC).
-    moment = datetime.fromisoformat(text)
+    moment = read_moment(text, time_format)
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _moment_written(time_format: str):
+    return lambda text: _moment(text, time_format)
 
 
 def split_into_loads(source: Path, first: Path, later: Path, data: Profile, target: str, time_column: str = "") -> int:
@@ -249,7 +317,7 @@ def split_into_loads(source: Path, first: Path, later: Path, data: Profile, targ
     position = header.index(target)
     labelled = [row for _, row in rows if not is_missing(row[position])]
     if time_column:
-        key = sort_key(data.types[time_column])
+        key = sort_key(data.types[time_column], data.time_format)
         at = header.index(time_column)
         labelled.sort(key=lambda row: key(row[at]))
     else:

@@ -70,6 +70,22 @@ def house_sales(path: Path, rows: int = 1500, seed: int = 1) -> Path:
     return write_csv(path, header, table)
 
 
+def monthly_orders(path: Path, rows: int = 800, seed: int = 3) -> Path:
+    """Made-up orders, unsorted, with the month each was placed written as people write it (Jan-2018): a multiclass
+    target that shifts with the season, and whole-number columns."""
+    rng = random.Random(seed)
+    months = [f"{name}-{year}" for year in (2017, 2018) for name in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+                                                                     "Aug", "Sep", "Oct", "Nov", "Dec")]  # fmt: skip
+    table = []
+    for _ in range(rows):
+        month = rng.randrange(len(months))
+        warm, channel = month % 12 in range(4, 9), rng.choice(["web", "shop"])
+        product = {(True, "web"): "fan", (True, "shop"): "ice", (False, "web"): "heater", (False, "shop"): "tea"}
+        table.append([months[month], rng.randint(1, 12), channel,
+                      product[warm, channel] if rng.random() < 0.9 else "umbrella"])  # fmt: skip
+    return write_csv(path, ["month", "items", "channel", "product"], table)
+
+
 def support_tickets(path: Path, rows: int = 900, seed: int = 2) -> Path:
     """Made-up support tickets, unsorted, with the day each was opened: a multiclass target and a time column."""
     rng = random.Random(seed)

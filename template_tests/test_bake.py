@@ -114,6 +114,7 @@ EXPECTED_FILES = {
     "src/{app}/ml/holdout.py",
     "src/{app}/ml/ensemble.py",
     "src/{app}/ml/values.py",
+    "src/{app}/ml/cost.py",
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/cluster_access.py",

@@ -13,7 +13,7 @@ import urllib.request
 
 from dev.app_venv import app_python
 
-from .conftest import VARIANTS, house_sales, run_in_app
+from .conftest import VARIANTS, house_sales, monthly_orders, run_in_app
 
 READ_REGISTRY = """
 import json
@@ -122,12 +122,33 @@ def test_local_retrain_promotes_v1_then_v2_after_corrected_data_arrives(bake, tm
     assert v2["passed"] and v2["score"] > v2["champion_score"]
 
 
+def test_a_time_column_written_as_month_and_year_orders_the_held_out_rows(bake, tmp_path):
+    app = bake(training_data=str(monthly_orders(tmp_path / "orders.csv")), target="product", time_column="month")
+    env = app_env(tmp_path)
+
+    def run(*args: str) -> str:
+        finished = run_in_app(app, *args, env=env)
+        assert finished.returncode == 0, f"{args}: {finished.stdout[-3000:]}{finished.stderr[-3000:]}"
+        return finished.stdout
+
+    run("local/create_database.py")
+    run("local/upload_data.py", "data/dataset_1.csv")
+    first = run("local_retrain.py")
+
+    config = (app / "config" / "app_config.yml").read_text()
+    assert 'time_format: "%b-%Y"' in config and "  month: date\n" in config
+    # The newest 20 % of the first load (the oldest 60 % of the orders) are held out: from the first of a month on.
+    assert "Promoted v1 to [integration]" in first
+    assert re.search(r"held out: \d+ rows, the rows from month 201[78]-\d\d-01T00:00:00 on", first), first
+
+
 SCHEMA_AGREES = """
 import pandas as pd
 from {app}.config import load_settings
 from {app}.datastore import infer_schema, read_csv
 rows = pd.concat([read_csv("data/dataset_1.csv"), read_csv("data/dataset_2.csv")], ignore_index=True)
-assert infer_schema(rows) == dict(load_settings().app.schema), (infer_schema(rows), load_settings().app.schema)
+app = load_settings().app
+assert infer_schema(rows, app.time_formats) == dict(app.schema), (infer_schema(rows, app.time_formats), app.schema)
 """
 
 

@@ -3,6 +3,7 @@ data the app starts with is read, typed and split as the answers say."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib.util
 import shutil
@@ -131,8 +132,8 @@ def test_a_local_checkout_named_by_a_relative_path_bakes_as_the_readme_says(tmp_
     assert (tmp_path / "out" / "bookkeeping_retrain" / "data" / "dataset_1.csv").is_file()
 
 
-def types_of(*paths, target, problem_type="classification", time_column=""):
-    return training_data.profile(list(paths), target, problem_type, time_column)
+def types_of(*paths, target, problem_type="classification", time_column="", time_format=""):
+    return training_data.profile(list(paths), target, problem_type, time_column, time_format)
 
 
 def test_column_types_are_read_as_the_app_reads_them(tmp_path):
@@ -159,6 +160,75 @@ def test_a_nameless_column_gets_the_name_pandas_gives_it(tmp_path):
 def read(path):
     with path.open(newline="") as file:
         return list(csv.reader(file))
+
+
+def monthly_sales(path, months: list[str], per_month: int = 20):
+    """Rows with a month written as people write it, in a scrambled order, and a label."""
+    rows = [[month, number % 7, "high" if number % 3 else "low"] for month in months for number in range(per_month)]
+    return write_csv(path, ["month", "units", "demand"], rows[::2] + rows[1::2])
+
+
+def test_a_time_column_written_as_month_and_year_is_read_as_dates_and_the_loads_keep_its_order(tmp_path):
+    months = ["Nov-2017", "Dec-2017", "Jan-2018", "Feb-2018", "Mar-2018", "Apr-2018"]
+    sales = monthly_sales(tmp_path / "sales.csv", months)
+
+    profile = types_of(sales, target="demand", time_column="month")
+    training_data.split_into_loads(sales, tmp_path / "1.csv", tmp_path / "2.csv", profile, "demand", "month")
+
+    assert profile.problems == [] and profile.types["month"] == "date" and profile.time_format == "%b-%Y"
+    first_months = {row[0] for row in read(tmp_path / "1.csv")[1:]}
+    later_months = {row[0] for row in read(tmp_path / "2.csv")[1:]}
+    assert first_months < set(months[:4]) | {"Apr-2018"} and "Nov-2017" in first_months and "Apr-2018" in later_months
+
+
+@pytest.mark.parametrize(
+    ("months", "time_format", "reason"),
+    [
+        (
+            ["01/02/2023", "02/03/2023", "04/05/2023"],
+            "",
+            "time_column 'month' holds dates such as '01/02/2023' that read two ways (%d/%m/%Y: 2023-02-01, "
+            "%m/%d/%Y: 2023-01-02); answer time_format",
+        ),
+        (
+            ["Jan-2018", "Feb-2018", "Spring-2018"],
+            "",
+            "time_column 'month' must hold dates, timestamps or numbers to order the rows by, but a date format cannot "
+            "read its value 'Spring-2018'; answer time_format",
+        ),
+        (
+            ["01/02/2023", "13/02/2023", "2023/02/14"],
+            "%d/%m/%Y",
+            "but time_format '%d/%m/%Y' cannot read its value '2023/02/14'",
+        ),
+    ],
+    ids=["ambiguous", "unreadable", "not-in-the-given-format"],
+)
+def test_a_time_column_no_format_settles_is_refused_naming_a_value(tmp_path, months, time_format, reason):
+    profile = types_of(monthly_sales(tmp_path / "sales.csv", months), target="demand", time_column="month",
+                       time_format=time_format)  # fmt: skip
+
+    assert len(profile.problems) == 1 and reason in profile.problems[0], profile.problems
+
+
+def test_a_time_format_answer_settles_dates_that_read_two_ways(tmp_path):
+    # Day first: 5 January, 2 March, 1 April. Month first, the other way round: 4 January, 3 February, 1 May.
+    sales = monthly_sales(tmp_path / "sales.csv", ["01/04/2023", "02/03/2023", "05/01/2023"])
+
+    profile = types_of(sales, target="demand", time_column="month", time_format="%d/%m/%Y")
+    training_data.split_into_loads(sales, tmp_path / "1.csv", tmp_path / "2.csv", profile, "demand", "month")
+
+    assert profile.problems == [] and profile.types["month"] == "date"
+    first, later = ([row[0] for row in read(tmp_path / name)[1:]] for name in ("1.csv", "2.csv"))
+    assert first.count("05/01/2023") == 20 and later.count("01/04/2023") == 20
+
+
+def test_the_hooks_read_time_columns_by_the_apps_own_list_of_formats():
+    values = TEMPLATE / "{{cookiecutter.app_name}}" / "src" / "{{cookiecutter.app_name}}" / "ml" / "values.py"
+    [assignment] = [node for node in ast.parse(values.read_text()).body
+                    if isinstance(node, ast.Assign) and node.targets[0].id == "TIME_FORMATS"]  # fmt: skip
+
+    assert ast.literal_eval(assignment.value) == training_data.TIME_FORMATS
 
 
 def test_with_a_time_column_the_first_load_holds_the_oldest_rows(tmp_path):

@@ -1,9 +1,9 @@
-"""Measure serving, the app against MLflow's own model server on the same registered version: single-row JSON at
-1, 8 and 32 connections and a 100k-row CSV (the app's also against the same work in-process), then the app's
-single rows with keep-alive clients, and with its prediction log on and off (prediction_sample_rate 1 and 0).
+"""Measure serving of the models `make demo` makes (v1 on the first load, v2 on both): the app's single-row JSON at
+1, 8 and 32 connections and a 100k-row CSV (also against the same work in-process), then v2 against MLflow's own
+model server, with keep-alive clients, and with the prediction log on and off (prediction_sample_rate 1 and 0).
 
     python local/benchmark_serving.py [--rows 100000] [--connections 1 8 32] [--seconds 10] [--log-runs 3]
-Works in a temporary environment of its own: it trains a model on the demo data, then starts the app as a deployment
+Works in a temporary environment of its own: it trains the models on the demo data, then starts the app as a deployment
 runs it (uWSGI) and `mlflow models serve` in a venv of the model's requirements.txt (uv makes it the first time), each
 with as many processes as app config's `processes`. The load comes from this machine, a new connection per request:
 from wrk when it is installed (apt/brew install wrk), which leaves the cores to the servers, otherwise from a Python
@@ -212,41 +212,48 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = fresh_settings(Path(folder))
         target = settings.app.target
-        data = pd.concat([read_csv("data/dataset_1.csv"), read_csv("data/dataset_2.csv")], ignore_index=True)
+        loads = [read_csv("data/dataset_1.csv"), read_csv("data/dataset_2.csv")]
+        data = pd.concat(loads, ignore_index=True)
         store = open_datastore(settings)
-        store.create(infer_schema(data))
-        store.append(data)
-        version = retrain(settings=settings).serving_version
+        store.create(infer_schema(data, settings.app.time_formats))
         registry = open_registry(settings)
-        model, schema = registry.load(version), registry.version(version).input_schema
         rows = data.drop(columns=[target]).sample(args.rows, replace=True, random_state=0)
         csv = rows.to_csv(index=False).encode()
-        print(f"model v{version}; {args.rows} rows = {len(csv) / 1e6:.1f} MB of CSV")
+        print(f"{args.rows} rows = {len(csv) / 1e6:.1f} MB of CSV")
+        figures, in_process_seconds = {}, {}
+        # The models `make demo` makes: v1 on the first load, v2 once the second has arrived.
+        for load in loads:
+            store.append(load)
+            version = retrain(settings=settings).serving_version
+            model, schema = registry.load(version), registry.version(version).input_schema
 
-        def in_process() -> bytes:
-            uploaded = parse_csv(csv)
-            return predictions_csv(uploaded, predict_table(model, model_input(uploaded, schema), target))
+            def in_process(model=model, schema=schema) -> bytes:
+                uploaded = parse_csv(csv)
+                return predictions_csv(uploaded, predict_table(model, model_input(uploaded, schema), target))
 
-        in_process_seconds = best_of(3, in_process)
-        # As a JSON client sends it: numbers as numbers, dates as ISO text.
-        typed = conform(rows.head(1), schema, ignore_extra=True)
-        record = json.loads(typed.to_json(orient="records", date_format="iso"))
-        model_uri = f"models:/{settings.app.model_name}/{version}"
-        mlflow.set_tracking_uri(registry.tracking_uri)
-        requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri))
-        figures = {}
+            name = f"the app, v{version} ({registry.version(version).trees:,} trees)"
+            in_process_seconds[name] = best_of(3, in_process)
+            # As a JSON client sends it: numbers as numbers, dates as ISO text.
+            typed = conform(rows.head(1), schema, ignore_extra=True)
+            record = json.loads(typed.to_json(orient="records", date_format="iso"))
+            with local_stack(settings, free_port()) as stack:
+                app = Server(name, int(stack.url.rsplit(":", 1)[1]), "/predict",
+                             json.dumps({"records": record}).encode(), *multipart(csv))  # fmt: skip
+                figures[app.name] = measure(app, args.connections, args.seconds)
+        # The newest model, v2: with keep-alive clients, with the prediction log on and off, and MLflow's own server.
         with local_stack(settings, free_port()) as stack:
-            app = Server("the app (uWSGI)", int(stack.url.rsplit(":", 1)[1]), "/predict",
-                         json.dumps({"records": record}).encode(), *multipart(csv))  # fmt: skip
-            figures[app.name] = measure(app, args.connections, args.seconds)
+            app = dataclasses.replace(app, port=int(stack.url.rsplit(":", 1)[1]))
             keep_alive = asyncio.run(load_with_python(app, max(args.connections), args.seconds, keep_alive=True))
             logged = single_rows_runs(app, max(args.connections), args.seconds, args.log_runs)
         with local_stack(without_prediction_log(settings, Path(folder)), free_port()) as stack:
             unlogged = single_rows_runs(dataclasses.replace(app, port=int(stack.url.rsplit(":", 1)[1])),
                                         max(args.connections), args.seconds, args.log_runs)  # fmt: skip
+        model_uri = f"models:/{settings.app.model_name}/{version}"
+        mlflow.set_tracking_uri(registry.tracking_uri)
+        requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri))
         log = Path(folder) / "mlflow-models-serve.log"
         with mlflow_model_server(model_uri, registry.tracking_uri, requirements, log, settings.app.processes) as url:
-            served = Server("mlflow models serve", int(url.rsplit(":", 1)[1]), "/invocations",
+            served = Server(f"mlflow models serve, v{version}", int(url.rsplit(":", 1)[1]), "/invocations",
                             json.dumps({"dataframe_records": record}).encode(), csv, "text/csv")  # fmt: skip
             figures[served.name] = measure(served, args.connections, args.seconds)
 
@@ -255,15 +262,18 @@ def main() -> None:
         print(f"| | {' | '.join(figures)} |\n|---|{'---|' * len(figures)}")
         for load in figures[app.name]:
             print(f"| {load} | {' | '.join(figure[load] for figure in figures.values())} |")
-        print(f"\nThe CSV in-process (parse, predict, write): {in_process_seconds:.2f} s")
+        print()
+        for name, seconds in in_process_seconds.items():
+            print(f"The CSV in-process (parse, predict, write), {name.removeprefix('the app, ')}: {seconds:.2f} s")
         requests_per_second, p50, p99 = keep_alive
         print(
-            f"The app, one JSON row, {max(args.connections)} keep-alive clients (Python, a connection reused until "
-            f"the app closes it): {requests_per_second:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, none failed"
+            f"The app (v{version}), one JSON row, {max(args.connections)} keep-alive clients (Python, a connection "
+            f"reused until the app closes it): {requests_per_second:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            "none failed"
         )
         on, off = statistics.median(logged), statistics.median(unlogged)
         print(
-            f"The app, one JSON row, {max(args.connections)} connections, median of {args.log_runs} runs: "
+            f"The app (v{version}), one JSON row, {max(args.connections)} connections, median of {args.log_runs} runs: "
             f"{on:,.0f} req/s with the prediction log, {off:,.0f} req/s without ({(on - off) / off:+.1%}); "
             f"runs with: {', '.join(f'{r:,.0f}' for r in logged)}; without: {', '.join(f'{r:,.0f}' for r in unlogged)}"
         )

@@ -159,4 +159,10 @@ def test_the_monitoring_view_shows_drift_the_champion_on_new_labels_and_a_model_
     assert label.endswith(" v1: more_readings.csv") and label.startswith(report["checked_at"][:4])  # when, on what
     assert labelled["data"][1] == [registry.version(1).score]
     assert 0 < labelled["data"][0][0] <= 1
-    assert page.locator("#versions tbody tr").first.locator("td").nth(7).inner_text() == "new_rows"
+    headers = page.locator("#versions thead th").all_inner_texts()
+    newest, cells = app.models()["versions"][0], page.locator("#versions tbody tr").first.locator("td")
+    assert cells.nth(headers.index("trigger")).inner_text() == "new_rows"
+    # What each prediction costs: the version's trees, and its milliseconds per 1,000 rows.
+    assert cells.nth(headers.index("trees")).inner_text() == str(newest["trees"]) != "0"
+    shown_cost = float(cells.nth(headers.index("ms per 1,000 rows")).inner_text())
+    assert shown_cost == pytest.approx(newest["predict_ms_per_1000_rows"], abs=0.051) and shown_cost > 0

@@ -11,6 +11,7 @@ from {{ cookiecutter.app_name }}.datastore import (
     SchemaMismatchError,
     TableMissingError,
     conform,
+    infer_schema,
     open_datastore,
     parse_csv,
 )
@@ -99,6 +100,37 @@ def test_timestamps_with_different_offsets_are_kept_in_utc():
     moments = conform(frame, {"at": "timestamp"})["at"]
 
     assert moments.astype(str).tolist() == ["2024-03-30 11:00:00", "2024-03-31 10:00:00", "2024-04-01 12:00:00"]
+
+
+def test_the_time_column_may_be_written_as_people_write_dates_and_is_read_as_dates():
+    months = pd.DataFrame({"month": ["Jan-2018", "feb-2018", "2018-03-01", None], "units": ["1", "2", "3", "4"]})
+    time_formats = {"month": ""}  # no time_format: the one way of writing dates that reads them all
+
+    schema = infer_schema(months.dropna(), time_formats)
+    read = conform(months, schema, time_formats=time_formats)
+
+    assert schema == {"month": "date", "units": "integer"}
+    assert read["month"].dt.strftime("%Y-%m-%d").tolist()[:3] == ["2018-01-01", "2018-02-01", "2018-03-01"]
+    assert read["month"].isna().tolist() == [False, False, False, True]
+    with pytest.raises(
+        SchemaMismatchError, match=r"column 'month' expects date but 1 value\(s\) are not, e\.g\. \['Spring-2018'\]"
+    ):
+        conform(
+            pd.DataFrame({"month": ["Jan-2018", "Spring-2018"], "units": ["1", "2"]}), schema, time_formats=time_formats
+        )
+    assert infer_schema(months) == {"month": "string", "units": "integer"}  # any other column: ISO dates only
+
+
+def test_dates_that_read_two_ways_are_refused_until_time_format_settles_them():
+    days = pd.DataFrame({"day": ["01/04/2023", "02/03/2023", "05/01/2023"]})
+
+    with pytest.raises(
+        SchemaMismatchError, match="holds dates such as '01/04/2023' that read two ways .*set time_format"
+    ):
+        conform(days, {"day": "date"}, time_formats={"day": ""})
+    read = conform(days, {"day": "date"}, time_formats={"day": "%d/%m/%Y"})
+
+    assert read["day"].dt.strftime("%Y-%m-%d").tolist() == ["2023-04-01", "2023-03-02", "2023-01-05"]
 
 
 def test_a_midnight_timestamp_with_an_offset_in_a_date_column_keeps_its_own_day(store):

@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, predict_table, train_model
+from {{ cookiecutter.app_name }}.ml.cost import ms_per_1000_rows, trees
 from {{ cookiecutter.app_name }}.ml.holdout import HoldoutError, hash_holdout, time_holdout
 from {{ cookiecutter.app_name }}.ml.training import MOST_ROWS_TO_CROSS_VALIDATE, run_in_order, validation_splits
 
@@ -80,9 +82,9 @@ def test_each_trial_is_asked_for_knowing_the_same_earlier_ones_however_long_tria
         def upcoming():
             for index in itertools.count():
                 known_when_asked.append(len(recorded))
-                yield None, {"index": index}, None
+                yield None, {"index": index}
 
-        def evaluate(params, _fixed_trees):
+        def evaluate(params):
             time.sleep(seconds_of_trial(params["index"]))  # stands in for training
             return params["index"]
 
@@ -99,6 +101,24 @@ def test_each_trial_is_asked_for_knowing_the_same_earlier_ones_however_long_tria
 
     assert slow_then_quick == quick_then_slow
     assert slow_then_quick[1] == list(range(12))  # recorded in the order asked
+
+
+def test_a_low_predict_cost_budget_gives_a_smaller_model_that_predicts_within_it(settings):
+    app = settings.app
+    frame = typed_rows(600)
+    budget = SearchBudget(max_seconds=120, patience=3, workers=2, folds=2)
+    free = train_model(frame, app.target, app.problem_type, app.score_type, budget, seed=5)
+    rows = frame.drop(columns=[app.target])
+    preprocessing = ms_per_1000_rows(lambda: free.model.named_steps["features"].transform(rows), len(rows))
+    # Room for a model a third as dear as the one chosen freely, besides the preprocessing every model needs.
+    limit = preprocessing + (free.predict_ms_per_1000_rows - preprocessing) / 3
+
+    thrifty = train_model(frame, app.target, app.problem_type, app.score_type,
+                          dataclasses.replace(budget, max_predict_ms_per_1000_rows=limit), seed=5)  # fmt: skip
+
+    assert free.trees == trees(free.model) and thrifty.trees == trees(thrifty.model)
+    assert thrifty.trees < free.trees
+    assert thrifty.predict_ms_per_1000_rows <= limit < free.predict_ms_per_1000_rows
 
 
 def test_binary_classification_learns_two_labels_and_scores_roc_auc():

@@ -1,6 +1,7 @@
 """A registered model travels on its own: MLflow's tools load and serve it in a venv without this app, and it answers
 as the app does."""
 
+import io
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from {{ cookiecutter.app_name }}.laptop.mlflow_model_server import mlflow_model_
 from {{ cookiecutter.app_name }}.ml import used_columns
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import typed_rows, wait_until_ready
+from .conftest import data_rows, typed_rows, wait_until_ready
 
 KEY = {"X-API-Key": "test-key"}
 ROWS = 40
@@ -37,10 +38,13 @@ def test_mlflow_serves_a_registered_model_in_a_venv_without_the_app_and_answers_
     mlflow.set_tracking_uri(registry.tracking_uri)
     requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri))
     rows = request_rows(target)
+    schema = registry.version(served.version).input_schema
+    as_csv = as_a_user_writes_them(pd.DataFrame.from_records(rows), schema).to_csv(index=False)
 
     python = model_venv(requirements)
     with mlflow_model_server(model_uri, registry.tracking_uri, requirements, log=tmp_path / "serve.log") as url:
         answer = requests.post(f"{url}/invocations", json={"dataframe_records": rows}, timeout=60)
+        csv_answer = requests.post(f"{url}/invocations", data=as_csv, headers={"Content-Type": "text/csv"}, timeout=60)
     wait_until_ready(served.client)
     app_answer = served.client.post("/predict", json={"records": rows}, headers=KEY)
 
@@ -58,6 +62,44 @@ def test_mlflow_serves_a_registered_model_in_a_venv_without_the_app_and_answers_
         probabilities = {column.removeprefix("probability_"): value for column, value in served_row.items()
                          if column.startswith("probability_")}  # fmt: skip
         assert probabilities == pytest.approx(app_row.get("probabilities", {}), abs=1e-6)
+    # A CSV as a user writes one (gaps in number columns, a category never seen) is answered as the app answers it.
+    assert csv_answer.status_code == 200, csv_answer.text
+    upload = {"file": (io.BytesIO(as_csv.encode()), "rows.csv")}
+    from_the_app = pd.read_csv(io.BytesIO(served.client.post("/predict", data=upload, headers=KEY).data))
+    from_mlflow = pd.DataFrame(csv_answer.json()["predictions"])
+    pd.testing.assert_frame_equal(from_mlflow, from_the_app[from_mlflow.columns], check_dtype=False, atol=1e-6)
+
+
+def as_a_user_writes_them(rows: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
+    """The rows with a missing value in each column that reads numbers, and a category no model has seen."""
+    rows = rows.copy()
+    for position, column in enumerate(column for column in rows if schema.get(column) in ("integer", "float")):
+        rows.loc[rows.index[position % len(rows)], column] = None
+    text = next((column for column in rows if schema.get(column) == "string"), None)
+    if text is not None:
+        rows.loc[rows.index[-1], text] = "a value no model has seen"
+    return rows
+
+
+@pytest.mark.unit
+def test_the_registered_model_predicts_a_csv_as_pandas_reads_it_as_the_app_does(served, tmp_path):
+    # pandas reads whole numbers as int64 (in a float column too), a number column with a gap as float64.
+    settings, target = served.settings, served.settings.app.target
+    registry = open_registry(settings)
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    schema = registry.version(served.version).input_schema
+    rows = as_a_user_writes_them(data_rows("dataset_2.csv", ROWS).drop(columns=[target]), schema)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    as_pandas_reads = pd.read_csv(tmp_path / "rows.csv")
+
+    predicted = mlflow.pyfunc.load_model(f"models:/{settings.app.model_name}/{served.version}").predict(as_pandas_reads)
+    wait_until_ready(served.client)
+    upload = {"file": (io.BytesIO((tmp_path / "rows.csv").read_bytes()), "rows.csv")}
+    answer = served.client.post("/predict", data=upload, headers=KEY)
+
+    assert answer.status_code == 200, answer.json
+    from_the_app = pd.read_csv(io.BytesIO(answer.data))[predicted.columns]
+    pd.testing.assert_frame_equal(predicted.reset_index(drop=True), from_the_app, check_dtype=False, atol=1e-6)
 
 
 @pytest.mark.unit

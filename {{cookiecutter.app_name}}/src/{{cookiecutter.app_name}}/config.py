@@ -87,11 +87,13 @@ class AppConfig:
     max_minutes_to_train: float = 5
     max_models_with_no_score_change: int = 12
     validation_folds: int = 5
+    max_predict_ms_per_1000_rows: float | None = 20  # what predicting 1,000 rows may cost, on one thread; None: any
     score_type: str = "f1_weighted"
     min_score: float | None = None
     min_improvement: float = 0.0
     test_fraction: float = 0.2
     time_column: str | None = None
+    time_format: str = ""  # how time_column's values are written when not ISO 8601, e.g. %d/%m/%Y; empty: inferred
     id_column: str | None = None  # decides a row's holdout membership when there is no time_column
     random_seed: int = 42
     features: FeatureOverrides = field(default_factory=FeatureOverrides)
@@ -143,6 +145,11 @@ class AppConfig:
         return config
 
     @property
+    def time_formats(self) -> dict[str, str]:
+        """The time column and the format its dates may be written in, for the readers of values (ml/values.py)."""
+        return {self.time_column: self.time_format or ""} if self.time_column else {}
+
+    @property
     def runs_beat(self) -> bool:
         """Whether anything runs on a schedule (Celery beat): retrains, or the monitor with its prediction log."""
         return bool(self.retrain_schedule or self.monitor_schedule)
@@ -170,12 +177,17 @@ class AppConfig:
             fail(f"environments {list(self.environments)} must list each environment of the chain once, in order")
         for name in self.environments:
             check_environment_name(name)
+        if self.time_format and ("%" not in str(self.time_format) or not self.time_column):
+            fail(f"time_format {self.time_format!r} must be a strftime format such as '%d/%m/%Y', for a time_column")
         if not 0 < self.test_fraction < 1:
             fail(f"test_fraction {self.test_fraction} must be between 0 and 1")
         if min(self.number_of_train_workers, self.max_models_with_no_score_change, self.validation_folds) < 1:
             fail("number_of_train_workers, max_models_with_no_score_change and validation_folds must be at least 1")
         if self.max_minutes_to_train <= 0:
             fail("max_minutes_to_train must be more than 0")
+        budget = self.max_predict_ms_per_1000_rows
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0):
+            fail(f"max_predict_ms_per_1000_rows must be a number of milliseconds above 0, or null, not {budget!r}")
         if self.min_improvement < 0:
             fail("min_improvement must not be negative")
         for key in ("retrain_schedule", "monitor_schedule"):

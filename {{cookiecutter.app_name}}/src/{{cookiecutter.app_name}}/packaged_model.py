@@ -22,6 +22,7 @@ import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 from .ml import predict_table, used_columns
 from .ml.values import read_as
@@ -33,37 +34,35 @@ CODE = ("__init__.py", "packaged_model.py", "ml")
 REQUIREMENTS = ("cloudpickle", "lightgbm", "numpy", "optuna", "pandas", "scikit-learn", "scipy")
 EXAMPLE_ROWS = 5
 
-# The app's column types (config/app_config.yml `schema`) in MLflow's words. MLflow's long cannot be missing, so
-# integers travel as doubles; its datetime refuses offsets and cannot be read from a CSV, so dates and timestamps
-# travel as ISO 8601 text. Whatever MLflow hands over is then read as the app reads an upload (`typed`).
-SIGNATURE_TYPES = {
-    "string": "string",
-    "integer": "double",
-    "float": "double",
-    "boolean": "boolean",
-    "date": "string",
-    "timestamp": "string",
-}
+# Dates and timestamps in the input example: ISO 8601 text, as a CSV holds them.
 ISO_FORMATS = {"date": "%Y-%m-%d", "timestamp": "%Y-%m-%dT%H:%M:%S"}
 
 
 class PredictionTable(PythonModel):
     """The fitted pipeline, answering every caller with the table the app's CSV download holds."""
 
-    def __init__(self, pipeline: Any, target: str, input_schema: Mapping[str, str]):
+    def __init__(
+        self, pipeline: Any, target: str, input_schema: Mapping[str, str], time_formats: Mapping[str, str] | None = None
+    ):
         self.pipeline = pipeline
         self.target = target
         self.input_schema = dict(input_schema)
+        self.time_formats = dict(time_formats or {})
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return predict_table(self.pipeline, typed(pd.DataFrame(model_input), self.input_schema), self.target)
+        # Versions packaged before time formats were recorded read every date as ISO 8601.
+        time_formats = getattr(self, "time_formats", {})
+        return predict_table(self.pipeline, typed(pd.DataFrame(model_input), self.input_schema, time_formats),
+                             self.target)  # fmt: skip
 
 
-def typed(frame: pd.DataFrame, input_schema: Mapping[str, str]) -> pd.DataFrame:
+def typed(
+    frame: pd.DataFrame, input_schema: Mapping[str, str], time_formats: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """The columns read as the app reads an upload's (ml/values.py); a ValueError naming any that cannot be."""
     frame = frame.copy()
     for column in (column for column in input_schema if column in frame):
-        values, unreadable = read_as(frame[column], input_schema[column])
+        values, unreadable = read_as(frame[column], input_schema[column], (time_formats or {}).get(column))
         if unreadable.any():
             examples = frame[column][unreadable].astype(str).unique()[:3].tolist()
             raise ValueError(f"column {column!r} expects {input_schema[column]} but holds e.g. {examples}")
@@ -72,11 +71,15 @@ def typed(frame: pd.DataFrame, input_schema: Mapping[str, str]) -> pd.DataFrame:
 
 
 def signature(pipeline: Any, target: str, input_schema: Mapping[str, str], example: pd.DataFrame) -> ModelSignature:
-    """Every input column with its type (those the model ignores may be left out), and the prediction table's."""
+    """Every input column (those the model ignores may be left out), and the prediction table's columns.
+
+    The inputs take any type: callers hand over columns as their tools typed them (pandas reads whole numbers in a
+    float column as int64, and a column with a missing value as float64; BigQuery gives dates as dates), where MLflow's
+    own types would refuse int64 for a double and a missing value for a long. `typed` then reads each column as the
+    app reads an upload, and names any column it cannot read; the app's types are in the version's input_schema tag.
+    """
     used = set(used_columns(pipeline))
-    inputs = Schema(
-        [ColSpec(SIGNATURE_TYPES[kind], column, required=column in used) for column, kind in input_schema.items()]
-    )
+    inputs = Schema([ColSpec(AnyType(), column, required=column in used) for column in input_schema])
     outputs = infer_signature(model_output=predict_table(pipeline, example, target)).outputs
     return ModelSignature(inputs=inputs, outputs=outputs)
 
@@ -96,11 +99,10 @@ def requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in REQUIREMENTS]
 
 
-def log_packaged_model(
-    pipeline: Any, target: str, input_schema: Mapping[str, str], example: pd.DataFrame, name: str
-) -> Any:
-    """Log the model in the active run; MLflow's ModelInfo."""
-    example = as_signature_types(example.head(EXAMPLE_ROWS).reset_index(drop=True), input_schema)
+def log_packaged_model(pipeline: Any, served_as: Any, name: str) -> Any:
+    """Log the model in the active run, answering as `served_as` (the registry's ServedAs) says; MLflow's ModelInfo."""
+    target, input_schema, time_formats = served_as.target, served_as.input_schema, served_as.time_formats
+    example = as_signature_types(served_as.example.head(EXAMPLE_ROWS).reset_index(drop=True), input_schema)
     with tempfile.TemporaryDirectory() as staging:
         code = Path(staging) / PACKAGE.name
         for part in CODE:
@@ -112,9 +114,9 @@ def log_packaged_model(
                 shutil.copy2(source, copy)
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=PredictionTable(pipeline, target, input_schema),
+            python_model=PredictionTable(pipeline, target, input_schema, time_formats),
             code_paths=[str(code)],
             pip_requirements=requirements(),
-            signature=signature(pipeline, target, input_schema, typed(example, input_schema)),
+            signature=signature(pipeline, target, input_schema, typed(example, input_schema, time_formats)),
             input_example=example,
         )

@@ -86,6 +86,8 @@ class RetrainReport:
     validation_score: float | None = None
     models_tried: int = 0
     search_stopped_because: str = ""
+    trees: int = 0  # the challenger's: every class's, of every ensemble member
+    predict_ms_per_1000_rows: float | None = None  # the challenger's, measured on one thread
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +152,7 @@ def train_challenger(rows: pd.DataFrame, settings: Settings, progress: Callable[
             patience=app.max_models_with_no_score_change,
             workers=app.number_of_train_workers,
             folds=app.validation_folds,
+            max_predict_ms_per_1000_rows=app.max_predict_ms_per_1000_rows,
         ),
         seed=app.random_seed,
         feature_overrides=asdict(app.features),
@@ -211,6 +214,7 @@ def retrain(
         )
         report.validation_score = trained.validation_score
         report.models_tried, report.search_stopped_because = trained.trials, trained.stopped_because
+        report.trees, report.predict_ms_per_1000_rows = trained.trees, trained.predict_ms_per_1000_rows
 
     with stage("score"):
         report.champion_version = registry.champion_version(settings.environment)
@@ -234,9 +238,10 @@ def retrain(
         report.awaiting_approval = report.passed and not settings.environment_config.auto_promote
 
     with stage("register"):
+        example = split_features(train.head(EXAMPLE_ROWS), app.target)[0]
         report.challenger_version = registry.register(
             trained.model,
-            ServedAs(app.target, input_schema, example=split_features(train.head(EXAMPLE_ROWS), app.target)[0]),
+            ServedAs(app.target, input_schema, example, app.time_formats),
             tags={
                 "score": report.challenger_score,
                 "score_type": app.score_type,
@@ -256,9 +261,15 @@ def retrain(
                 "created_by": created_by(settings),
                 "validation_score": report.validation_score,
                 "models_tried": report.models_tried,
+                "trees": report.trees,
+                "predict_ms_per_1000_rows": report.predict_ms_per_1000_rows,
             },
             params=trained.params,
-            metrics={"score": report.challenger_score, "champion_score": report.champion_score},
+            metrics={
+                "score": report.challenger_score,
+                "champion_score": report.champion_score,
+                "predict_ms_per_1000_rows": report.predict_ms_per_1000_rows,
+            },
         )
 
     with stage("promote"):

@@ -58,6 +58,7 @@ class ServedAs:
     target: str
     input_schema: dict[str, str]
     example: pd.DataFrame
+    time_formats: dict[str, str] = field(default_factory=dict)  # the time column, and how its dates may be written
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class ModelVersion:
     serving: tuple[str, ...] = ()  # environments whose alias names this version
     trigger: str = ""  # what started the retrain that made it
     awaiting_approval: bool = False  # it beat the champion where a person promotes (auto_promote: false)
+    trees: int | None = None  # that each prediction walks through (every class's, every ensemble member's)
+    predict_ms_per_1000_rows: float | None = None  # measured when it was trained, on one thread
 
     @classmethod
     def from_mlflow(cls, version, serving: tuple[str, ...]) -> ModelVersion:
@@ -109,6 +112,8 @@ class ModelVersion:
             serving=serving,
             trigger=tags.get("trigger", ""),
             awaiting_approval=tags.get("awaiting_approval") == "true",
+            trees=number("trees", int),
+            predict_ms_per_1000_rows=number("predict_ms_per_1000_rows"),
         )
 
 
@@ -233,9 +238,7 @@ class ModelRegistry:
             mlflow.log_params(params)
             mlflow.log_metrics({key: value for key, value in metrics.items() if value is not None})
             mlflow.set_tags({key: str(value) for key, value in tags.items()})
-            logged = log_packaged_model(
-                model, served_as.target, served_as.input_schema, served_as.example, name=MODEL_ARTIFACT
-            )
+            logged = log_packaged_model(model, served_as, name=MODEL_ARTIFACT)
         self._create_registered_model()
         version = self.client.create_model_version(
             self.model_name,

@@ -38,7 +38,8 @@ def table_schema(settings: Settings, source: str | None, rows: pd.DataFrame | No
         schema, described = dict(settings.app.schema), "the schema in config/app_config.yml"
     else:
         source = source or DEFAULT_CSV
-        schema, described = infer_schema(rows if rows is not None else read_csv(source)), f"the columns of {source}"
+        rows = rows if rows is not None else read_csv(source)
+        schema, described = infer_schema(rows, settings.app.time_formats), f"the columns of {source}"
     if settings.app.target not in schema:
         raise DataStoreError(
             f"{described} hold no target column {settings.app.target!r}: {list(schema)}. The table needs it: "
@@ -142,7 +143,7 @@ def upload_data(args: argparse.Namespace, made_for: str | None = None) -> int:
         schema, described = table_schema(settings, None if settings.app.schema else str(args.csv), rows)
         # Check every row before creating anything: a file that does not fit leaves no empty table behind.
         try:
-            conform(rows, schema, required=[settings.app.target])
+            conform(rows, schema, required=[settings.app.target], time_formats=settings.app.time_formats)
         except SchemaMismatchError as error:
             raise SchemaMismatchError(f"{error} Nothing was created or added.") from error
         if store.create(schema):

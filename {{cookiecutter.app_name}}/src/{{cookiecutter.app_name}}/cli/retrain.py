@@ -91,6 +91,7 @@ def describe(report: RetrainReport) -> str:
         f"  scored on the same {report.test_rows} held-out rows, {report.compared_on}\n"
         f"  held out: {report.held_out_rows} rows, {report.holdout}; trained on the other {report.training_rows}\n"
         f"  search: {report.models_tried} models tried ({report.search_stopped_because})\n"
+        f"  model: {report.trees} trees, {report.predict_ms_per_1000_rows} ms to predict 1,000 rows on one thread\n"
         f"  time: {seconds}"
     )
 
@@ -105,6 +106,8 @@ def leaderboard(versions: Sequence[ModelVersion]) -> str:
             "passed" if v.passed else "failed",
             v.training_rows,
             v.test_rows,
+            v.trees,
+            "" if v.predict_ms_per_1000_rows is None else f"{v.predict_ms_per_1000_rows:.1f}",
             v.environment,
             v.created.strftime("%Y/%m/%d %H:%M:%S"),
             v.created_by,
@@ -112,6 +115,6 @@ def leaderboard(versions: Sequence[ModelVersion]) -> str:
         ]
         for v in versions
     ]
-    headers = ["version", "score", "score_type", "champion score", "gate", "train rows", "scored on", "trained in",
-               "created", "created_by", "serving"]  # fmt: skip
+    headers = ["version", "score", "score_type", "champion score", "gate", "train rows", "scored on", "trees",
+               "ms/1000 rows", "trained in", "created", "created_by", "serving"]  # fmt: skip
     return tabulate(rows, headers=headers, tablefmt="grid")

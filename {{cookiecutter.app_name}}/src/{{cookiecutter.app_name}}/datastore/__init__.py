@@ -84,7 +84,8 @@ def open_datastore(settings: Settings, environment: str | None = None, backend: 
     if backend == "duckdb":
         from .duckdb_store import DuckDBStore
 
-        return DuckDBStore(settings.duckdb_path, settings.app.table_name, environment, required=required)
+        table_name, time_formats = settings.app.table_name, settings.app.time_formats
+        return DuckDBStore(settings.duckdb_path, table_name, environment, required, time_formats)
     if backend == "bigquery":
         from .bigquery_store import BigQueryStore, bigquery_client
 
@@ -92,9 +93,8 @@ def open_datastore(settings: Settings, environment: str | None = None, backend: 
         emulator = settings.variables.bigquery_api_endpoint
         client = bigquery_client(bigquery_config.get("project", ""), settings.root, emulator)
         dataset_name = bigquery_config.get("dataset_name") or settings.app.model_name
-        return BigQueryStore(
-            client, dataset_name, settings.app.table_name, environment, required, storage_api=not emulator
-        )
+        return BigQueryStore(client, dataset_name, settings.app.table_name, environment, required,
+                             storage_api=not emulator, time_formats=settings.app.time_formats)  # fmt: skip
     raise DataStoreError(f"data_source {backend!r} has no backend; use duckdb or bigquery")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -106,12 +106,14 @@ class BigQueryStore:
         environment: str,
         required: Iterable[str] = (),
         storage_api: bool = True,
+        time_formats: Mapping[str, str] | None = None,
     ):
         self.client = client
         self.dataset_name = dataset_name
         self.table_name = table_name
         self.environment = environment
         self.required = tuple(required)
+        self.time_formats = dict(time_formats or {})  # the time column, and how its dates may be written
         self.dataset = f"{client.project}.{dataset_id(dataset_name, environment)}"
         self.table = f"{self.dataset}.{table_name}"
         # The Storage Read API (Arrow streams, much faster for big tables) needs google-cloud-bigquery-storage, and is
@@ -174,7 +176,7 @@ class BigQueryStore:
         """Check the frame against the table, then add all its rows with one load job, or none."""
         table = self._table()
         try:
-            rows = conform(frame, logical_schema(table.schema), required=self.required)
+            rows = conform(frame, logical_schema(table.schema), self.required, time_formats=self.time_formats)
         except SchemaMismatchError as error:
             raise SchemaMismatchError(f"{error} Nothing was added to {self}.") from error
         parquet = io.BytesIO()
@@ -226,7 +228,13 @@ class BigQueryStore:
     def clone(self, to_environment: str) -> BigQueryStore:
         """A full, independent copy of this environment's table in another environment's dataset."""
         target = BigQueryStore(
-            self.client, self.dataset_name, self.table_name, to_environment, self.required, self.use_storage_api
+            self.client,
+            self.dataset_name,
+            self.table_name,
+            to_environment,
+            self.required,
+            self.use_storage_api,
+            self.time_formats,
         )
         source = self._table()
         with self.explained("clone"):

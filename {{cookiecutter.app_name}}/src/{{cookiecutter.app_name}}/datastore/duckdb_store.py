@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -80,11 +80,19 @@ def connected(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 class DuckDBStore:
-    def __init__(self, path: Path, table_name: str, environment: str, required: Iterable[str] = ()):
+    def __init__(
+        self,
+        path: Path,
+        table_name: str,
+        environment: str,
+        required: Iterable[str] = (),
+        time_formats: Mapping[str, str] | None = None,
+    ):
         self.path = Path(path)
         self.table_name = table_name
         self.environment = environment
         self.required = tuple(required)
+        self.time_formats = dict(time_formats or {})  # the time column, and how its dates may be written
         self.table = f"{table_name}_{environment}"
 
     def __repr__(self) -> str:
@@ -138,7 +146,7 @@ class DuckDBStore:
         if these very rows were added before."""
         with connected(self.path) as connection:
             try:
-                rows = conform(frame, self._require_schema(connection), required=self.required)
+                rows = conform(frame, self._require_schema(connection), self.required, time_formats=self.time_formats)
             except SchemaMismatchError as error:
                 raise SchemaMismatchError(f"{error} Nothing was added to {self.table}.") from error
             digest = rows_hash(rows)
@@ -185,7 +193,7 @@ class DuckDBStore:
 
     def clone(self, to_environment: str) -> DuckDBStore:
         """A full, independent copy of this environment's table for another environment."""
-        target = DuckDBStore(self.path, self.table_name, to_environment, self.required)
+        target = DuckDBStore(self.path, self.table_name, to_environment, self.required, self.time_formats)
         with connected(self.path) as connection:
             self._require_schema(connection)
             if target._schema(connection) is not None:

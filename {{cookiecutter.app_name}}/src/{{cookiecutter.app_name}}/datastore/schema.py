@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import LOGICAL_TYPES, FixFirstError
-from ..ml.values import FALSE_WORDS, TRUE_WORDS, read_as
+from ..ml.values import FALSE_WORDS, TRUE_WORDS, AmbiguousDatesError, read_as, time_format_reading, time_type
 
 Schema = Mapping[str, str]  # column -> logical type, in table order
 
@@ -90,9 +90,29 @@ def parse_csv(content: bytes, name: str = "the file") -> pd.DataFrame:
     return frame.mask(frame.apply(lambda column: column.str.strip().isin(MISSING_VALUES)))
 
 
-def infer_schema(frame: pd.DataFrame) -> dict[str, str]:
-    """The narrowest logical type that reads every value of each column."""
-    return {str(column): _infer_type(frame[column]) for column in frame.columns}
+def infer_schema(frame: pd.DataFrame, time_formats: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The narrowest logical type that reads every value of each column; the time column (`time_formats`: its name
+    and format) is a date or timestamp also when it is written another way than ISO 8601."""
+    schema = {str(column): _infer_type(frame[column]) for column in frame.columns}
+    for column, time_format in (time_formats or {}).items():
+        if schema.get(column) == "string" and frame[column].notna().any():
+            schema[column] = _time_type(frame[column].dropna(), time_format) or "string"
+    return schema
+
+
+def _time_type(values: pd.Series, time_format: str) -> str | None:
+    """date or timestamp, if every value is ISO 8601 or written in `time_format` (when empty: in the one common way
+    of writing dates that reads them all); None if some value is neither."""
+    _, written = read_as(values, "timestamp")
+    try:
+        form = time_format or (time_format_reading(values[written]) if written.any() else "")
+        _, unreadable = read_as(values, "timestamp", form)
+    except AmbiguousDatesError as error:  # dates, whichever way they are read: time_format will settle it
+        form, unreadable = error.formats[0], pd.Series(False, index=values.index)
+    if unreadable.any():
+        return None
+    iso_type = _infer_type(values[~written]) if (~written).any() else "date"
+    return "timestamp" if "timestamp" in (iso_type, time_type(form or "%Y-%m-%d")) else "date"
 
 
 def _infer_type(column: pd.Series) -> str:
@@ -123,12 +143,17 @@ def _infer_type(column: pd.Series) -> str:
 
 
 def conform(
-    frame: pd.DataFrame, schema: Schema, required: Iterable[str] = (), ignore_extra: bool = False
+    frame: pd.DataFrame,
+    schema: Schema,
+    required: Iterable[str] = (),
+    ignore_extra: bool = False,
+    time_formats: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The frame with the schema's columns, order and types; SchemaMismatchError naming every problem if it can't be.
 
     `required` columns must hold a value in every row (the target: a row without one teaches nothing).
-    Columns the schema does not have are an error, or dropped with `ignore_extra`.
+    Columns the schema does not have are an error, or dropped with `ignore_extra`. `time_formats`: the time column
+    and the format its dates may be written in (ml/values.py).
     """
     expected, got = list(schema), [str(column) for column in frame.columns]
     problems = []
@@ -149,7 +174,11 @@ def conform(
     frame = frame.set_axis(got, axis=1)
     converted = {}
     for column, logical_type in schema.items():
-        values, unreadable = _convert(frame[column], logical_type)
+        try:
+            values, unreadable = _convert(frame[column], logical_type, (time_formats or {}).get(column))
+        except AmbiguousDatesError as error:
+            problems.append(f"column {column!r}: {error}")
+            continue
         if unreadable.any():
             examples = frame[column][unreadable].astype(str).unique()[:SHOWN_EXAMPLES].tolist()
             rows = first_rows(unreadable)
@@ -190,7 +219,7 @@ def first_rows(mask: pd.Series) -> list[int]:
     return (np.flatnonzero(mask.to_numpy()) + 1)[:SHOWN_EXAMPLES].tolist()
 
 
-def _convert(column: pd.Series, logical_type: str) -> tuple[pd.Series, pd.Series]:
+def _convert(column: pd.Series, logical_type: str, time_format: str | None) -> tuple[pd.Series, pd.Series]:
     if logical_type not in LOGICAL_TYPES:
         raise DataStoreError(f"unknown column type {logical_type!r}; expected one of {LOGICAL_TYPES}")
-    return read_as(column, logical_type)
+    return read_as(column, logical_type, time_format)

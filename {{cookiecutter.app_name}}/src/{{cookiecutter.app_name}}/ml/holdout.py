@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from .values import AmbiguousDatesError, read_as
+
 HASH_SCHEME = 1  # bump when the text a row is hashed from changes: old rules then no longer apply
 MISSING_TEXT = "\x00"  # a missing value, unlike any text
 SEPARATOR = "\x1f"  # between the values of a row
@@ -82,7 +84,7 @@ def time_holdout(frame: pd.DataFrame, column: str, fraction: float) -> Holdout:
         )
     times = frame[column]
     if not (pd.api.types.is_datetime64_any_dtype(times) or pd.api.types.is_numeric_dtype(times)):
-        raise HoldoutError(f"time_column {column!r} must hold dates, timestamps or numbers, not {times.dtype} values")
+        raise HoldoutError(f"time_column {column!r} must hold dates, timestamps or numbers, {not_times(times)}")
     ordered = np.sort(times.dropna().to_numpy())
     if len(ordered) == 0 or ordered[0] == ordered[-1]:
         raise HoldoutError(
@@ -96,6 +98,20 @@ def time_holdout(frame: pd.DataFrame, column: str, fraction: float) -> Holdout:
         cutoff = ordered[after]
     as_text = pd.Timestamp(cutoff).isoformat() if pd.api.types.is_datetime64_any_dtype(times) else float(cutoff)
     return Holdout("time", fraction, (column,), as_text)
+
+
+def not_times(values: pd.Series) -> str:
+    """What is wrong with a time column of text: the first value no date format reads, or that it is stored as text."""
+    try:
+        _, unreadable = read_as(values.dropna(), "timestamp", "")
+    except AmbiguousDatesError as error:
+        return f"but it {str(error).removeprefix('the time column ')}"
+    if unreadable.any():
+        return f"but it holds {values.dropna()[unreadable].iloc[0]!r}, which no date format reads"
+    return (
+        "but the table stores them as text: set the table's schema for it to date (or timestamp) and load the rows "
+        "again, or set time_format in config/app_config.yml before the table is created"
+    )
 
 
 def cutoff_like(cutoff: str | float, times: pd.Series):

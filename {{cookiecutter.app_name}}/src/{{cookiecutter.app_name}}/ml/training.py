@@ -1,22 +1,25 @@
 """Train a model: preprocessing fitted once, a time-boxed Optuna search over LightGBM, an ensemble of the best few
-settings, each refitted on every row.
+settings, each refitted on every row: the best validation score among the models whose predictions fit the
+predict-cost budget.
 
 How settings are compared depends on the rows: with a time column, on the newest rows (the model will meet rows
 newer than it learnt from); else by k-fold cross-validation while the rows are few enough for it (every row is
-validated on once, so small tables give steady scores), or on one random share of a large table. LightGBM's own
-defaults come first, as they are; every setting the search tries is trained with early stopping. The ensemble is
-picked greedily from the best settings' validation predictions (adding, with repeats, whichever setting improves
-the average most), then each picked setting is refitted on all rows with the trees early stopping chose.
+validated on once, so small tables give steady scores), or on one random share of a large table. Plain LightGBM at
+learning rate 0.05 comes first. Every setting is trained with early stopping on the validation rows, and then takes
+the number of boosting rounds that scores best there within the budget (the fewest, of rounds that score alike): early
+stopping watches the log loss, which keeps falling long after a score that counts right answers has settled, and
+every round costs each prediction a tree per class. The ensemble is picked greedily from the best settings'
+validation predictions (adding, with repeats, whichever setting improves the average most while the whole still fits
+the budget), then each picked setting is refitted on all rows with the rounds it was validated with, never more.
 
 Up to `workers` trials run at once, and each is told to the search in the order it was asked: for a given seed and
 data the search asks for the same parameters in the same order however fast each trial runs, so the result is
-deterministic unless the wall-clock budget cuts the search short.
+deterministic unless the wall-clock budget cuts the search short or a model's measured predict cost is what decides.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -30,10 +33,12 @@ import lightgbm as lgb
 import numpy as np
 import optuna
 import pandas as pd
+from scipy.special import expit, softmax
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 
+from .cost import batch, ms_per_1000_rows, pipeline_cost, trees
 from .ensemble import AveragedModels
 from .features import ColumnRoles, build_preprocessor, categorical_positions, infer_roles
 from .metrics import greater_is_better, score_outputs
@@ -41,21 +46,26 @@ from .metrics import greater_is_better, score_outputs
 Progress = Callable[[float], None]  # fraction of the search done, 0..1
 VALIDATION_FRACTION = 0.15  # of a large table, or the newest rows of a table with a time column
 MOST_ROWS_TO_CROSS_VALIDATE = 10_000  # more rows give steady scores on one share, and k fits would cost k times
-MAX_TREES = 2000
-EARLY_STOPPING_ROUNDS = 30  # LightGBM diverges on some multiclass tables without it
-REFIT_TREES = 1.1  # a refit on all rows learns from more rows than early stopping saw: a few more trees
+MAX_ROUNDS = 2000
+EARLY_STOPPING_ROUNDS = 30
+ROUND_CHOICES = 16  # rounds (spaced geometrically up to all that were grown) at which each setting is scored
+SAME_SCORE = 0.001  # validation scores within 0.1 % of each other are alike: the model with fewer trees is taken
 NOTABLE_GAIN = 0.003  # a better validation score by less than 0.3 % does not restart the search's patience
 ENSEMBLE_CANDIDATES = 10  # the best settings the ensemble is picked from
 ENSEMBLE_PICKS = 20
-# Tried first, as they are: LightGBM's own defaults, 100 trees and all. Early stopping watches the log loss, which
-# often settles before a score that counts right answers (f1, accuracy) does; these trees have not been cut short.
-LIGHTGBM_DEFAULTS = {"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 1.0,
-                     "subsample": 1.0, "reg_lambda": 0.0}  # fmt: skip
-LIGHTGBM_DEFAULT_TREES = 100
-# Then the search starts from the same with early stopping, and from a slower-learning, finer one.
+SHRINK_TRIES = 4  # for a refitted model over the predict budget
+TIMED_TRIAL_ROWS = 1000  # a trial's cost per round is measured on this many validation rows, and this many rounds
+TIMED_ROUNDS = 100
+# Every setting adds an L2 penalty of at least 1 to each leaf's weight (XGBoost's default; LightGBM's is 0). Without
+# it, leaves of rows a multiclass model already predicts with near certainty take huge values and the model collapses:
+# on a public 16-class table LightGBM's defaults scored f1 0.89 at 25 rounds and 0.21 at 100, on the very rows they
+# trained on. (A floor on a leaf's hessian sum holds it too, but stops rare classes from being learnt at all.)
+MIN_L2 = 1.0
+# Tried first: plain LightGBM at learning rate 0.05 (what any pick must at least match), and a quick, cheap setting.
 FIRST_PARAMS = (
-    {**LIGHTGBM_DEFAULTS, "reg_lambda": 1e-3},
-    {"learning_rate": 0.05, "num_leaves": 63, "min_child_samples": 10, "colsample_bytree": 0.8, "subsample": 0.9,
+    {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 1.0, "subsample": 1.0,
+     "reg_lambda": MIN_L2},
+    {"learning_rate": 0.15, "num_leaves": 31, "min_child_samples": 10, "colsample_bytree": 0.8, "subsample": 0.9,
      "reg_lambda": 1.0},
 )  # fmt: skip
 
@@ -70,6 +80,7 @@ class SearchBudget:
     workers: int = 1
     max_trials: int = 200
     folds: int = 5  # of the cross-validation of a small table without a time column; 1: one validation share
+    max_predict_ms_per_1000_rows: float | None = None  # what predicting 1,000 rows on one thread may cost; None: any
 
 
 @dataclass
@@ -77,20 +88,49 @@ class TrainedModel:
     model: Pipeline
     roles: ColumnRoles
     validation_score: float  # of the ensemble, on the validation rows
-    params: dict[str, Any]  # the best setting's, with its trees and the ensemble's size
+    params: dict[str, Any]  # the best setting's, with its rounds and the ensemble's size
     trials: int
     seconds: float
     stopped_because: str
+    trees: int = 0  # that a prediction walks through: every class's, of every member
+    predict_ms_per_1000_rows: float = 0.0  # measured on the validation rows, on one thread, preprocessing included
     history: list[float] = field(default_factory=list)  # each trial's validation score, in order
 
 
 @dataclass
 class Trial:
     params: dict[str, Any]
-    score: float
-    predictions: np.ndarray  # on the validation rows: class probabilities, or values
-    trees: int  # what early stopping chose, on average over the splits
+    score: float  # on the validation rows, at `rounds`
+    predictions: np.ndarray  # on the validation rows at `rounds`: class probabilities, or values
+    rounds: int  # of boosting: the fewest that score best within the predict budget
+    cost_ms: float  # of the model (not the preprocessing) predicting 1,000 rows on one thread, at `rounds`
     seconds: float
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One validation split, with the labels a model of it learns and is early-stopped on."""
+
+    fit: np.ndarray  # positions of the rows it learns from
+    valid: np.ndarray  # and of the rows it is scored on
+    watched: np.ndarray  # the validation rows early stopping watches
+    fit_labels: np.ndarray
+    watched_labels: np.ndarray
+    classes: np.ndarray | None  # the classes its fit rows hold (their codes among all classes), in the model's order
+
+    @classmethod
+    def of(cls, fit: np.ndarray, valid: np.ndarray, labels: np.ndarray, classify: bool) -> Fold:
+        """Classes are numbered 0..k-1 among the fit rows' own k: LightGBM 4.7's LGBMClassifier leaves the labels of
+        eval_y as they are, so any other numbers (a class the fit rows lack) got early stopping a wrong log loss.
+        Early stopping watches the validation rows of those classes: a class the model cannot know (new in the newest
+        rows, or rare) costs every round alike and drowned the rest. Its rows still count in the score."""
+        if not classify:
+            return cls(fit, valid, valid, labels[fit], labels[valid], None)
+        classes = np.unique(labels[fit])
+        known = np.isin(labels[valid], classes)
+        watched = valid[known] if known.any() else valid
+        watched_labels = np.searchsorted(classes, labels[watched]).clip(0, len(classes) - 1)
+        return cls(fit, valid, watched, np.searchsorted(classes, labels[fit]), watched_labels, classes)
 
 
 def split_features(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -155,10 +195,21 @@ def train_model(
         encoder = LabelEncoder().fit(truth)
         classes, labels = encoder.classes_, encoder.transform(truth)
     splits = validation_splits(features, truth, problem_type, seed, budget.folds, time_column)
+    folds = [Fold.of(fit, valid, labels, classes is not None) for fit, valid in splits]
     validated = np.concatenate([valid for _, valid in splits])
     threads = (os.cpu_count() or 1) if budget.workers == 1 else 1
     codes = np.arange(len(classes)) if classes is not None else None
     refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
+    timed_features = features.iloc[np.sort(validated)[batch(len(validated))]]
+    timed_matrix = matrix[np.sort(validated)[batch(len(validated))][:TIMED_TRIAL_ROWS]]
+    limit = budget.max_predict_ms_per_1000_rows
+    # What the preprocessing costs every prediction, whichever model follows it; the models share what is left.
+    features_ms = model_budget = None
+    if limit is not None:
+        features_ms = ms_per_1000_rows(lambda: preprocessor.transform(timed_features), len(timed_features))
+        model_budget = limit - features_ms
+    direction = "maximize" if greater_is_better(score_type) else "minimize"
+    better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
     trials: list[Trial] = []
     best: Trial | None = None
     search_over = threading.Event()
@@ -171,47 +222,58 @@ def train_model(
     def measure(predictions: np.ndarray) -> float:
         return score_outputs(labels[validated], predictions[validated], score_type, codes)
 
-    def evaluate(params: dict[str, Any], fixed_trees: int | None = None) -> Trial:
-        """Fit on each split's fit rows, early-stopped on its validation rows (or with `fixed_trees`), and score."""
+    def evaluate(params: dict[str, Any]) -> Trial:
+        """Fit on each split's fit rows, early-stopped on its validation rows; then take the rounds that score best
+        within the budget."""
         trial_started = time.monotonic()
-        predictions = np.zeros((len(labels), len(classes)) if classes is not None else len(labels))
-        trees = []
-        stopping = [] if fixed_trees else [lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)]
-        for fit, valid in splits:
-            estimator = make_estimator(problem_type, params, seed, threads, fixed_trees or MAX_TREES)
+        estimators = []
+        for fold in folds:
+            estimator = make_estimator(problem_type, params, seed, threads, MAX_ROUNDS)
             estimator.fit(
-                matrix[fit],
-                labels[fit],
-                eval_X=(matrix[valid],),
-                eval_y=(labels[valid],),
+                matrix[fold.fit],
+                fold.fit_labels,
+                eval_X=(matrix[fold.watched],),
+                eval_y=(fold.watched_labels,),
                 categorical_feature=categories,
-                callbacks=[*stopping, stop_when(lambda: search_over.is_set() or time_is_up())],
+                callbacks=[
+                    lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False),
+                    stop_when(lambda: search_over.is_set() or time_is_up()),
+                ],
             )
-            predictions[valid] = predict_all_classes(estimator, matrix[valid], classes)
-            trees.append(estimator.best_iteration_ or estimator.n_estimators)
-        seconds = time.monotonic() - trial_started
-        return Trial(params, measure(predictions), predictions, max(1, round(float(np.mean(trees)))), seconds)
+            estimators.append(estimator)
+        round_ms = 0.0
+        if model_budget is not None:  # each round costs about the same (later ones less): measured on the first few
+            # On one thread, as served; that is `threads` whenever other workers train beside this one (see below).
+            booster = estimators[0].booster_
+            timed = min(booster.current_iteration(), TIMED_ROUNDS)
+            some = ms_per_1000_rows(lambda: booster.predict(timed_matrix, raw_score=True, num_iteration=timed,
+                                                            num_threads=1), TIMED_TRIAL_ROWS)  # fmt: skip
+            round_ms = some / timed
+        choices = {
+            rounds: (measure(outputs), outputs)
+            for rounds, outputs in outputs_by_rounds(estimators, folds, matrix, len(labels), classes, threads)
+        }
+        affordable = [r for r in choices if model_budget is None or r * round_ms <= model_budget] or [min(choices)]
+        top = max((choices[r][0] for r in affordable), key=lambda value: value if better(1, 0) else -value)
+        rounds = min(r for r in affordable if abs(choices[r][0] - top) <= SAME_SCORE * abs(top))
+        score, outputs = choices[rounds]
+        return Trial(params, score, outputs, rounds, rounds * round_ms, time.monotonic() - trial_started)
 
-    direction = "maximize" if greater_is_better(score_type) else "minimize"
-    better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
     for params in FIRST_PARAMS:
         study.enqueue_trial(params)
 
-    def settings_to_try() -> Iterator[tuple[optuna.trial.Trial | None, dict[str, Any], int | None]]:
-        """LightGBM's own defaults, as they are, then whatever the search asks for."""
-        yield None, LIGHTGBM_DEFAULTS, LIGHTGBM_DEFAULT_TREES
+    def settings_to_try() -> Iterator[tuple[optuna.trial.Trial, dict[str, Any]]]:
         while True:
             asked = study.ask()
-            yield asked, suggest(asked), None
+            yield asked, suggest(asked)
 
     since_better, stopped_because, done = 0, "max trials", 0.0
 
-    def record(asked: optuna.trial.Trial | None, trial: Trial) -> bool:
+    def record(asked: optuna.trial.Trial, trial: Trial) -> bool:
         """Tell the search how a trial scored; whether the search is over."""
         nonlocal best, since_better, stopped_because, done
-        if asked is not None:
-            study.tell(asked, trial.score)
+        study.tell(asked, trial.score)
         trials.append(trial)
         if best is None:
             best = trial
@@ -243,22 +305,43 @@ def train_model(
             # search's result must not depend on how far they got.
             search_over.set()
 
-        weights, validation_score = pick_ensemble(trials, measure, better)
+        weights, validation_score = pick_ensemble(trials, measure, better, model_budget)
 
         # Refitted on the real labels: the model then predicts them, and its classes_ are in the encoder's order.
         # By the same workers, side by side: LightGBM on all cores in this thread, after the workers' threads have
         # used it, ran four times slower here.
-        def refit(index: int):
-            return fit_estimator(problem_type, trials[index], seed, matrix, final_labels, categories, threads)
+        def refit(index: int, rounds: int | None = None):
+            trial = trials[index]
+            estimator = make_estimator(problem_type, trial.params, seed, threads, rounds or trial.rounds)
+            return estimator.fit(matrix, final_labels, categorical_feature=categories)
 
-        members = list(zip(weights.values(), pool.map(refit, weights), strict=True))
-    model = Pipeline([("features", preprocessor), ("model", AveragedModels(members) if len(members) > 1 else
-                                                           members[0][1])])  # fmt: skip
+        members = dict(zip(weights, pool.map(refit, weights), strict=True))
+        model = assemble(preprocessor, weights, members)
+        predict_ms = pipeline_cost(model, timed_features)
+        # The refits learnt from more rows than the validated models, and timings vary: one over the budget sheds
+        # its least-weighted member, or rounds, until it fits (or has one round left).
+        for _ in range(SHRINK_TRIES):
+            if limit is None or predict_ms <= limit:
+                break
+            if len(weights) > 1:
+                weights = without_least(weights)
+            else:
+                [(index, estimator)] = members.items()
+                rounds = estimator.n_estimators
+                share = (limit - features_ms) / max(predict_ms - features_ms, 1e-9)
+                if rounds == 1 or share <= 0:
+                    break
+                members[index] = refit(index, max(1, min(rounds - 1, int(rounds * share * 0.9))))
+            model = assemble(preprocessor, weights, members)
+            predict_ms = pipeline_cost(model, timed_features)
+    chosen, chosen_rounds = trials[next(iter(weights))], members[next(iter(weights))].n_estimators
     logger.info(
-        "search stopped (%s) after %d models; ensemble of %d; validation %s %.4f",
+        "search stopped (%s) after %d models; ensemble of %d, %d trees, %.1f ms per 1,000 rows; validation %s %.4f",
         stopped_because,
         len(trials),
-        len(members),
+        len(weights),
+        trees(model),
+        predict_ms,
         score_type,
         validation_score,
     )
@@ -266,23 +349,84 @@ def train_model(
         model=model,
         roles=roles,
         validation_score=validation_score,
-        params={**best.params, "n_estimators": best.trees, "ensemble_members": len(members)},
+        params={**chosen.params, "n_estimators": chosen_rounds, "ensemble_members": len(weights)},
         trials=len(trials),
         seconds=time.monotonic() - started,
         stopped_because=stopped_because,
+        trees=trees(model),
+        predict_ms_per_1000_rows=round(predict_ms, 2),
         history=[trial.score for trial in trials],
     )
 
 
+def assemble(preprocessor, weights: dict[int, float], members: dict[int, Any]) -> Pipeline:
+    """The preprocessing, then the members with these weights (one member alone, as it is)."""
+    picked = [(weight, members[index]) for index, weight in weights.items()]
+    estimator = AveragedModels(picked) if len(picked) > 1 else picked[0][1]
+    return Pipeline([("features", preprocessor), ("model", estimator)])
+
+
+def without_least(weights: dict[int, float]) -> dict[int, float]:
+    """The ensemble's weights without its least-weighted member, the others scaled back to a sum of 1."""
+    least = min(weights, key=weights.get)
+    total = sum(weight for index, weight in weights.items() if index != least)
+    return {index: weight / total for index, weight in weights.items() if index != least}
+
+
+def outputs_by_rounds(
+    estimators: list,
+    folds: list[Fold],
+    matrix,
+    rows: int,
+    classes: np.ndarray | None,
+    threads: int,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(rounds, validation outputs) at ROUND_CHOICES numbers of rounds up to all that were grown: each split's model
+    predicts its validation rows (class probabilities, or values) with its first `rounds` rounds.
+
+    The raw scores of the rounds between two choices are added to those before: one pass over all the trees. Every
+    prediction names its `threads`, those of the models training beside it: LightGBM keeps one process-wide thread
+    count, and a predict that resets it while another thread trains crashed the process here.
+    """
+    grown = max(estimator.booster_.current_iteration() for estimator in estimators)
+    # A raw score per class; one for values, or for two classes (the second's log-odds).
+    raw = [np.zeros((len(fold.valid), 1 if classes is None or len(fold.classes) == 2 else len(fold.classes)))
+           for fold in folds]  # fmt: skip
+    previous = 0
+    for rounds in np.unique(np.geomspace(1, grown, ROUND_CHOICES).round().astype(int)):
+        outputs = np.zeros((rows, len(classes)) if classes is not None else rows)
+        for estimator, fold, scores in zip(estimators, folds, raw, strict=True):
+            booster, valid = estimator.booster_, fold.valid
+            start, end = min(previous, booster.current_iteration()), min(rounds, booster.current_iteration())
+            if end > start:  # a model that stopped sooner has no more rounds to add
+                step = booster.predict(matrix[valid], raw_score=True, start_iteration=start,
+                                       num_iteration=end - start, num_threads=threads)  # fmt: skip
+                scores += step.reshape(len(valid), -1)
+            if classes is None:
+                outputs[valid] = scores[:, 0]
+            else:  # a class the fold's fit rows lacked gets probability 0
+                outputs[np.ix_(valid, fold.classes)] = probabilities(scores)
+        previous = rounds
+        yield int(rounds), outputs
+
+
+def probabilities(raw: np.ndarray) -> np.ndarray:
+    """Raw scores as class probabilities: one column (two classes) or one per class."""
+    if raw.shape[1] == 1:
+        positive = expit(raw[:, 0])
+        return np.column_stack([1 - positive, positive])
+    return softmax(raw, axis=1)
+
+
 def run_in_order(
-    upcoming: Iterator[tuple[Any, dict[str, Any], int | None]],
+    upcoming: Iterator[tuple[Any, dict[str, Any]]],
     evaluate: Callable[..., Trial],
     record: Callable[[Any, Trial], bool],
     pool: Executor,
     workers: int,
     max_trials: int,
 ) -> None:
-    """Run the upcoming (asked, params, fixed trees) trials on `workers` at once, and `record` each in the order it
+    """Run the upcoming (asked, params) trials on `workers` at once, and `record` each in the order it
     was asked until `record` says the search is over.
 
     Each trial is asked for as soon as the one 2 x workers - 1 places before it is recorded, and started when a
@@ -290,7 +434,7 @@ def run_in_order(
     the same earlier ones, so for a seed and data the search asks for the same settings however fast each runs.
     """
     ahead = 2 * workers - 1
-    waiting: deque[tuple[int, Any, dict[str, Any], int | None]] = deque()
+    waiting: deque[tuple[int, Any, dict[str, Any]]] = deque()
     started: dict[int, tuple[Any, Future[Trial]]] = {}
     recorded = 0
 
@@ -303,8 +447,8 @@ def run_in_order(
     while True:
         busy = sum(not future.done() for _, future in started.values())
         while waiting and busy < workers:
-            index, question, params, fixed_trees = waiting.popleft()
-            started[index] = (question, pool.submit(evaluate, params, fixed_trees))
+            index, question, params = waiting.popleft()
+            started[index] = (question, pool.submit(evaluate, params))
             busy += 1
         if recorded not in started:
             return  # every trial allowed has been recorded
@@ -317,16 +461,27 @@ def run_in_order(
             ask_ahead()
 
 
-def pick_ensemble(trials: list[Trial], measure, better) -> tuple[dict[int, float], float]:
+def pick_ensemble(
+    trials: list[Trial], measure, better, model_budget: float | None = None
+) -> tuple[dict[int, float], float]:
     """Weights of the trials whose averaged validation predictions score best, picked greedily with repeats from
-    the best few (Caruana et al., 2004), starting from the best one alone."""
-    ranked = sorted(range(len(trials)), key=lambda i: trials[i].score, reverse=better(1, 0))[:ENSEMBLE_CANDIDATES]
+    the best few (Caruana et al., 2004), starting from the best one alone; with a budget, from those that fit it, and
+    adding a new member only while every member's predictions together still fit it."""
+
+    def fits(members: set[int]) -> bool:
+        return model_budget is None or sum(trials[i].cost_ms for i in members) <= model_budget
+
+    ranked = sorted(range(len(trials)), key=lambda i: trials[i].score, reverse=better(1, 0))
+    # When no model fits (the preprocessing alone may not), the cheapest is the nearest.
+    ranked = [i for i in ranked if fits({i})] or [min(ranked, key=lambda i: trials[i].cost_ms)]
+    ranked = ranked[:ENSEMBLE_CANDIDATES]
     picked = [ranked[0]]
     total, current = trials[ranked[0]].predictions.copy(), trials[ranked[0]].score
     for _ in range(ENSEMBLE_PICKS - 1):
-        scores = {i: measure((total + trials[i].predictions) / (len(picked) + 1)) for i in ranked}
-        candidate = ranked[0]
-        for i in ranked:
+        affordable = [i for i in ranked if i in picked or fits({*picked, i})]  # a repeat costs nothing more
+        scores = {i: measure((total + trials[i].predictions) / (len(picked) + 1)) for i in affordable}
+        candidate = affordable[0]
+        for i in affordable:
             if better(scores[i], scores[candidate]):
                 candidate = i
         if not better(scores[candidate], current):
@@ -336,24 +491,6 @@ def pick_ensemble(trials: list[Trial], measure, better) -> tuple[dict[int, float
         current = scores[candidate]
     weights = {index: picked.count(index) / len(picked) for index in dict.fromkeys(picked)}
     return weights, current
-
-
-def predict_all_classes(estimator, matrix, classes: np.ndarray | None) -> np.ndarray:
-    """Predicted values, or the probability of every class (a fold may have lacked some: they get 0)."""
-    if classes is None:
-        return estimator.predict(matrix)
-    probabilities = np.zeros((matrix.shape[0], len(classes)))
-    probabilities[:, estimator.classes_] = estimator.predict_proba(matrix)
-    return probabilities
-
-
-def fit_estimator(
-    problem_type: str, trial: Trial, seed: int, matrix, labels: np.ndarray, categories: list[int], threads: int
-):
-    """The trial's setting refitted on every row, with the trees early stopping chose (and a few more)."""
-    trees = max(1, math.ceil(trial.trees * REFIT_TREES))
-    estimator = make_estimator(problem_type, trial.params, seed, threads, trees)
-    return estimator.fit(matrix, labels, categorical_feature=categories)
 
 
 def stop_when(should_stop: Callable[[], bool]) -> Callable:
@@ -389,15 +526,16 @@ def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
         "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        "reg_lambda": trial.suggest_float("reg_lambda", MIN_L2, 30.0, log=True),
     }
 
 
-def make_estimator(problem_type: str, params: Mapping[str, Any], seed: int, threads: int, trees: int):
+def make_estimator(problem_type: str, params: Mapping[str, Any], seed: int, threads: int, rounds: int):
+
     estimator = lgb.LGBMClassifier if problem_type == "classification" else lgb.LGBMRegressor
     return estimator(
         **params,
-        n_estimators=trees,
+        n_estimators=rounds,
         subsample_freq=1,
         random_state=seed,
         n_jobs=threads,

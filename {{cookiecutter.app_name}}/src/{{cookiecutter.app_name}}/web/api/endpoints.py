@@ -83,13 +83,14 @@ def predict():
             why = state.problem or f"the model registry has not answered in {FIRST_CHECK_WAIT_SECONDS} s"
             return error(f"no model is loaded in this process yet: {why}", 503)
         return error(f"no model serves {environment} yet: train a model first (upload a CSV to /train)", 409)
-    target = services().settings.app.target
+    app = services().settings.app
+    target = app.target
     if request.mimetype == "multipart/form-data":  # a CSV upload; anything else is read as JSON
         uploaded, file_name = uploaded_csv(request.files)
         refuse_a_predictions_file(uploaded, prediction_columns(served.model, target))
-        features = model_input(uploaded, served.input_schema)
+        features = model_input(uploaded, served.input_schema, app.time_formats)
         table = predict_table(served.model, features, target)
-        count_predictions(served.version, table[f"predicted_{target}"], services().settings.app.problem_type)
+        count_predictions(served.version, table[f"predicted_{target}"], app.problem_type)
         if services().prediction_log:
             services().prediction_log.record(served.version, features, table)
         return Response(
@@ -103,10 +104,11 @@ def predict():
     records = json_records(request.get_json(silent=True), request.mimetype)
     scores = served.scorer.predict_scores(records) if served.scorer else None
     if scores is None:  # the pipeline scores what the quick path declines, and words any error
-        scores = predict_scores(served.model, model_input(pd.DataFrame.from_records(records), served.input_schema))
+        rows = model_input(pd.DataFrame.from_records(records), served.input_schema, app.time_formats)
+        scores = predict_scores(served.model, rows)
     predictions = prediction_records(served.model, scores, target)
     predicted = [row[f"predicted_{target}"] for row in predictions]
-    count_predictions(served.version, predicted, services().settings.app.problem_type)
+    count_predictions(served.version, predicted, app.problem_type)
     if services().prediction_log:
         services().prediction_log.record(served.version, records, predictions)
     return {"model_version": served.version, "predictions": predictions}
@@ -170,8 +172,8 @@ def score_new_labels(rows, schema: dict[str, str], file_name: str) -> dict:
     if served is None:
         return {}
     try:
-        record = labelled_record(served.model, conform(rows, schema, required=[app.target]), app.target,
-                                 app.score_type, file_name)  # fmt: skip
+        labelled = conform(rows, schema, required=[app.target], time_formats=app.time_formats)
+        record = labelled_record(served.model, labelled, app.target, app.score_type, file_name)
         record_labelled(app_services.settings, served.version, record)
     except Exception:  # noqa: BLE001  the rows are in: the monitor only misses this score
         logger.exception("the champion could not score the uploaded rows")

@@ -61,10 +61,13 @@ def finite(number: int | float) -> bool:
         return False
 
 
-def model_input(frame: pd.DataFrame, input_schema: dict[str, str]) -> pd.DataFrame:
+def model_input(
+    frame: pd.DataFrame, input_schema: dict[str, str], time_formats: dict[str, str] | None = None
+) -> pd.DataFrame:
     """The columns the model reads, typed; other columns are ignored here (and echoed back by the caller)."""
     try:
-        return conform(frame.astype(object).where(frame.notna(), None), input_schema, ignore_extra=True)
+        return conform(frame.astype(object).where(frame.notna(), None), input_schema, ignore_extra=True,
+                       time_formats=time_formats)  # fmt: skip
     except SchemaMismatchError as error:
         raise BadRequest(str(error)) from error
 

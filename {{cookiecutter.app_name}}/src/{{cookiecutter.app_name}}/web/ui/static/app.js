@@ -113,6 +113,8 @@ async function refreshVersions() {
       version.passed ? "passed" : "failed",
       version.training_rows,
       version.test_rows ?? "",
+      version.trees ?? "",
+      version.predict_ms_per_1000_rows === null ? "" : version.predict_ms_per_1000_rows.toFixed(1),
       version.trigger,
       new Date(version.created).toLocaleString(),
       version.created_by,
