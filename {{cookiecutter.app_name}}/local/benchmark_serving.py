@@ -100,7 +100,7 @@ def load_with_wrk(server: Server, clients: int, seconds: float) -> tuple[float, 
         (Path(folder) / "body.json").write_bytes(server.one_row)
         (Path(folder) / "post.lua").write_text(WRK_SCRIPT)
         report = subprocess.run(
-            ["wrk", "--threads", "2", "--connections", str(clients), "--duration", f"{seconds:g}s", "--latency",
+            ["wrk", "--threads", str(min(2, clients)), "--connections", str(clients), "--duration", f"{seconds:g}s", "--latency",
              "--script", str(Path(folder) / "post.lua"), f"http://127.0.0.1:{server.port}{server.path}"],
             env={**os.environ, "BENCHMARK_BODY": str(Path(folder) / "body.json"), "BENCHMARK_KEY": API_KEY},
             capture_output=True, text=True, check=True,

@@ -3,14 +3,16 @@ import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import log_loss
 
-from {{ cookiecutter.app_name }}.ml import SearchBudget, infer_roles, predict_table, train_model
+from {{ cookiecutter.app_name }}.ml import SearchBudget, build_preprocessor, infer_roles, predict_table, train_model
 from {{ cookiecutter.app_name }}.ml.cost import ms_per_1000_rows, trees
 from {{ cookiecutter.app_name }}.ml.holdout import HoldoutError, hash_holdout, time_holdout
-from {{ cookiecutter.app_name }}.ml.training import MOST_ROWS_TO_CROSS_VALIDATE, run_in_order, validation_splits
+from {{ cookiecutter.app_name }}.ml.training import MOST_ROWS_TO_CROSS_VALIDATE, Fold, run_in_order, validation_splits
 
 from .conftest import typed_rows
 
@@ -101,6 +103,24 @@ def test_each_trial_is_asked_for_knowing_the_same_earlier_ones_however_long_tria
 
     assert slow_then_quick == quick_then_slow
     assert slow_then_quick[1] == list(range(12))  # recorded in the order asked
+
+
+def test_early_stopping_reads_the_log_loss_of_the_rows_it_watches_when_a_fold_lacks_a_class():
+    # "b" is only in the newest rows, which settings are validated on: the older rows a fold learns from lack it, and
+    # LightGBM 4.7 compares eval_y's labels with its own numbering of the classes it learnt, unconverted.
+    rows = shop_rows(900, seed=4).sort_values("ordered", ignore_index=True)
+    labels = np.where(rows["amount"] > 120, 3, np.where(rows["shop"] == "north", 0, 2))
+    labels[(rows.index >= 0.9 * len(rows)) & (rows["amount"] < 40)] = 1
+    features = build_preprocessor(infer_roles(rows, "size")).fit_transform(rows.drop(columns=["size"]))
+    [(fit, valid)] = validation_splits(rows, pd.Series(labels), "classification", seed=1, folds=5, time_column="ordered")
+
+    fold = Fold.of(fit, valid, labels, classify=True)
+    model = lgb.LGBMClassifier(n_estimators=20, verbose=-1)
+    model.fit(features[fold.fit], fold.fit_labels, eval_X=(features[fold.watched],), eval_y=(fold.watched_labels,))
+
+    assert list(fold.classes) == [0, 2, 3] and set(labels[fold.watched]) <= {0, 2, 3}
+    watched_log_loss = log_loss(labels[fold.watched], model.predict_proba(features[fold.watched]), labels=fold.classes)
+    assert model.evals_result_["valid_0"]["multi_logloss"][-1] == pytest.approx(watched_log_loss, rel=1e-6)
 
 
 def test_a_low_predict_cost_budget_gives_a_smaller_model_that_predicts_within_it(settings):

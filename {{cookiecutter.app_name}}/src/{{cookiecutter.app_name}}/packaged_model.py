@@ -21,8 +21,6 @@ import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
-from mlflow.types import ColSpec, Schema
-from mlflow.types.schema import AnyType
 
 from .ml import predict_table, used_columns
 from .ml.values import read_as
@@ -50,6 +48,10 @@ class PredictionTable(PythonModel):
         self.time_formats = dict(time_formats or {})
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        missing = [column for column in used_columns(self.pipeline) if column not in model_input]
+        if missing:
+            raise ValueError(f"the rows have no column(s) {missing}, which the model reads; it reads "
+                             f"{used_columns(self.pipeline)} (of {list(self.input_schema)})")  # fmt: skip
         # Versions packaged before time formats were recorded read every date as ISO 8601.
         time_formats = getattr(self, "time_formats", {})
         return predict_table(self.pipeline, typed(pd.DataFrame(model_input), self.input_schema, time_formats),
@@ -70,18 +72,15 @@ def typed(
     return frame
 
 
-def signature(pipeline: Any, target: str, input_schema: Mapping[str, str], example: pd.DataFrame) -> ModelSignature:
-    """Every input column (those the model ignores may be left out), and the prediction table's columns.
-
-    The inputs take any type: callers hand over columns as their tools typed them (pandas reads whole numbers in a
-    float column as int64, and a column with a missing value as float64; BigQuery gives dates as dates), where MLflow's
-    own types would refuse int64 for a double and a missing value for a long. `typed` then reads each column as the
-    app reads an upload, and names any column it cannot read; the app's types are in the version's input_schema tag.
-    """
-    used = set(used_columns(pipeline))
-    inputs = Schema([ColSpec(AnyType(), column, required=column in used) for column in input_schema])
-    outputs = infer_signature(model_output=predict_table(pipeline, example, target)).outputs
-    return ModelSignature(inputs=inputs, outputs=outputs)
+def signature(pipeline: Any, target: str, example: pd.DataFrame) -> ModelSignature:
+    """The prediction table's columns, and no input schema: callers hand over columns as their tools typed them
+    (pandas reads whole numbers in a float column as int64, and a number column with a gap as float64; BigQuery gives
+    dates as dates), which MLflow's types refuse (`double` refuses int64, `long` a missing value), and `mlflow models
+    serve` cannot read a CSV against its `any` type. The model reads each column as the app reads an upload and names
+    any column it lacks or cannot read; the columns and their types are in the input example and the version's
+    input_schema tag."""
+    return ModelSignature(inputs=None, outputs=infer_signature(model_output=predict_table(pipeline, example,
+                                                                                          target)).outputs)
 
 
 def as_signature_types(frame: pd.DataFrame, input_schema: Mapping[str, str]) -> pd.DataFrame:
@@ -117,6 +116,6 @@ def log_packaged_model(pipeline: Any, served_as: Any, name: str) -> Any:
             python_model=PredictionTable(pipeline, target, input_schema, time_formats),
             code_paths=[str(code)],
             pip_requirements=requirements(),
-            signature=signature(pipeline, target, input_schema, typed(example, input_schema, time_formats)),
+            signature=signature(pipeline, target, typed(example, input_schema, time_formats)),
             input_example=example,
         )
