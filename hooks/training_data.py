@@ -7,6 +7,7 @@ run in whatever Python runs cookiecutter. Types follow the app's own rules (`dat
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import random
@@ -30,13 +31,9 @@ YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
 TIME_TYPES = ("date", "timestamp", "integer", "float")  # what a time column may hold: it is sorted by it
-# Dates as people write them, besides ISO 8601: the app's own list (ml/values.py), which the template tests compare.
-TIME_FORMATS = (
-    "%b-%Y", "%b %Y", "%B %Y", "%B-%Y", "%Y-%m", "%Y/%m", "%m/%Y", "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
-    "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S",
-    "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d-%m-%Y", "%m-%d-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y",
-    "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y",
-)  # fmt: skip
+# The app's own ways of writing dates besides ISO 8601 (ml/values.py), read without importing it (it needs pandas).
+APP_PACKAGE = "{{cookiecutter.app_name}}"  # the app's folder and package, named as they are before the bake
+APP_VALUES = Path(__file__).resolve().parents[1] / APP_PACKAGE / "src" / APP_PACKAGE / "ml" / "values.py"
 TIME_PARTS = ("%H", "%M", "%S")  # a format with any of these reads timestamps; without, dates
 
 DEMO_FILES = ("dataset_1.csv", "dataset_2.csv")  # the demo data, in the app template's data/ folder
@@ -153,10 +150,19 @@ def read_moment(text: str, time_format: str = "") -> datetime:
         return datetime.strptime(text, time_format)
 
 
+def app_time_formats() -> tuple[str, ...]:
+    """TIME_FORMATS of the app's ml/values.py: the hook reads time columns by the very list the app reads them by."""
+    tree = ast.parse(APP_VALUES.read_text(encoding="utf-8"))
+    assignments = [node for node in tree.body if isinstance(node, ast.Assign)]
+    [formats] = [node.value for node in assignments if getattr(node.targets[0], "id", "") == "TIME_FORMATS"]
+    return ast.literal_eval(formats)
+
+
 def time_format_problem(values: list[str], time_column: str, time_format: str) -> tuple[str, str]:
     """(the format a time column of text is written in, "") or ("", what is wrong): `time_format`, else the one
-    format of TIME_FORMATS that reads every value, as the app reads it. `values`: its distinct values, in file order."""
-    candidates = [time_format] if time_format else list(TIME_FORMATS)
+    format of the app's TIME_FORMATS that reads every value, as the app reads it. `values`: its distinct values, in
+    file order."""
+    candidates = [time_format] if time_format else list(app_time_formats())
     readings = {form: [_parsed(form, value) for value in values] for form in candidates}
     complete = [form for form in candidates if None not in readings[form]]
     if not complete:

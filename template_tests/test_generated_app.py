@@ -34,6 +34,18 @@ def app_env(tmp_path) -> dict[str, str]:
     return {**env, "APP_STATE_DIR": str(tmp_path / "state")}
 
 
+def runner(app, tmp_path):
+    """`run(*args)`: `python args...` in the app, failing with its output unless it succeeds; its stdout."""
+    env = app_env(tmp_path)
+
+    def run(*args: str) -> str:
+        finished = run_in_app(app, *args, env=env)
+        assert finished.returncode == 0, f"{args}: {finished.stdout[-3000:]}{finished.stderr[-3000:]}"
+        return finished.stdout
+
+    return run
+
+
 def run_marked(app, marker: str, tmp_path, *paths: str) -> tuple[dict[str, int], str]:
     """Run the app's tests with `marker`, in `paths` or all (failing if any did): how many passed, skipped, ..., and
     the output's end."""
@@ -101,12 +113,7 @@ def test_a_bigquery_app_passes_its_own_tests_on_the_bigquery_emulator(bake, tmp_
 
 def test_local_retrain_promotes_v1_then_v2_after_corrected_data_arrives(bake, tmp_path):
     app = bake()
-    env = app_env(tmp_path)
-
-    def run(*args: str) -> str:
-        finished = run_in_app(app, *args, env=env)
-        assert finished.returncode == 0, f"{args}: {finished.stdout[-3000:]}{finished.stderr[-3000:]}"
-        return finished.stdout
+    run = runner(app, tmp_path)
 
     run("local/create_database.py")
     run("local/upload_data.py", "data/dataset_1.csv")
@@ -124,12 +131,7 @@ def test_local_retrain_promotes_v1_then_v2_after_corrected_data_arrives(bake, tm
 
 def test_a_time_column_written_as_month_and_year_orders_the_held_out_rows(bake, tmp_path):
     app = bake(training_data=str(monthly_orders(tmp_path / "orders.csv")), target="product", time_column="month")
-    env = app_env(tmp_path)
-
-    def run(*args: str) -> str:
-        finished = run_in_app(app, *args, env=env)
-        assert finished.returncode == 0, f"{args}: {finished.stdout[-3000:]}{finished.stderr[-3000:]}"
-        return finished.stdout
+    run = runner(app, tmp_path)
 
     run("local/create_database.py")
     run("local/upload_data.py", "data/dataset_1.csv")
