@@ -62,6 +62,8 @@ print(json.dumps({{
     "models_tried": report.models_tried,
     "stopped_because": report.search_stopped_because,
     "score": round(report.challenger_score, 4),
+    "trees": report.trees,
+    "predict_ms_per_1000_rows": report.predict_ms_per_1000_rows,
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
 }}))
 """
@@ -74,7 +76,8 @@ def main() -> int:
     shutil.rmtree(SCRATCH, ignore_errors=True)
     app = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(SCRATCH)))
     python = app_python(app)
-    print(f"{'rows':>9} {'append s':>9} {'retrain s':>10}  stages (s)  models  peak RSS MB  score", flush=True)
+    print(f"{'rows':>9} {'append s':>9} {'retrain s':>10}  stages (s)  models  peak RSS MB  score  trees  ms/1000 rows",
+          flush=True)  # fmt: skip
     for rows in args.rows:
         state = SCRATCH / f"state-{rows}"
         code = ONE_RUN.format(template=str(TEMPLATE), app=app.name, rows=rows if rows == "demo" else int(rows))
@@ -95,7 +98,8 @@ def main() -> int:
         stages = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["stages"].items())
         print(
             f"{result['rows']:>9} {result['append_seconds']:>9} {result['retrain_seconds']:>10}  {stages}"
-            f"  {result['models_tried']} ({result['stopped_because']})  {result['peak_rss_mb']}  {result['score']}",
+            f"  {result['models_tried']} ({result['stopped_because']})  {result['peak_rss_mb']}  {result['score']}"
+            f"  {result['trees']}  {result['predict_ms_per_1000_rows']}",
             flush=True,
         )
     return 0

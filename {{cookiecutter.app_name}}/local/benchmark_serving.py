@@ -99,8 +99,9 @@ def load_with_wrk(server: Server, clients: int, seconds: float) -> tuple[float, 
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "body.json").write_bytes(server.one_row)
         (Path(folder) / "post.lua").write_text(WRK_SCRIPT)
+        threads = min(2, clients)  # wrk refuses more threads than connections
         report = subprocess.run(
-            ["wrk", "--threads", str(min(2, clients)), "--connections", str(clients), "--duration", f"{seconds:g}s", "--latency",
+            ["wrk", "--threads", str(threads), "--connections", str(clients), "--duration", f"{seconds:g}s", "--latency",
              "--script", str(Path(folder) / "post.lua"), f"http://127.0.0.1:{server.port}{server.path}"],
             env={**os.environ, "BENCHMARK_BODY": str(Path(folder) / "body.json"), "BENCHMARK_KEY": API_KEY},
             capture_output=True, text=True, check=True,
@@ -110,8 +111,11 @@ def load_with_wrk(server: Server, clients: int, seconds: float) -> tuple[float, 
         raise RuntimeError(f"{failed.group(1)} requests failed:\n{report}")
 
     def latency_ms(percentile: str) -> float:
-        number, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)$", report, re.MULTILINE).groups()
-        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        found = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s|m)$", report, re.MULTILINE)
+        if not found:
+            raise RuntimeError(f"wrk reported no {percentile}th percentile:\n{report}")
+        number, unit = found.groups()
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
     requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))
     return requests_per_second, latency_ms("50"), latency_ms("99")
@@ -240,6 +244,7 @@ def main() -> None:
                 app = Server(name, int(stack.url.rsplit(":", 1)[1]), "/predict",
                              json.dumps({"records": record}).encode(), *multipart(csv))  # fmt: skip
                 figures[app.name] = measure(app, args.connections, args.seconds)
+                print(f"{app.name}: {figures[app.name]}", flush=True)  # kept should a later server fail
         # The newest model, v2: with keep-alive clients, with the prediction log on and off, and MLflow's own server.
         with local_stack(settings, free_port()) as stack:
             app = dataclasses.replace(app, port=int(stack.url.rsplit(":", 1)[1]))

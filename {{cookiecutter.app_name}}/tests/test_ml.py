@@ -112,7 +112,9 @@ def test_early_stopping_reads_the_log_loss_of_the_rows_it_watches_when_a_fold_la
     labels = np.where(rows["amount"] > 120, 3, np.where(rows["shop"] == "north", 0, 2))
     labels[(rows.index >= 0.9 * len(rows)) & (rows["amount"] < 40)] = 1
     features = build_preprocessor(infer_roles(rows, "size")).fit_transform(rows.drop(columns=["size"]))
-    [(fit, valid)] = validation_splits(rows, pd.Series(labels), "classification", seed=1, folds=5, time_column="ordered")
+    [(fit, valid)] = validation_splits(
+        rows, pd.Series(labels), "classification", seed=1, folds=5, time_column="ordered"
+    )
 
     fold = Fold.of(fit, valid, labels, classify=True)
     model = lgb.LGBMClassifier(n_estimators=20, verbose=-1)

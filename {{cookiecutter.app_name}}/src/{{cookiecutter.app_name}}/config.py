@@ -87,7 +87,7 @@ class AppConfig:
     max_minutes_to_train: float = 5
     max_models_with_no_score_change: int = 12
     validation_folds: int = 5
-    max_predict_ms_per_1000_rows: float | None = 20  # what predicting 1,000 rows may cost, on one thread; None: any
+    max_predict_ms_per_1000_rows: float | None = 30  # what predicting 1,000 rows may cost, on one thread; None: any
     score_type: str = "f1_weighted"
     min_score: float | None = None
     min_improvement: float = 0.0

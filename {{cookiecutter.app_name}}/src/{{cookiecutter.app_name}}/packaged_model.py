@@ -79,8 +79,9 @@ def signature(pipeline: Any, target: str, example: pd.DataFrame) -> ModelSignatu
     serve` cannot read a CSV against its `any` type. The model reads each column as the app reads an upload and names
     any column it lacks or cannot read; the columns and their types are in the input example and the version's
     input_schema tag."""
-    return ModelSignature(inputs=None, outputs=infer_signature(model_output=predict_table(pipeline, example,
-                                                                                          target)).outputs)
+    return ModelSignature(
+        inputs=None, outputs=infer_signature(model_output=predict_table(pipeline, example, target)).outputs
+    )
 
 
 def as_signature_types(frame: pd.DataFrame, input_schema: Mapping[str, str]) -> pd.DataFrame:

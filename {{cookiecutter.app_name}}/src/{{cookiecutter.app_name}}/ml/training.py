@@ -191,7 +191,7 @@ def train_model(
     labels = truth.to_numpy(dtype="float64") if problem_type == "regression" else truth.to_numpy(dtype=object)
     final_labels = labels
     if problem_type == "classification":
-        # Integer labels: LightGBM's eval_y does not encode text labels itself, and folds may miss a class.
+        # Integer labels, which each fold numbers again among the classes it holds (Fold.of).
         encoder = LabelEncoder().fit(truth)
         classes, labels = encoder.classes_, encoder.transform(truth)
     splits = validation_splits(features, truth, problem_type, seed, budget.folds, time_column)
@@ -200,8 +200,8 @@ def train_model(
     threads = (os.cpu_count() or 1) if budget.workers == 1 else 1
     codes = np.arange(len(classes)) if classes is not None else None
     refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
-    timed_features = features.iloc[np.sort(validated)[batch(len(validated))]]
-    timed_matrix = matrix[np.sort(validated)[batch(len(validated))][:TIMED_TRIAL_ROWS]]
+    timed_rows = np.sort(validated)[batch(len(validated))]  # what predict costs are measured on
+    timed_features, timed_matrix = features.iloc[timed_rows], matrix[timed_rows[:TIMED_TRIAL_ROWS]]
     limit = budget.max_predict_ms_per_1000_rows
     # What the preprocessing costs every prediction, whichever model follows it; the models share what is left.
     features_ms = model_budget = None
@@ -326,8 +326,8 @@ def train_model(
             if len(weights) > 1:
                 weights = without_least(weights)
             else:
-                [(index, estimator)] = members.items()
-                rounds = estimator.n_estimators
+                [index] = weights
+                rounds = members[index].n_estimators
                 share = (limit - features_ms) / max(predict_ms - features_ms, 1e-9)
                 if rounds == 1 or share <= 0:
                     break
