@@ -111,7 +111,7 @@ def load_with_wrk(server: Server, clients: int, seconds: float) -> tuple[float, 
         raise RuntimeError(f"{failed.group(1)} requests failed:\n{report}")
 
     def latency_ms(percentile: str) -> float:
-        found = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s|m)$", report, re.MULTILINE)
+        found = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s|m)\s*$", report, re.MULTILINE)  # wrk pads "1.00s "
         if not found:
             raise RuntimeError(f"wrk reported no {percentile}th percentile:\n{report}")
         number, unit = found.groups()
