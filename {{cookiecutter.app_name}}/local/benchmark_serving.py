@@ -101,8 +101,8 @@ def load_with_wrk(server: Server, clients: int, seconds: float) -> tuple[float, 
         (Path(folder) / "post.lua").write_text(WRK_SCRIPT)
         threads = min(2, clients)  # wrk refuses more threads than connections
         report = subprocess.run(
-            ["wrk", "--threads", str(threads), "--connections", str(clients), "--duration", f"{seconds:g}s", "--latency",
-             "--script", str(Path(folder) / "post.lua"), f"http://127.0.0.1:{server.port}{server.path}"],
+            ["wrk", "--threads", str(threads), "--connections", str(clients), "--duration", f"{seconds:g}s",
+             "--latency", "--script", str(Path(folder) / "post.lua"), f"http://127.0.0.1:{server.port}{server.path}"],
             env={**os.environ, "BENCHMARK_BODY": str(Path(folder) / "body.json"), "BENCHMARK_KEY": API_KEY},
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
