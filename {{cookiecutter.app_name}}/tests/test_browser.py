@@ -147,7 +147,8 @@ def test_the_monitoring_view_shows_drift_the_champion_on_new_labels_and_a_model_
         page.get_by_role("button", name="Approve v2").click()
         expect(page.locator("#versions-status")).to_contain_text("v2 approved")
 
-        assert app.models()["serving"]["production"] == 2
+        models = app.models()
+        assert models["serving"]["production"] == 2
     # Drift: a bar per tested column, red where it drifted as the report says, and longer than any that did not.
     assert drift["labels"] == [column["column"] for column in report["drift"]]
     bars = dict(zip(drift["labels"], drift["data"][0], strict=True))
@@ -160,7 +161,7 @@ def test_the_monitoring_view_shows_drift_the_champion_on_new_labels_and_a_model_
     assert labelled["data"][1] == [registry.version(1).score]
     assert 0 < labelled["data"][0][0] <= 1
     headers = page.locator("#versions thead th").all_inner_texts()
-    newest, cells = app.models()["versions"][0], page.locator("#versions tbody tr").first.locator("td")
+    newest, cells = models["versions"][0], page.locator("#versions tbody tr").first.locator("td")
     assert cells.nth(headers.index("trigger")).inner_text() == "new_rows"
     # What each prediction costs: the version's trees, and its milliseconds per 1,000 rows.
     assert cells.nth(headers.index("trees")).inner_text() == str(newest["trees"]) != "0"
