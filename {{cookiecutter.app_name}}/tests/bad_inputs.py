@@ -108,10 +108,15 @@ def predictions_file(sample: Sample) -> bytes:
     return sample.csv(rows)
 
 
-def ragged(sample: Sample) -> bytes:
+def ragged(sample: Sample, line: int = 2) -> bytes:
     lines = sample.csv().decode().splitlines()
-    lines[2] += ",one too many"
+    lines[line] += ",one too many"
     return "\n".join(lines).encode() + b"\n"
+
+
+def wide(columns: int) -> bytes:
+    """A header and one row of `columns` columns, none of them the app's."""
+    return (",".join(f"c{i}" for i in range(columns)) + "\n" + ",".join("1" * columns) + "\n").encode()
 
 
 def target_of(sample: Sample, value: str) -> bytes:
@@ -157,6 +162,21 @@ BAD_INPUTS = [
     ),
     BadInput("an unclosed quote", BOTH, 400, "not a readable CSV", lambda s: upload(b'a,"b\n1,2\n')),
     BadInput("a row with more fields than the header", BOTH, 400, "not a readable CSV", lambda s: upload(ragged(s))),
+    BadInput(
+        "the first row with one field more than the header",
+        BOTH,
+        400,
+        "line 2 has",
+        lambda s: upload(ragged(s, line=1)),
+    ),
+    BadInput(
+        "a JSON document as the file",
+        BOTH,
+        400,
+        "is a JSON document, not CSV",
+        lambda s: upload(json.dumps({"records": s.records()}).encode(), "rows.json"),
+    ),
+    BadInput("a file of 20,000 columns", BOTH, 400, "(19,980 more)", lambda s: upload(wide(20_000))),
     BadInput("separated by semicolons", BOTH, 400, "separated by ';'", lambda s: upload(separated_by(s, ";"))),
     BadInput("separated by tabs", BOTH, 400, "separated by tabs", lambda s: upload(separated_by(s, "\t"))),
     BadInput(
@@ -164,7 +184,7 @@ BAD_INPUTS = [
         BOTH,
         413,
         "max_upload_mb",
-        lambda s: upload(b"x" * int((s.max_upload_mb + 0.5) * 1024 * 1024)),
+        lambda s: upload(b"x" * int((s.max_upload_mb + 2) * 1024 * 1024)),  # uWSGI once dropped these unanswered
     ),
     # Its columns
     BadInput(

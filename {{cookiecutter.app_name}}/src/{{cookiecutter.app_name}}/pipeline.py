@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import FixFirstError, Settings
+from .config import FixFirstError, Settings, names_list
 from .datastore import digest, open_datastore, row_hashes
 from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
@@ -186,7 +186,9 @@ def retrain(
         # What a prediction request must look like: the table's columns and types, less the target.
         input_schema = {column: kind for column, kind in store.schema().items() if column != app.target}
     if app.target not in frame.columns:
-        raise RetrainError(f"the data has no target column {app.target!r}; its columns are {list(frame.columns)}")
+        raise RetrainError(
+            f"the data has no target column {app.target!r}; its columns are {names_list(list(frame.columns))}"
+        )
     if len(frame) < MIN_TRAINING_ROWS:
         raise RetrainError(
             f"the {settings.environment} data has {len(frame)} rows, too few to train and test a model "

@@ -9,13 +9,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
+import re
+import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..config import LOGICAL_TYPES, FixFirstError
+from ..config import LOGICAL_TYPES, FixFirstError, names_list
 from ..ml.values import FALSE_WORDS, TRUE_WORDS, AmbiguousDatesError, read_as, time_format_reading, time_type
 
 Schema = Mapping[str, str]  # column -> logical type, in table order
@@ -73,21 +77,54 @@ def parse_csv(content: bytes, name: str = "the file") -> pd.DataFrame:
         ) from error
     if b"\x00" in content:
         raise UnreadableFileError(f"{name} holds binary data, not CSV text")
+    if re.match(rb"(\xef\xbb\xbf)?\s*[{[]", content) and is_json(content):
+        raise UnreadableFileError(
+            f"{name} is a JSON document, not CSV; expected a CSV file with a header row and data rows"
+        )
     header = next(csv.reader(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="")), [])
     if len(header) == 1 and (separator := next((s for s in SEPARATORS if s in header[0]), None)):
         raise UnreadableFileError(
             f"{name} is separated by {SEPARATORS[separator]}, not commas; save it as CSV (comma delimited)"
         )
-    named_twice = sorted({column for column in header if header.count(column) > 1})
+    named_twice = sorted(column for column, times in Counter(header).items() if times > 1)
     if named_twice:  # pandas would rename the second one and a column would silently go unused
-        raise UnreadableFileError(f"{name} names column(s) {named_twice} more than once in the header")
+        raise UnreadableFileError(f"{name} names column(s) {names_list(named_twice)} more than once in the header")
     try:
-        frame = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        with warnings.catch_warnings():
+            # A row with more fields than the header: pandas would make the first column the index (and report the
+            # shifted values as wrong types), or with index_col=False drop the extra values with only a warning.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(content), encoding="utf-8-sig", dtype=str, keep_default_na=False, index_col=False
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
+        problem = first_long_row(content, len(header)) or str(error).strip()
+        raise UnreadableFileError(f"{name} is not a readable CSV file: {problem}") from error
+    except pd.errors.EmptyDataError as error:
         raise UnreadableFileError(f"{name} is not a readable CSV file: {error}") from error
     if frame.empty:
         raise UnreadableFileError(f"{name} has a header but no data rows")
     return frame.mask(frame.apply(lambda column: column.str.strip().isin(MISSING_VALUES)))
+
+
+def is_json(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except ValueError:  # a CSV whose first column's name starts with a bracket
+        return False
+    return True
+
+
+def first_long_row(content: bytes, width: int) -> str:
+    """Where the first row with more fields than the header's `width` is, or "" if none is."""
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline=""))
+    for fields in reader:
+        if len(fields) > width:
+            return (
+                f"line {reader.line_num} has {len(fields)} fields where the header has {width}; each row needs one "
+                "value per column"
+            )
+    return ""
 
 
 def infer_schema(frame: pd.DataFrame, time_formats: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -159,15 +196,17 @@ def conform(
     problems = []
     missing = [column for column in expected if column not in got]
     unexpected = [] if ignore_extra else [column for column in got if column not in schema]
-    duplicated = sorted({column for column in got if got.count(column) > 1})
+    duplicated = sorted(column for column, times in Counter(got).items() if times > 1)
     if missing:
-        problems.append(f"missing column(s) {missing}")
+        problems.append(f"missing column(s) {names_list(missing)}")
     if unexpected:
-        problems.append(f"unexpected column(s) {unexpected}")
+        problems.append(f"unexpected column(s) {names_list(unexpected)}")
     if duplicated:
-        problems.append(f"duplicated column(s) {duplicated}")
+        problems.append(f"duplicated column(s) {names_list(duplicated)}")
     if problems:
-        raise SchemaMismatchError(f"{'; '.join(problems)}. Expected columns {expected}, got {got}.")
+        raise SchemaMismatchError(
+            f"{'; '.join(problems)}. Expected columns {names_list(expected)}, got {names_list(got)}."
+        )
     if frame.empty:
         raise SchemaMismatchError("the data has no rows")
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ..config import names_list
 from .values import AmbiguousDatesError, read_as
 
 HASH_SCHEME = 1  # bump when the text a row is hashed from changes: old rules then no longer apply
@@ -70,7 +71,7 @@ class Holdout:
 def hash_holdout(frame: pd.DataFrame, target: str, fraction: float, id_column: str | None = None) -> Holdout:
     """A rule holding out about `fraction` of rows by a hash of each row (without its target), or of `id_column`."""
     if id_column is not None and id_column not in frame.columns:
-        raise HoldoutError(f"id_column {id_column!r} is not a column of the data {list(frame.columns)}")
+        raise HoldoutError(f"id_column {id_column!r} is not a column of the data {names_list(list(frame.columns))}")
     columns = (id_column,) if id_column else tuple(sorted(column for column in frame.columns if column != target))
     return Holdout("hash", fraction, columns)
 
@@ -79,7 +80,7 @@ def time_holdout(frame: pd.DataFrame, column: str, fraction: float) -> Holdout:
     """A rule holding out the newest `fraction` of the rows by `column` (at least one row, and never all of them)."""
     if column not in frame.columns:
         raise HoldoutError(
-            f"time_column {column!r} is not a column of the data {list(frame.columns)}; set time_column in "
+            f"time_column {column!r} is not a column of the data {names_list(list(frame.columns))}; set time_column in "
             "config/app_config.yml to one of them, or to null to hold rows out by a hash of their content"
         )
     times = frame[column]

@@ -24,7 +24,8 @@ def shared_metrics(settings: Settings) -> dict[str, str]:
 
 
 def uwsgi_command(settings: Settings, port: int, host: str = "0.0.0.0") -> list[str]:
-    upload_bytes = int(settings.app.max_upload_mb * 1024 * 1024)
+    """No body limit in uWSGI: it would drop the connection unanswered (and it reads the body before the app could
+    refuse it). The app refuses an upload over max_upload_mb by its Content-Length, before reading it, with a 413."""
     uwsgi = shutil.which("uwsgi", path=str(Path(sys.executable).parent)) or "uwsgi"
     return [
         uwsgi,
@@ -32,6 +33,4 @@ def uwsgi_command(settings: Settings, port: int, host: str = "0.0.0.0") -> list[
         "--http-socket", f"{host}:{port}",
         "--processes", str(settings.app.processes),
         "--threads", str(settings.app.threads),
-        # A little above the app's own limit, so the app answers 413 with a message rather than uWSGI.
-        "--limit-post", str(upload_bytes + 1024 * 1024),
     ]  # fmt: skip

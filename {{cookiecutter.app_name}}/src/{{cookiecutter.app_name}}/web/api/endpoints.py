@@ -8,6 +8,7 @@ from dataclasses import asdict
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
+from ...config import names_list
 from ...datastore import (
     AlreadyAppendedError,
     DataStoreError,
@@ -124,7 +125,7 @@ def train():
     if target not in uploaded.columns:
         raise BadRequest(
             f"{file_name} has no {target!r} column: a training file must hold the correct {target} of every row. "
-            f"Its columns are {list(uploaded.columns)}"
+            f"Its columns are {names_list(list(uploaded.columns))}"
         )
     queue = app_services.retrain_queue()  # before appending: rows are only added if a retrain can be queued
     store = open_datastore(app_services.settings)
