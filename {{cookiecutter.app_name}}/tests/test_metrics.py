@@ -16,7 +16,8 @@ from {{ cookiecutter.app_name }}.datastore import open_datastore
 from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
-from {{ cookiecutter.app_name }}.web.metrics import exposition
+from {{ cookiecutter.app_name }}.web import create_app
+from {{ cookiecutter.app_name }}.web.metrics import SERVED_VERSION, exposition
 from {{ cookiecutter.app_name }}.web.probes import only_probes
 
 from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema, wait_until_ready
@@ -64,6 +65,14 @@ def test_metrics_count_requests_by_route_and_status_and_predictions_by_class(ser
     counts = {label: predicted.count(label) for label in set(predicted)}
     by_class = counts if served.settings.app.problem_type == "classification" else dict.fromkeys(counts, 0)
     assert {label: change("predictions_total", predicted=label) for label in counts} == by_class
+
+
+@pytest.mark.unit
+def test_the_served_version_is_on_metrics_once_the_model_loads_before_any_prediction(served):
+    SERVED_VERSION.set(0)  # as in a process that has not loaded a model yet
+    wait_until_ready(create_app(served.settings, load_model_now=True).test_client())
+
+    assert sample(exposition(served.settings)[0].decode(), "served_model_version") == served.version
 
 
 @pytest.mark.unit

@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from ..ml import RecordScorer, used_columns
 from ..registry import ModelRegistry
+from .metrics import SERVED_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Champion:
             version = self.registry.champion_version(self.environment)
             if version is not None and (self._served is None or self._served.version != version):
                 self._served = self._load(version)
+                SERVED_VERSION.set(version)
                 logger.info("now serving %s v%s in %s", self.registry.model_name, version, self.environment)
             elif version is None:
                 self._served = None

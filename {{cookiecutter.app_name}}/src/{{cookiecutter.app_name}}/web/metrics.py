@@ -31,7 +31,8 @@ from ..monitoring.metrics import WorkerMetrics
 NAMESPACE = APP_NAME
 REQUESTS = Counter("requests", "HTTP requests answered", ["endpoint", "method", "status"], namespace=NAMESPACE)
 LATENCY = Histogram("request_seconds", "How long requests took to answer", ["endpoint"], namespace=NAMESPACE)
-# The version the most recent prediction used: during a swap, processes may briefly differ.
+# The version of the model a process loaded last, set as it loads it (before any prediction); during a swap,
+# processes may briefly differ.
 SERVED_VERSION = Gauge("served_model_version", "The model version predictions come from", namespace=NAMESPACE,
                        multiprocess_mode="mostrecent")  # fmt: skip
 PREDICTIONS = Counter("predictions", "Rows predicted, by predicted class", ["predicted"], namespace=NAMESPACE)
@@ -54,9 +55,8 @@ def instrument(app: Flask) -> None:
         return response
 
 
-def count_predictions(version: int, predicted: Iterable, problem_type: str) -> None:
-    """Record a request's predictions: the version served, and for a classifier how many rows got each class."""
-    SERVED_VERSION.set(version)
+def count_predictions(predicted: Iterable, problem_type: str) -> None:
+    """Record a request's predictions: for a classifier, how many rows got each class."""
     if problem_type != "classification":
         return
     for label, rows in collections.Counter(map(str, predicted)).items():  # not pandas: microseconds matter for one row

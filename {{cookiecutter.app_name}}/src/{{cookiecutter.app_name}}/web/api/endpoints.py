@@ -91,7 +91,7 @@ def predict():
         refuse_a_predictions_file(uploaded, prediction_columns(served.model, target))
         features = model_input(uploaded, served.input_schema, app.time_formats)
         table = predict_table(served.model, features, target)
-        count_predictions(served.version, table[f"predicted_{target}"], app.problem_type)
+        count_predictions(table[f"predicted_{target}"], app.problem_type)
         if services().prediction_log:
             services().prediction_log.record(served.version, features, table)
         return Response(
@@ -109,7 +109,7 @@ def predict():
         scores = predict_scores(served.model, rows)
     predictions = prediction_records(served.model, scores, target)
     predicted = [row[f"predicted_{target}"] for row in predictions]
-    count_predictions(served.version, predicted, app.problem_type)
+    count_predictions(predicted, app.problem_type)
     if services().prediction_log:
         services().prediction_log.record(served.version, records, predictions)
     return {"model_version": served.version, "predictions": predictions}
