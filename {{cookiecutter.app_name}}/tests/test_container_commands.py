@@ -48,17 +48,23 @@ def manifest_command(file_name: str, container: str) -> list[str]:
 
 def on_a_read_only_root(command: list[str]) -> list[str]:
     """`command` as the pod runs it (readOnlyRootFilesystem): nothing can be written but /tmp, an emptyDir there;
-    the app's folder is read-only too, wherever it is. In a mount namespace of its own, which needs root."""
+    the app's folder is read-only too, wherever it is. In a mount namespace of its own, which needs root. The working
+    folder is entered again once mounted: the one inherited is the folder under the new mounts."""
     script = ('mount --bind /tmp /tmp && mount -o remount,bind,ro / && mount --bind "$0" "$0" '
-              '&& mount -o remount,bind,ro "$0" && exec "$@"')  # fmt: skip
+              '&& mount -o remount,bind,ro "$0" && cd "$PWD" && exec "$@"')  # fmt: skip
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(APP_ROOT), *command]
 
 
-def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigterm(tmp_path, kubectl):
+def read_only_root_problem() -> str | None:
+    """Why this machine cannot run a command on a read-only root (it needs root's right to mount), or None."""
     probe = subprocess.run(on_a_read_only_root(["sh", "-c", "! touch /.written 2>/dev/null && touch /tmp/.written"]),
                            capture_output=True, text=True)  # fmt: skip
-    if probe.returncode != 0:
-        pytest.skip(f"a read-only root, as in the pods, needs root's right to mount: {probe.stderr.strip()}")
+    return None if probe.returncode == 0 else probe.stderr.strip() or "the probe failed"
+
+
+def test_the_image_commands_serve_the_smoke_tests_run_a_retrain_and_stop_on_sigterm(tmp_path, kubectl):
+    if problem := read_only_root_problem():
+        pytest.skip(f"a read-only root, as in the pods, needs root's right to mount: {problem}")
     settings = load_settings("integration", root=APP_ROOT).with_state_dir(tmp_path / "state")
     store = open_datastore(settings)
     store.create(table_schema())

@@ -339,6 +339,18 @@ def test_the_manifests_applied_as_they_are_validate(manifest):
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_the_tracking_server_pod_is_locked_down_as_the_app_s_pods_are():
+    documents = [o for o in yaml.safe_load_all((APP_ROOT / "k8s" / "mlflow.yml").read_text()) if o is not None]
+    spec = next(o for o in documents if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    scratch = {volume["name"] for volume in spec["volumes"] if "emptyDir" in volume}
+
+    assert spec["automountServiceAccountToken"] is False and spec["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {mount["mountPath"] for mount in container["volumeMounts"] if mount["name"] in scratch} == {"/tmp"}
+
+
 @pytest.mark.parametrize("registry", [None, "http://127.0.0.1:5000"])  # a SQLite file; this machine's port-forward
 def test_rendering_for_a_registry_the_cluster_cannot_reach_is_refused(settings, monkeypatch, registry):
     if registry:

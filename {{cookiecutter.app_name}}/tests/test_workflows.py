@@ -39,6 +39,7 @@ from {{ cookiecutter.app_name }}.registry import (
 
 from .cluster_access import ApiRequest, ClusterAccess, requests_of
 from .conftest import APP_ROOT, TRACKING_SERVER_ENVIRONMENT, RecordingKubectl, a_small_model, copy_app_config
+from .test_container_commands import on_a_read_only_root, read_only_root_problem
 from .test_deployment import IMAGE, PULL_REQUEST_IMAGE, app_images, tool
 from .test_environments import deploy_app, trained_environment
 
@@ -313,10 +314,12 @@ def tracking_server(runner, tmp_path):
         f"admin_username = {ADMIN[0]}\nadmin_password = {ADMIN[1]}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", settings.mlflow_tracking_uri,
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--app-name", SIGN_IN_APP]  # fmt: skip
+    if read_only_root_problem() is None:  # as its pod runs it: nothing written but /tmp
+        command = on_a_read_only_root(command)
     with log_path.open("wb") as log:  # run in tmp_path: the server's default artifact folder is in its cwd
-        server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                                   settings.mlflow_tracking_uri, "--host", "127.0.0.1", "--port", str(port),
-                                   "--workers", "1", "--app-name", SIGN_IN_APP], stdout=log,
+        server = subprocess.Popen(command, stdout=log,
                                   stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
                                   env={**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
                                        "MLFLOW_FLASK_SERVER_SECRET_KEY": "csrf-key",
