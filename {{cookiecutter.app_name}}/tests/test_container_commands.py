@@ -4,6 +4,7 @@ tests (through `deploy test`, as CI runs them), run a retrain, and stop on SIGTE
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -55,6 +56,7 @@ def on_a_read_only_root(command: list[str]) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(APP_ROOT), *command]
 
 
+@functools.cache  # one probe per test session: the tracking-server fixture asks before every workflow test
 def read_only_root_problem() -> str | None:
     """Why this machine cannot run a command on a read-only root (it needs root's right to mount), or None."""
     probe = subprocess.run(on_a_read_only_root(["sh", "-c", "! touch /.written 2>/dev/null && touch /tmp/.written"]),
