@@ -62,6 +62,7 @@ EXPECTED_FILES = {
     "src/{app}/cli/registry.py",
     "src/{app}/cli/monitor.py",
     "src/{app}/pipeline.py",
+    "src/{app}/labelled_rows.py",
     "src/{app}/packaged_model.py",
     "src/{app}/registry.py",
     "src/{app}/registry_guard.py",

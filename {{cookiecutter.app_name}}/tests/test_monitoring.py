@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -194,6 +195,38 @@ def test_shifted_inputs_and_labels_the_champion_gets_wrong_queue_one_retrain_tha
     assert sample(metrics, "drift_share") == pytest.approx(again.drift_share)
     assert sample(metrics, "labelled_score") == pytest.approx(again.labelled_score)
     assert sample(metrics, "registered_score") == pytest.approx(again.registered_score)
+
+
+@pytest.mark.unit
+def test_data_upload_scores_the_champion_on_new_labels_and_queues_a_retrain_as_train_does(
+    monitored, tmp_path, monkeypatch, capsys
+):
+    from {{ cookiecutter.app_name }}.web import create_app
+
+    assert main(["promote", "--from", "integration"]) == 0  # v1 serves uat too
+    labels = flipped(sensor_rows(100, seed=8))
+    web = create_app(monitored).test_client()
+    wait_until_ready(web)
+    upload = {"file": (io.BytesIO(labels.to_csv(index=False).encode()), "labels.csv")}
+    trained = web.post("/train", data=upload, headers=KEY)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    monkeypatch.setenv("REDIS_URL", monitored.redis_url)
+    capsys.readouterr()
+
+    assert main(["data", "upload", str(tmp_path / "labels.csv"), "--environment", "uat"]) == 0
+    printed = capsys.readouterr().out
+
+    def labelled(environment: str) -> tuple[int | None, dict]:
+        [(version, record)] = recent_records(monitored.for_environment(environment), "labelled")
+        return version, {key: value for key, value in record.items() if key != "labelled_at"}
+
+    assert trained.status_code == 202 and trained.json["trigger"] == "score_drop"
+    assert labelled("uat") == labelled("integration") and labelled("uat")[0] == 1
+    assert labelled("uat")[1]["score"] == trained.json["champion_score"] < 0.5
+    assert f"scores {monitored.app.score_type} {trained.json['champion_score']:.4f}" in printed
+    [job_id] = re.findall(r"Retrain (\w+) queued \(trigger: score_drop\)", printed)
+    queue = RetrainQueue(make_celery(monitored), redis.Redis.from_url(monitored.redis_url), 60)
+    assert queue.status(job_id)["trigger"] == queue.status(trained.json["job_id"])["trigger"] == "score_drop"
 
 
 @pytest.mark.unit

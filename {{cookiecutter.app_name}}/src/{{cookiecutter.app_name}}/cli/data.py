@@ -1,7 +1,8 @@
 """`python -m {{ cookiecutter.app_name }} data create | upload`: the commands behind local/create_database.py and
 local/upload_data.py (and their BigQuery twins).
 
-They start in a second: they import neither training nor the registry.
+`data create` starts in a second: it imports neither training nor the registry. `data upload` loads labelled rows
+the one way /train does (labelled_rows.py), which scores the champion on them.
 """
 
 from __future__ import annotations
@@ -131,14 +132,20 @@ def create_database(args: argparse.Namespace, made_for: str | None = None) -> in
 
 
 def upload_data(args: argparse.Namespace, made_for: str | None = None) -> int:
-    """Append the CSV to the table, creating the table first if there is none."""
+    """Load the CSV's labelled rows as POST /train does (the champion scored on them, a retrain queued when retrain_when
+    says so and a worker's queue is reachable), creating the table first if there is none."""
+    from ..labelled_rows import load_labelled_rows, reachable_queue, registry_champion, require_target
+    from ..registry import open_registry
+
     settings = load_settings(args.environment)
     store = app_datastore(settings, made_for)
     rows = read_csv(args.csv)
+    require_target(rows, settings.app.target, args.csv.name)
     try:
         before = store.count()
     except TableMissingError:
         before = None
+    created = False
     if before is None:
         schema, described = table_schema(settings, None if settings.app.schema else str(args.csv), rows)
         # Check every row before creating anything: a file that does not fit leaves no empty table behind.
@@ -146,16 +153,28 @@ def upload_data(args: argparse.Namespace, made_for: str | None = None) -> int:
             conform(rows, schema, required=[settings.app.target], time_formats=settings.app.time_formats)
         except SchemaMismatchError as error:
             raise SchemaMismatchError(f"{error} Nothing was created or added.") from error
-        if store.create(schema):
+        created = store.create(schema)  # False: another process created it meanwhile; append as to any table
+        if created:
             print_created(store, schema, described)
-            try:
-                added = store.append(rows)
-            except DataStoreError:
-                store.drop()  # whole or not at all: no table without the rows it was made for
-                raise
-            print(f"Appended {added} rows from {args.csv} to {store}.")
-            return EXIT_OK
-        before = store.count()  # another process created it meanwhile: append as to any table
-    added = store.append(rows)
-    print(f"Appended {added} rows from {args.csv} to {store}: {before} -> {store.count()} rows.")
+        before = store.count()
+    registry = open_registry(settings)
+    queue, no_queue = reachable_queue(settings)
+    try:
+        loaded = load_labelled_rows(settings, store, registry, rows, args.csv.name,
+                                    registry_champion(settings, registry), queue, no_queue)  # fmt: skip
+    except DataStoreError:
+        if created:
+            store.drop()  # whole or not at all: no table without the rows it was made for
+        raise
+    print(f"Appended {loaded.rows_added} rows from {args.csv} to {store}: {before} -> {store.count()} rows.")
+    if loaded.ignored_columns:
+        print(f"Left out the columns the table does not have: {loaded.ignored_columns}")
+    if loaded.champion_version is not None:
+        print(f"The champion (v{loaded.champion_version}) scores {settings.app.score_type} "
+              f"{loaded.champion_score:.4f} on these rows, which it never saw (kept for the monitor).")  # fmt: skip
+    if loaded.job_id:
+        joined = "queued" if loaded.newly_queued else "joined the waiting"
+        print(f"Retrain {loaded.job_id} {joined} (trigger: {loaded.trigger}).")
+    else:
+        print(f"{loaded.message[0].upper()}{loaded.message[1:]}.")
     return EXIT_OK

@@ -10,8 +10,8 @@ from flask import current_app
 from ..config import Settings
 from ..monitoring.prediction_log import PredictionLog
 from ..registry import ModelRegistry
-from ..worker.celery_app import make_celery
-from ..worker.queue import RetrainQueue, redis_client
+from ..worker.celery_app import retrain_queue
+from ..worker.queue import RetrainQueue
 from .champion import Champion
 
 REQUEST_PATIENCE_SECONDS = 3  # a request rides out a Redis restart this long, then answers 503
@@ -40,11 +40,7 @@ class Services:
         if self._queue is None:
             if not self.settings.redis_url:
                 raise QueueUnavailable("REDIS_URL is not set; start the app with local/run_server.py, or set it")
-            self._queue = RetrainQueue(
-                make_celery(self.settings, REQUEST_PATIENCE_SECONDS),
-                redis_client(self.settings.redis_url, REQUEST_PATIENCE_SECONDS),
-                self.settings.app.retrain_time_limit_minutes * 60,
-            )
+            self._queue = retrain_queue(self.settings, REQUEST_PATIENCE_SECONDS)
         try:
             self._queue.redis.ping()
         except redis.RedisError as problem:

@@ -7,7 +7,7 @@ from celery.schedules import crontab
 
 from ..config import ConfigError, Settings, cron_fields
 from . import DRAIN_PREDICTIONS_TASK, MONITOR_TASK, SCHEDULED_RETRAIN_TASK
-from .queue import REDIS_RESTART_SECONDS
+from .queue import REDIS_RESTART_SECONDS, RetrainQueue, redis_client
 
 # How long after a retrain's time limit Redis waits before it hands the job of a dead worker out again: time for the
 # hard limit to stop it and for its worker to acknowledge it. No longer, as that is how long such a job waits.
@@ -60,3 +60,12 @@ def make_celery(settings: Settings, redis_patience_seconds: float = REDIS_RESTAR
                                          "options": {"expires": DRAIN_SECONDS}}  # fmt: skip
     celery.conf.beat_schedule = schedule
     return celery
+
+
+def retrain_queue(settings: Settings, patience_seconds: float) -> RetrainQueue:
+    """The environment's retrain queue on REDIS_URL, whose commands ride out a Redis restart of `patience_seconds`."""
+    return RetrainQueue(
+        make_celery(settings, patience_seconds),
+        redis_client(settings.redis_url, patience_seconds),
+        settings.app.retrain_time_limit_minutes * 60,
+    )

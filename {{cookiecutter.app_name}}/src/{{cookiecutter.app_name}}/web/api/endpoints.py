@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from dataclasses import asdict
 
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
-from ...config import names_list
 from ...datastore import (
     AlreadyAppendedError,
     DataStoreError,
     SchemaMismatchError,
     TableMissingError,
-    conform,
     open_datastore,
 )
 from ...environments.deployments import DeploymentError, approve
+from ...labelled_rows import Champion, NoTargetError, load_labelled_rows, require_target
 from ...ml import predict_scores, predict_table, prediction_columns, prediction_records
 from ...ml.metrics import GREATER_IS_BETTER
-from ...monitoring.monitor import check, labelled_record, recent_records, record_labelled
+from ...monitoring.monitor import recent_records
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..metrics import count_predictions
 from ..services import services
@@ -35,7 +34,6 @@ from .uploads import (
     uploaded_csv,
 )
 
-logger = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 SHOWN_REPORTS = 50  # the newest monitor reports /monitoring returns
 
@@ -120,19 +118,16 @@ def predict():
 def train():
     """Append corrected rows to the environment's data, then queue a retrain that will see them."""
     app_services = services()
-    target = app_services.settings.app.target
+    settings = app_services.settings
     uploaded, file_name = uploaded_csv(request.files)
-    if target not in uploaded.columns:
-        raise BadRequest(
-            f"{file_name} has no {target!r} column: a training file must hold the correct {target} of every row. "
-            f"Its columns are {names_list(list(uploaded.columns))}"
-        )
-    queue = app_services.retrain_queue()  # before appending: rows are only added if a retrain can be queued
-    store = open_datastore(app_services.settings)
     try:
-        schema = store.schema()
-        ignored = [column for column in uploaded.columns if column not in schema]
-        rows_added = store.append(uploaded.drop(columns=ignored))
+        require_target(uploaded, settings.app.target, file_name)
+    except NoTargetError as problem:
+        raise BadRequest(str(problem)) from problem
+    queue = app_services.retrain_queue()  # before appending: rows are only added if a retrain can be queued
+    try:
+        loaded = load_labelled_rows(settings, open_datastore(settings), app_services.registry, uploaded, file_name,
+                                    web_champion(app_services), queue)  # fmt: skip
     except TableMissingError as problem:
         return error(str(problem), 409)
     except AlreadyAppendedError as problem:  # nothing new: no retrain either
@@ -141,45 +136,17 @@ def train():
         raise BadRequest(str(problem)) from problem
     except DataStoreError as problem:
         return error(str(problem), 503)
-    labels = score_new_labels(uploaded.drop(columns=ignored), schema, file_name)
-    answer = {"rows_added": rows_added, "ignored_columns": ignored, **labels}
-    settings = app_services.settings
-    trigger = upload_trigger(settings, app_services.registry) if settings.app.retrain_when.conditions else "upload"
-    if trigger is None:
-        why_not = f"no retrain yet: none of retrain_when {settings.app.retrain_when.conditions} is met"
-        return {**answer, "job_id": None, "newly_queued": False, "message": why_not}, 200
-    job_id, queued = queue.enqueue(settings.environment, f"{rows_added} rows from {file_name}", trigger)
-    return {**answer, "job_id": job_id, "newly_queued": queued, "trigger": trigger}, 202
+    return loaded.answer(), 202 if loaded.job_id else 200
 
 
-def upload_trigger(settings, registry) -> str | None:
-    """Where retrain_when decides: the condition an upload meets, else None. With no champion to judge yet, or when
-    the check itself fails, the upload retrains as it would without retrain_when: new rows are never left unused."""
-    try:
-        report = check(settings, registry, drift_too=False)
-    except Exception:  # noqa: BLE001  the rows are in; retraining on them is the safe side
-        logger.exception("retrain_when could not be checked after an upload; retraining")
-        return "upload"
-    if report.champion_version is None:
-        return "upload"
-    return report.triggers[0] if report.triggers else None
+def web_champion(app_services) -> Callable[[], Champion | None]:
+    """The champion this process serves, already loaded."""
 
+    def current() -> Champion | None:
+        served = app_services.champion.current()
+        return None if served is None else Champion(served.version, served.model)
 
-def score_new_labels(rows, schema: dict[str, str], file_name: str) -> dict:
-    """The champion's score on rows it has never seen (they were just added), kept for the monitor: how it does on
-    new data is what score_drop watches. A failure here costs the upload nothing."""
-    app_services = services()
-    served, app = app_services.champion.current(), app_services.settings.app
-    if served is None:
-        return {}
-    try:
-        labelled = conform(rows, schema, required=[app.target], time_formats=app.time_formats)
-        record = labelled_record(served.model, labelled, app.target, app.score_type, file_name)
-        record_labelled(app_services.settings, served.version, record)
-    except Exception:  # noqa: BLE001  the rows are in: the monitor only misses this score
-        logger.exception("the champion could not score the uploaded rows")
-        return {}
-    return {"champion_score": record["score"], "champion_version": served.version}
+    return current
 
 
 @api.post("/retrain")
