@@ -60,10 +60,12 @@ def bigquery_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield endpoint
 
 
-def on_bigquery(settings: Settings, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The same settings on the BigQuery emulator, in datasets no other test uses."""
+def on_bigquery(
+    settings: Settings, endpoint: str, monkeypatch: pytest.MonkeyPatch, bigquery: dict | None = None
+) -> Settings:
+    """The same settings on the BigQuery emulator, in datasets no other test uses (or in `bigquery`'s)."""
     monkeypatch.setenv("BIGQUERY_API_ENDPOINT", endpoint)
-    bigquery = {"project": "emulated-project", "dataset_name": f"test_{uuid.uuid4().hex[:12]}"}
+    bigquery = bigquery or {"project": "emulated-project", "dataset_name": f"test_{uuid.uuid4().hex[:12]}"}
     return dataclasses.replace(
         started_now(settings), app=dataclasses.replace(settings.app, data_source="bigquery", bigquery=bigquery)
     )
@@ -80,7 +82,8 @@ def fresh_settings(
     """The app's own config (or that of `root`) on a fresh state folder, with a small training budget so tests stay
     quick.
 
-    An app whose data_source is bigquery runs its tests on the BigQuery emulator."""
+    An app whose data_source is bigquery runs its tests on the BigQuery emulator, in datasets of its own unless
+    `root`'s config already names emulated ones."""
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT", "DUCKDB_PATH", "APP_ENVIRONMENT", "API_KEY"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("APP_STATE_DIR", str(state_dir))
@@ -94,7 +97,8 @@ def fresh_settings(
     )
     settings = dataclasses.replace(loaded, app=small_budget)
     if settings.app.data_source == "bigquery":
-        return on_bigquery(settings, request.getfixturevalue("bigquery_endpoint"), monkeypatch)
+        emulated = settings.app.bigquery if settings.app.bigquery.get("project") == "emulated-project" else None
+        return on_bigquery(settings, request.getfixturevalue("bigquery_endpoint"), monkeypatch, emulated)
     return settings
 
 
