@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import json
 import random
 import re
@@ -28,12 +29,11 @@ DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d")
 PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a column name YAML reads as itself without quotes
 YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
-TRUE_WORDS = {"true", "t", "yes", "y", "1"}
-FALSE_WORDS = {"false", "f", "no", "n", "0"}
 TIME_TYPES = ("date", "timestamp", "integer", "float")  # what a time column may hold: it is sorted by it
-# The app's own ways of writing dates besides ISO 8601 (ml/values.py), read without importing it (it needs pandas).
+# The app's own ways of writing dates besides ISO 8601 (ml/values.py) and yes and no (config.py), read from its source
+# without importing it (it needs pandas).
 APP_PACKAGE = "{{cookiecutter.app_name}}"  # the app's folder and package, named as they are before the bake
-APP_VALUES = Path(__file__).resolve().parents[1] / APP_PACKAGE / "src" / APP_PACKAGE / "ml" / "values.py"
+APP_SOURCE = Path(__file__).resolve().parents[1] / APP_PACKAGE / "src" / APP_PACKAGE
 TIME_PARTS = ("%H", "%M", "%S")  # a format with any of these reads timestamps; without, dates
 
 DEMO_FILES = ("dataset_1.csv", "dataset_2.csv")  # the demo data, in the app template's data/ folder
@@ -68,7 +68,7 @@ class ColumnTypes:
             self.fits.discard("float")
         if "boolean" in self.fits:
             word = text.lower()
-            if word not in TRUE_WORDS | FALSE_WORDS:
+            if word not in boolean_words():
                 self.fits.discard("boolean")
             self.true_or_false_word |= word in ("true", "false")
         if "date" in self.fits and not (DATE.fullmatch(text) and _parses(date.fromisoformat, text)):
@@ -150,12 +150,23 @@ def read_moment(text: str, time_format: str = "") -> datetime:
         return datetime.strptime(text, time_format)
 
 
-def app_time_formats() -> tuple[str, ...]:
-    """TIME_FORMATS of the app's ml/values.py: the hook reads time columns by the very list the app reads them by."""
-    tree = ast.parse(APP_VALUES.read_text(encoding="utf-8"))
+@functools.cache
+def app_constant(module: str, name: str):
+    """A constant of one of the app's modules (a literal): the hook reads values by the very words the app does."""
+    tree = ast.parse((APP_SOURCE / module).read_text(encoding="utf-8"))
     assignments = [node for node in tree.body if isinstance(node, ast.Assign)]
-    [formats] = [node.value for node in assignments if getattr(node.targets[0], "id", "") == "TIME_FORMATS"]
-    return ast.literal_eval(formats)
+    [value] = [node.value for node in assignments if getattr(node.targets[0], "id", "") == name]
+    return ast.literal_eval(value)
+
+
+def app_time_formats() -> tuple[str, ...]:
+    return app_constant("ml/values.py", "TIME_FORMATS")
+
+
+@functools.cache
+def boolean_words() -> frozenset[str]:
+    """The words the app reads as true or false."""
+    return frozenset(app_constant("config.py", "TRUE_WORDS") | app_constant("config.py", "FALSE_WORDS"))
 
 
 def time_format_problem(values: list[str], time_column: str, time_format: str) -> tuple[str, str]:

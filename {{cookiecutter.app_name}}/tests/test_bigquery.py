@@ -17,14 +17,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from google.cloud import bigquery
 
 from {{ cookiecutter.app_name }}.datastore import (
+    AlreadyAppendedError,
     DataStoreError,
     SchemaMismatchError,
     TableMissingError,
+    conform,
     open_datastore,
     read_csv,
 )
+from {{ cookiecutter.app_name }}.datastore.legacy_keys import pandas_rows_key
 from {{ cookiecutter.app_name }}.pipeline import retrain
 
 from .conftest import APP_ROOT, DATA, a_feature_of_type, copy_app_config, data_rows, started_now, table_schema
@@ -115,6 +119,22 @@ def test_append_refuses_rows_that_do_not_fit_and_loads_nothing(bigquery_store, b
 
     assert message in str(raised.value) and "Nothing was added" in str(raised.value)
     assert bigquery_store.count() == 10
+
+
+def test_rows_loaded_by_an_earlier_release_are_not_loaded_again(bigquery_store):
+    """Earlier releases named each load job by pandas' row hash of its rows: a file loaded by one is still refused."""
+    upload = data_rows("dataset_1.csv", 20)
+    rows = conform(upload, bigquery_store.schema())
+    table = bigquery_store.client.get_table(bigquery_store.table)
+    old_job_id = f"append_{table.dataset_id}_{table.table_id}_{pandas_rows_key(rows)}_1"
+    config = bigquery.LoadJobConfig(schema=table.schema, write_disposition=bigquery.WriteDisposition.WRITE_APPEND)
+    bigquery_store.client.load_table_from_dataframe(rows, table, job_config=config, job_id=old_job_id).result()
+
+    with pytest.raises(AlreadyAppendedError, match="these 20 rows were already added"):
+        bigquery_store.append(upload)
+
+    assert bigquery_store.count() == 20
+    assert bigquery_store.append(data_rows("dataset_1.csv", 21).tail(1)) == 1
 
 
 def test_clone_gives_an_equal_and_independent_table(bigquery_store):

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -15,6 +16,9 @@ from {{ cookiecutter.app_name }}.datastore import (
     open_datastore,
     parse_csv,
 )
+from {{ cookiecutter.app_name }}.datastore.duckdb_store import APPENDS, DuckDBStore
+from {{ cookiecutter.app_name }}.datastore.legacy_keys import pandas_rows_key
+from {{ cookiecutter.app_name }}.ml.row_hash import ROW_HASH_SCHEME, row_hashes, rows_key
 
 from .conftest import (
     APP_ROOT,
@@ -155,6 +159,61 @@ def test_the_same_rows_are_added_once_however_their_file_writes_them(store):
 
     assert store.count() == 30
     assert store.append(rows.head(29)) == 29  # other rows (a subset) are new rows
+
+
+def test_the_key_of_stored_rows_is_fixed_by_their_values_alone():
+    """The key that refuses a second upload of the same rows: computed once and written here, it must never change
+    with a library's version (a change would let every file loaded before it be loaded again)."""
+    schema = {"name": "string", "count": "integer", "amount": "float", "paid": "boolean", "day": "date",
+              "at": "timestamp"}  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "name": ["Ada", None, "Zoë"],
+            "count": ["1", "-7", None],
+            "amount": ["0.1", None, "1e300"],
+            "paid": ["true", "no", None],
+            "day": ["2024-02-29", None, "1999-12-31"],
+            "at": ["2024-02-29T23:59:59+01:00", "2001-01-01 00:00:00", None],
+        }
+    )
+    rows = conform(frame, schema)
+
+    hashes = [f"{value:016x}" for value in row_hashes(rows)]
+    assert hashes == ["408c8444b30b3380", "4a2cb78ff40b271b", "28a62b164783fe62"]
+    assert rows_key(rows) == "b6b23850357d3b80"
+
+
+def stored_by_an_earlier_release(store: DuckDBStore, *uploads: pd.DataFrame) -> None:
+    """Rows appended as releases before the stable row key did: each upload's key was pandas' row hash, and the record
+    of appends had no key_scheme."""
+    with duckdb.connect(str(store.path)) as connection:
+        connection.execute(f"CREATE TABLE {APPENDS} (table_name VARCHAR, digest VARCHAR, row_count BIGINT, "
+                           "appended_at TIMESTAMP)")  # fmt: skip
+        for upload in uploads:
+            rows = conform(upload, store.schema())
+            connection.register("incoming_rows", rows)
+            connection.execute(f'INSERT INTO "{store.table}" BY NAME SELECT * FROM incoming_rows')
+            connection.execute(f"INSERT INTO {APPENDS} VALUES (?, ?, ?, now()::TIMESTAMP)",
+                               [store.table, pandas_rows_key(rows), len(rows)])  # fmt: skip
+            connection.unregister("incoming_rows")
+
+
+def test_a_table_stored_under_the_old_keys_refuses_the_same_files_once_its_keys_are_carried_over(tmp_path):
+    store = DuckDBStore(tmp_path / "data.duckdb", "rows", "integration")
+    store.create(table_schema())
+    first, second = data_rows("dataset_1.csv", 40), data_rows("dataset_2.csv", 10)
+    stored_by_an_earlier_release(store, first, second)
+
+    for upload in (first, second):
+        with pytest.raises(AlreadyAppendedError, match=f"these {len(upload)} rows were already added"):
+            store.append(upload)
+
+    assert store.count() == 50
+    with duckdb.connect(str(store.path)) as connection:
+        keys = connection.execute(f"SELECT digest, key_scheme FROM {APPENDS} ORDER BY appended_at").fetchall()
+    expected = [rows_key(conform(upload, store.schema())) for upload in (first, second)]
+    assert keys == [(key, ROW_HASH_SCHEME) for key in expected], "each append is kept under the stable key"
+    assert store.append(data_rows("dataset_2.csv", 11).tail(1)) == 1  # other rows are still new rows
 
 
 def test_clone_gives_an_equal_and_independent_table(store):

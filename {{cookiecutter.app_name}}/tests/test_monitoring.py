@@ -132,8 +132,8 @@ def test_while_redis_is_away_predictions_wait_in_the_process_and_are_sent_once_i
     tmp_path, monkeypatch, request, redis_url
 ):
     settings = sensor_app(tmp_path, monkeypatch, request)
-    redis.Redis.from_url(redis_url).flushdb()
-    log = PredictionLog(f"redis://127.0.0.1:{free_port()}/0", settings.environment, sample_rate=1.0)  # no Redis there
+    environment = "redis-away"  # a queue of its own: web apps of earlier tests may still send to integration's
+    log = PredictionLog(f"redis://127.0.0.1:{free_port()}/0", environment, sample_rate=1.0)  # no Redis there
     rows = inputs(sensor_rows(5, seed=5)).to_dict(orient="records")
 
     log.record(1, rows, [{"predicted_status": "ok"}] * 5)
@@ -141,7 +141,7 @@ def test_while_redis_is_away_predictions_wait_in_the_process_and_are_sent_once_i
 
     log.redis = redis.Redis.from_url(redis_url)
     assert log.flush() == 5
-    assert drain(redis.Redis.from_url(redis_url), open_journal(settings, "predictions"), settings.environment) == 5
+    assert drain(redis.Redis.from_url(redis_url), open_journal(settings, "predictions"), environment) == 5
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.config import load_settings
-from {{ cookiecutter.app_name }}.datastore import rows_hash
 from {{ cookiecutter.app_name }}.environments import DeploymentError
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.ml.holdout import Holdout
+from {{ cookiecutter.app_name }}.ml.row_hash import rows_key
 from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain
 from {{ cookiecutter.app_name }}.registry import Deployment, open_registry
 
@@ -102,7 +102,7 @@ def test_three_retrains_with_a_random_holdout_never_score_a_model_on_a_row_it_tr
         if report.champion_version is not None:
             compared &= Holdout.from_json(registry.version(report.champion_version).holdout).mask(frame)
         scored = frame[compared]
-        assert rows_hash(scored) == report.test_rows_hash, "these must be the rows both models were scored on"
+        assert rows_key(scored) == report.test_rows_hash, "these must be the rows both models were scored on"
         assert len(scored) == report.test_rows > 0
         for model in (report.challenger_version, report.champion_version):
             assert not row_keys(scored) & trained_on.get(model, set()), f"v{model} was scored on rows it learnt"
@@ -159,7 +159,7 @@ def test_champion_and_challenger_are_scored_on_the_same_held_out_rows(settings, 
     frame = canonical_order(store.read())[0]
     rules = [Holdout.from_json(registry.version(version).holdout) for version in (1, 2)]
     test = frame[rules[0].mask(frame) & rules[1].mask(frame)]
-    assert rows_hash(test) == report.test_rows_hash and len(test) == report.test_rows
+    assert rows_key(test) == report.test_rows_hash and len(test) == report.test_rows
     features, truth = split_features(test, settings.app.target)
     assert score(registry.load(1), features, truth, settings.app.score_type) == pytest.approx(report.champion_score)
     assert score(registry.load(2), features, truth, settings.app.score_type) == pytest.approx(report.challenger_score)

@@ -272,7 +272,8 @@ class EnvironmentConfig:
 
 
 def variable(does: str, unset: str, kind: type = str) -> Any:
-    """A field of Variables: what the variable does, and what holds when it is unset (as the README shows both)."""
+    """A field of Variables: what the variable does, and what holds when it is unset (as docs/configuration.md shows
+    both)."""
     return field(default=None, metadata={"does": does, "unset": unset, "kind": kind})
 
 
@@ -358,7 +359,15 @@ class Variables:
         return bool(self.kubernetes_service_host) or bool(self.app_deployed)
 
 
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+# How people write yes and no, in data and in environment variables alike (any case, spaces around).
+TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "0"}
+
+
+def boolean_word(text: str) -> bool | None:
+    """True or False for a word of TRUE_WORDS or FALSE_WORDS, else None."""
+    word = text.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def read_variables() -> Variables:
@@ -369,8 +378,8 @@ def read_variables() -> Variables:
         kind = spec.metadata["kind"]
         if not raw:
             values[spec.name] = None
-        elif kind is bool and raw.lower() in TRUE + FALSE:
-            values[spec.name] = raw.lower() in TRUE
+        elif kind is bool and boolean_word(raw) is not None:
+            values[spec.name] = boolean_word(raw)
         elif kind is int and raw.isdigit():
             values[spec.name] = int(raw)
         elif kind is str:

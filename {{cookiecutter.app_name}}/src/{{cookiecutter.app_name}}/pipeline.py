@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from .config import FixFirstError, Settings, names_list
-from .datastore import digest, open_datastore, row_hashes
+from .datastore import open_datastore
 from .environments.deployments import move
 from .ml import SearchBudget, greater_is_better, score, split_features, train_model
 from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
+from .ml.row_hash import digest, row_hashes
 from .packaged_model import EXAMPLE_ROWS
 from .provenance import created_by, git_sha
 from .registry import ENVIRONMENT_TAG, ModelRegistry, ModelVersion, ServedAs, open_registry

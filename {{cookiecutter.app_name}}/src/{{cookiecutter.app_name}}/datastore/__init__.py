@@ -26,12 +26,9 @@ from .schema import (
     TableMissingError,
     UnreadableFileError,
     conform,
-    digest,
     infer_schema,
     parse_csv,
     read_csv,
-    row_hashes,
-    rows_hash,
 )
 
 __all__ = [
@@ -45,7 +42,6 @@ __all__ = [
     "TableMissingError",
     "UnreadableFileError",
     "conform",
-    "digest",
     "entry",
     "infer_schema",
     "journal_frame",
@@ -53,8 +49,6 @@ __all__ = [
     "open_datastore",
     "parse_csv",
     "read_csv",
-    "row_hashes",
-    "rows_hash",
 ]
 
 

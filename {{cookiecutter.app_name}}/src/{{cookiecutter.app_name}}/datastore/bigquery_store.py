@@ -22,8 +22,10 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
+from ..ml.row_hash import ROW_HASH_SCHEME, rows_key
 from .credentials import KEY_FILE, read_service_account_key
 from .journal import journal_frame, journal_table, naive_utc
+from .legacy_keys import pandas_rows_key
 from .schema import (
     AlreadyAppendedError,
     DataStoreError,
@@ -31,7 +33,6 @@ from .schema import (
     SchemaMismatchError,
     TableMissingError,
     conform,
-    rows_hash,
 )
 
 BIGQUERY_TYPES = {
@@ -189,8 +190,10 @@ class BigQueryStore:
         )
         # The load job's id comes from the rows: if an earlier load of them committed (even one whose wait failed, so
         # that its caller saw an error and tried again), BigQuery refuses the id and nothing is added twice.
-        job_id = f"append_{table.dataset_id}_{table.table_id}_{rows_hash(rows)}"
+        job_id = f"append_{table.dataset_id}_{table.table_id}_k{ROW_HASH_SCHEME}_{rows_key(rows)}"
         with self.explained("append"):
+            old_job_id = f"append_{table.dataset_id}_{table.table_id}_{pandas_rows_key(rows)}"
+            self._refuse_loaded_under_old_key(rows, old_job_id)
             for attempt in range(1, LOAD_ATTEMPTS + 1):
                 try:
                     job = self.client.load_table_from_file(
@@ -214,6 +217,21 @@ class BigQueryStore:
             except exceptions.BadRequest as error:
                 raise SchemaMismatchError(f"BigQuery refused the rows ({error.message}); nothing was added") from error
         return len(rows)
+
+    def _refuse_loaded_under_old_key(self, rows: pd.DataFrame, old_job_id: str) -> None:
+        """AlreadyAppendedError if an earlier release loaded these rows, under the job id it made from pandas' row
+        hash. Load jobs cannot be renamed, so their keys are carried over by looking them up (BigQuery lists a
+        project's jobs for 180 days)."""
+        for attempt in range(1, LOAD_ATTEMPTS + 1):
+            try:
+                earlier = self.client.get_job(f"{old_job_id}_{attempt}")
+            except exceptions.NotFound:
+                return
+            if earlier.done() and not earlier.error_result:
+                raise AlreadyAppendedError(
+                    f"these {len(rows)} rows were already added to {self} (load job {earlier.job_id}); nothing was "
+                    "added again"
+                )
 
     def drop(self) -> bool:
         """Delete the environment's dataset and its table; False if there was none."""

@@ -18,7 +18,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..ml.row_hash import ROW_HASH_SCHEME, rows_key
 from .journal import JOURNALS, journal_frame, journal_table, naive_utc
+from .legacy_keys import carried_over, pandas_rows_key
 from .schema import (
     AlreadyAppendedError,
     DataStoreError,
@@ -26,7 +28,6 @@ from .schema import (
     SchemaMismatchError,
     TableMissingError,
     conform,
-    rows_hash,
 )
 
 DUCKDB_TYPES = {
@@ -49,6 +50,7 @@ LOGICAL_TYPES = {
 }
 LOCK_WAIT_SECONDS = 30.0
 APPENDS = "appended_rows"  # which rows each table has been given, so that the same rows are never added twice
+OLD_KEY = 0  # the key_scheme of an append stored under pandas' row hash whose rows were not found to carry it over
 JOURNAL_COLUMNS = "logged_at TIMESTAMP, model_version BIGINT, record VARCHAR"
 
 
@@ -77,6 +79,18 @@ def connected(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield connection
     finally:
         connection.close()
+
+
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit what the block did, or roll all of it back if it raised."""
+    connection.begin()
+    try:
+        yield
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.commit()
 
 
 class DuckDBStore:
@@ -145,18 +159,19 @@ class DuckDBStore:
         """Check the frame against the table, then add all its rows in one transaction, or none; AlreadyAppendedError
         if these very rows were added before."""
         with connected(self.path) as connection:
+            schema = self._require_schema(connection)
             try:
-                rows = conform(frame, self._require_schema(connection), self.required, time_formats=self.time_formats)
+                rows = conform(frame, schema, self.required, time_formats=self.time_formats)
             except SchemaMismatchError as error:
                 raise SchemaMismatchError(f"{error} Nothing was added to {self.table}.") from error
-            digest = rows_hash(rows)
+            key = rows_key(rows)
+            self._carry_over_old_keys(connection, schema)
             connection.begin()
             try:
-                connection.execute(f"CREATE TABLE IF NOT EXISTS {APPENDS} (table_name VARCHAR, digest VARCHAR, "
-                                   "row_count BIGINT, appended_at TIMESTAMP)")  # fmt: skip
                 earlier = connection.execute(
-                    f"SELECT row_count, appended_at FROM {APPENDS} WHERE table_name = ? AND digest = ?",
-                    [self.table, digest],
+                    f"SELECT row_count, appended_at FROM {APPENDS} WHERE table_name = ? "
+                    "AND (digest = ? AND key_scheme = ? OR digest = ? AND key_scheme = ?)",
+                    [self.table, key, ROW_HASH_SCHEME, pandas_rows_key(rows), OLD_KEY],
                 ).fetchone()
                 if earlier:
                     raise AlreadyAppendedError(
@@ -165,8 +180,8 @@ class DuckDBStore:
                     )
                 connection.register("incoming_rows", rows)
                 connection.execute(f"INSERT INTO {quote(self.table)} BY NAME SELECT * FROM incoming_rows")
-                connection.execute(f"INSERT INTO {APPENDS} VALUES (?, ?, ?, now()::TIMESTAMP)",
-                                   [self.table, digest, len(rows)])  # fmt: skip
+                connection.execute(f"INSERT INTO {APPENDS} VALUES (?, ?, ?, now()::TIMESTAMP, ?)",
+                                   [self.table, key, len(rows), ROW_HASH_SCHEME])  # fmt: skip
                 connection.commit()
             except duckdb.Error as error:
                 connection.rollback()
@@ -178,6 +193,34 @@ class DuckDBStore:
                 with contextlib.suppress(duckdb.Error):
                     connection.unregister("incoming_rows")
         return len(rows)
+
+    def _carry_over_old_keys(self, connection: duckdb.DuckDBPyConnection, schema: Schema) -> None:
+        """Store this table's appends under the stable row key where an earlier release stored pandas' row hash (no
+        key_scheme), in a transaction of its own. Runs once per table: an append whose rows are no longer found keeps
+        its old key, marked so."""
+        with transaction(connection):
+            self._carry_over(connection, schema)
+
+    def _carry_over(self, connection: duckdb.DuckDBPyConnection, schema: Schema) -> None:
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {APPENDS} (table_name VARCHAR, digest VARCHAR, "
+                           "row_count BIGINT, appended_at TIMESTAMP)")  # fmt: skip
+        connection.execute(f"ALTER TABLE {APPENDS} ADD COLUMN IF NOT EXISTS key_scheme INTEGER")
+        old = connection.execute(
+            f"SELECT digest, row_count FROM {APPENDS} WHERE table_name = ? AND key_scheme IS NULL "
+            "ORDER BY appended_at, rowid",
+            [self.table],
+        ).fetchall()
+        if not old:
+            return
+        stored = connection.execute(f"SELECT * FROM {quote(self.table)}").df()  # in the order the rows were added
+        carried = carried_over(conform(stored, schema, [], time_formats=self.time_formats), old)
+        for old_key, _ in old:
+            key, scheme = (carried[old_key], ROW_HASH_SCHEME) if old_key in carried else (old_key, OLD_KEY)
+            connection.execute(
+                f"UPDATE {APPENDS} SET digest = ?, key_scheme = ? WHERE table_name = ? AND digest = ? "
+                "AND key_scheme IS NULL",
+                [key, scheme, self.table, old_key],
+            )
 
     def drop(self) -> bool:
         """Delete the table; False if there was none."""

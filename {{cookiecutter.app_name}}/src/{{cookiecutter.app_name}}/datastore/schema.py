@@ -7,7 +7,6 @@ tables described by the same schema accept exactly the same frames.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -19,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import LOGICAL_TYPES, FixFirstError, names_list
-from ..ml.values import FALSE_WORDS, TRUE_WORDS, AmbiguousDatesError, read_as, time_format_reading, time_type
+from ..config import FALSE_WORDS, LOGICAL_TYPES, TRUE_WORDS, FixFirstError, names_list
+from ..ml.values import AmbiguousDatesError, read_as, time_format_reading, time_type
 
 Schema = Mapping[str, str]  # column -> logical type, in table order
 
@@ -236,21 +235,6 @@ def conform(
     if problems:
         raise SchemaMismatchError("; ".join(problems) + ".")
     return pd.DataFrame(converted).reset_index(drop=True)
-
-
-def row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """A hash of each row's content."""
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
-
-
-def digest(hashes: np.ndarray) -> str:
-    """One short hash of rows, from their row hashes in order."""
-    return hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
-
-
-def rows_hash(frame: pd.DataFrame) -> str:
-    """One short hash of typed rows, in order: the same rows give the same hash however their file wrote them."""
-    return digest(row_hashes(frame))
 
 
 def first_rows(mask: pd.Series) -> list[int]:

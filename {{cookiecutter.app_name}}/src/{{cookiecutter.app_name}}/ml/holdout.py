@@ -11,7 +11,6 @@ held-out rows, and a retrain compares the two models on the rows that both rules
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -21,11 +20,10 @@ import numpy as np
 import pandas as pd
 
 from ..config import names_list
+from .row_hash import ROW_HASH_SCHEME, row_hashes
 from .values import AmbiguousDatesError, read_as
 
-HASH_SCHEME = 1  # bump when the text a row is hashed from changes: old rules then no longer apply
-MISSING_TEXT = "\x00"  # a missing value, unlike any text
-SEPARATOR = "\x1f"  # between the values of a row
+HASH_SCHEME = ROW_HASH_SCHEME  # a rule made by another scheme holds out other rows: it no longer applies
 
 
 class HoldoutError(ValueError):
@@ -126,28 +124,5 @@ def cutoff_like(cutoff: str | float, times: pd.Series):
 
 
 def row_positions(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """Each row's place in [0, 1), from a hash of its values in `columns`: the same row gets the same place always.
-
-    The values are written out as text first (numbers in full, times in ISO form), so the place depends on neither
-    the backend's column types nor the version of pandas.
-    """
-    texts = [value_texts(frame[column]) for column in columns]
-    rows = texts[0].str.cat(texts[1:], sep=SEPARATOR) if len(texts) > 1 else texts[0]
-    places = [int.from_bytes(hashlib.blake2b(row.encode(), digest_size=8).digest()) for row in rows.tolist()]
-    return np.array(places, dtype=np.float64) / 2.0**64
-
-
-def value_texts(column: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(column):
-        text = column.map({True: "true", False: "false"})
-    elif pd.api.types.is_integer_dtype(column):
-        text = column.astype("Int64").astype("string")
-    elif pd.api.types.is_float_dtype(column):
-        text = pd.Series(column.to_numpy(dtype="float64", na_value=np.nan), index=column.index).map(repr)
-        text = text.where(column.notna())
-    elif pd.api.types.is_datetime64_any_dtype(column):
-        moments = column.dt.tz_convert("UTC").dt.tz_localize(None) if column.dt.tz is not None else column
-        text = moments.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    else:
-        text = column.astype("string")
-    return text.astype("string").fillna(MISSING_TEXT).reset_index(drop=True)
+    """Each row's place in [0, 1), from the hash of its values in `columns`: the same row gets the same place always."""
+    return row_hashes(frame, columns).astype(np.float64) / 2.0**64

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-TRUE_WORDS = {"true", "t", "yes", "y", "1"}
-FALSE_WORDS = {"false", "f", "no", "n", "0"}
+from ..config import FALSE_WORDS, TRUE_WORDS
+
 # A date column holds calendar dates; a midnight timestamp is read as its own date, whatever its offset.
 DATE = r"(\d{4}-\d{2}-\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 # Dates as people write them, besides ISO 8601. Two of them may read one value two ways ("01/02/2023": 2 January or
