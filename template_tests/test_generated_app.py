@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import time
 import urllib.request
+
+import pytest
 
 from dev.app_venv import app_python
 
@@ -26,6 +29,25 @@ print(json.dumps({{
                  for v in registry.versions()}},
 }}))
 """
+
+
+# The keys an upload of the demo's data/dataset_1.csv is stored under: computed once, they must stay these (a change
+# would let a file loaded before it be loaded again).
+READ_STORED_KEYS = """
+import json
+import duckdb
+from {app}.config import load_settings
+from {app}.datastore import open_datastore
+from {app}.ml.row_hash import row_hashes
+store = open_datastore(load_settings())
+with duckdb.connect(str(store.path)) as connection:
+    keys = connection.execute("SELECT digest, key_scheme FROM appended_rows").fetchall()
+print(json.dumps({{"keys": keys, "first_rows": [f"{{value:016x}}" for value in row_hashes(store.read().head(3))]}}))
+"""
+DATASET_1_KEYS = {
+    "keys": [["2c27dd48174a1fff", 1]],
+    "first_rows": ["8b46e262c8f81745", "146df309dfe81af2", "11581c0ac61854be"],
+}
 
 
 def app_env(tmp_path) -> dict[str, str]:
@@ -117,6 +139,7 @@ def test_local_retrain_promotes_v1_then_v2_after_corrected_data_arrives(bake, tm
 
     run("local/create_database.py")
     run("local/upload_data.py", "data/dataset_1.csv")
+    assert json.loads(run("-c", READ_STORED_KEYS.format(app=app.name))) == DATASET_1_KEYS
     first = run("local_retrain.py")
     run("local/upload_data.py", "data/dataset_2.csv")
     second = run("local_retrain.py")
@@ -154,11 +177,34 @@ assert infer_schema(rows, app.time_formats) == dict(app.schema), (infer_schema(r
 """
 
 
+def quick_start_block(app) -> str:
+    """The bash block of the README's quick start."""
+    return re.search(r"## Quick start.*?```bash\n(.*?)```", (app / "README.md").read_text(), re.DOTALL).group(1)
+
+
 def quick_start(app) -> list[list[str]]:
     """The commands of the README's quick start that run the app (not those that make its venv), as written."""
-    block = re.search(r"## Quick start.*?```bash\n(.*?)```", (app / "README.md").read_text(), re.DOTALL).group(1)
-    commands = [line.split("#")[0].split() for line in block.splitlines()]
+    commands = [line.split("#")[0].split() for line in quick_start_block(app).splitlines()]
     return [command for command in commands if command and command[0] in ("python", "pytest")]
+
+
+def test_the_quick_start_installs_the_app_with_the_pip_that_python_ships(bake, tmp_path):
+    """The quick start's install lines (its first paragraph) as written, in a venv made by `python3.11 -m venv` with
+    the pip Python 3.11.7 ships (23.2.1, whose hash checking refuses extras such as google-auth[pyopenssl])."""
+    if not shutil.which("python3.11"):
+        assert not os.environ.get("CI"), "CI must have python3.11 (the app's default python_version)"
+        pytest.skip("no python3.11 on this machine")
+    app = bake()
+    make_venv, *install = quick_start_block(app).split("\n\n")[0].splitlines()
+    assert make_venv.startswith("python3.11 -m venv .venv && source .venv/bin/activate"), make_venv
+    script = "\n".join(["set -e", make_venv, "python -m pip install --quiet pip==23.2.1", *install,
+                        f"python -m {app.name} --help"])  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+
+    finished = subprocess.run(["bash", "-c", script], cwd=app, env=env, capture_output=True, text=True, timeout=1200)
+
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert f"python -m {app.name} COMMAND" in finished.stdout
 
 
 def free_port() -> int:

@@ -48,7 +48,7 @@ def test_cruft_update_brings_the_template_s_change_and_keeps_the_team_s(tmp_path
 
     # The team changes a value of the app config and adds a file of its own.
     replace_in(app / "config" / "app_config.yml", "max_minutes_to_train: 5 ", "max_minutes_to_train: 7 ")
-    (app / "docs").mkdir()
+    (app / "docs").mkdir(exist_ok=True)  # the template's reference pages are there already
     (app / "docs" / "runbook.md").write_text("# What we do when the model drifts\n")
     commit_all(app, "our changes")
     # The template changes another value of the same file, and its README.

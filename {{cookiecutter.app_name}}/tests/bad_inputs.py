@@ -1,6 +1,6 @@
 """Every kind of bad input the web app refuses: what is sent, to which endpoint, the status and the words of the
-answer. The API tests send each through Flask, the integration tests through uWSGI, and the README's table of bad
-input is checked against this list.
+answer. The API tests send each through Flask, the integration tests through uWSGI, and the table of bad input in
+docs/reliability.md is checked against this list.
 
 Each kind is built from the app's own data (a few rows of data/dataset_2.csv), so it applies to any table; a kind
 that needs a column type the table lacks (say, an integer feature) does not apply to it and is skipped.
@@ -369,7 +369,7 @@ def requests_arguments(request: Upload | Body, api_key: str) -> dict:
 
 
 def bad_input_row(bad: BadInput) -> str:
-    """The README's row for `bad`."""
+    """The row of docs/reliability.md's table for `bad`."""
     return f"| {bad.kind} | {', '.join(f'`{e}`' for e in bad.endpoints)} | {bad.status} | `{bad.message}` |"
 
 

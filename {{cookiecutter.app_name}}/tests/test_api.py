@@ -210,9 +210,9 @@ def test_bad_input_is_refused_with_a_message_that_names_the_problem_and_changes_
     assert not queued_anything(served.settings)
 
 
-def test_the_readme_lists_every_kind_of_bad_input():
-    readme = (APP_ROOT / "README.md").read_text()
-    table = readme[readme.index("| bad input | endpoints |") :].split("\n\n")[0].splitlines()[2:]
+def test_the_reliability_page_lists_every_kind_of_bad_input():
+    page = (APP_ROOT / "docs" / "reliability.md").read_text()
+    table = page[page.index("| bad input | endpoints |") :].split("\n\n")[0].splitlines()[2:]
 
     assert table == [bad_input_row(bad) for bad in BAD_INPUTS]
 

@@ -1,5 +1,5 @@
 """The package's shape, as the README shows it: every part listed, imports pointing one way, and the environment
-variables read in one place, each declared."""
+variables read in one place, each declared; and the README and docs/ themselves: short, with working links."""
 
 from __future__ import annotations
 
@@ -87,12 +87,65 @@ def test_no_module_but_config_reads_environment_variables():
     assert readers == [], "read it in config.py (declared in Variables) and hand the value over"
 
 
-def test_the_readme_table_of_environment_variables_is_the_declared_one():
-    readme = (APP_ROOT / "README.md").read_text()
-    table = readme.split("| environment variable | what it does | when it is unset |\n|---|---|---|\n", 1)[1]
+def test_the_environment_variables_on_the_configuration_page_are_the_declared_ones():
+    page = (APP_ROOT / "docs" / "configuration.md").read_text()
+    table = page.split("| environment variable | what it does | when it is unset |\n|---|---|---|\n", 1)[1]
     rows = table.split("\n\n", 1)[0].splitlines()
     declared = [f"| `{f.name.upper()}` | {f.metadata['does']} | {f.metadata['unset']} |" for f in fields(Variables)]
     assert rows == declared
+
+
+README_MAX_LINES = 400  # the overview, the quick start and the way round; the reference lives in docs/
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")  # [text](target), not ![image](...)
+
+
+def outside_code(markdown: str) -> list[str]:
+    """The lines of `markdown` outside fenced code blocks (whose `# comments` are no headings, `[a](b)` no links)."""
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            lines.append(line)
+    return lines
+
+
+def anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of `markdown`: lowercased, punctuation but `-` dropped, spaces as `-`,
+    and `-1`, `-2`, ... after a heading's second, third, ... occurrence."""
+    seen: dict[str, int] = {}
+    found = set()
+    for line in outside_code(markdown):
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+            found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+            seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def test_the_readme_is_short_with_contents_and_the_links_of_it_and_of_docs_lead_somewhere():
+    readme = APP_ROOT / "README.md"
+    pages = [readme, *sorted((APP_ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        prose = re.sub(r"`[^`]*`", "``", "\n".join(outside_code(page.read_text())))  # a code span's [a](b) is no link
+        for target in LINK.findall(prose):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto: ...: not a file of the app
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.relative_to(APP_ROOT)}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text()):
+                broken.append(f"{page.relative_to(APP_ROOT)}: {target} (no such heading)")
+
+    lines = readme.read_text().splitlines()
+    assert broken == []
+    assert len(lines) <= README_MAX_LINES, "move reference material to docs/"
+    assert "## Contents" in lines
+    assert [page.name for page in pages[1:] if f"(docs/{page.name})" not in readme.read_text()] == []
+    assert len(pages) > 1
 
 
 def test_every_command_is_listed_with_python_m_and_answers_help(capsys):

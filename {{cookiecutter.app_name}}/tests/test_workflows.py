@@ -54,7 +54,7 @@ APP_USER = ("retrain-app", "password-of-the-app-on-the-tracking-server")
 PULL_REQUEST_USER = ("retrain-app-challenger", "password-of-pull-requests-on-the-tracking-server")
 SIGN_IN_APP = "{{ cookiecutter.app_name | replace('_', '-') }}-auth"  # registry_guard.py, as k8s/mlflow.yml runs it
 PROJECT = "my-project"
-PULL_REQUEST_IDENTITY = f"github-challenger@{PROJECT}.iam.gserviceaccount.com"  # as README's set-up names it
+PULL_REQUEST_IDENTITY = f"github-challenger@{PROJECT}.iam.gserviceaccount.com"  # as docs/operations.md names it
 NAMESPACE_PREFIX = "{{ cookiecutter.app_name | replace('_', '-') }}-"
 
 
@@ -76,12 +76,12 @@ def test_the_workflows_pass_actionlint_and_github_s_schemas():
 
 
 def test_each_job_acts_only_as_the_identity_and_with_the_key_of_its_github_environment():
-    """Each Google service account trusts one GitHub environment (README: Workload Identity bound to
+    """Each Google service account trusts one GitHub environment (docs/operations.md: Workload Identity bound to
     attribute.environment), so a job that signs in names its environment, and only such a job may ask for an identity
     token or read the API key: a pull request's jobs run as `challenger`, never as an environment of the chain."""
-    readme = (APP_ROOT / "README.md").read_text()
-    assert "principalSet://iam.googleapis.com/$POOL/attribute.environment/$environment" in readme
-    assert "attribute.repository/" not in readme  # no identity any job of the repository may take
+    set_up = (APP_ROOT / "docs" / "operations.md").read_text()
+    assert "principalSet://iam.googleapis.com/$POOL/attribute.environment/$environment" in set_up
+    assert "attribute.repository/" not in set_up  # no identity any job of the repository may take
     for path in sorted(WORKFLOWS.glob("*.yml")):
         workflow = yaml.safe_load(path.read_text())
         assert "id-token" not in workflow["permissions"], path.name
@@ -304,8 +304,8 @@ def test_a_pull_request_s_identity_may_run_its_challenger_and_change_nothing_in_
 @pytest.fixture
 def tracking_server(runner, tmp_path):
     """`mlflow server` on the test's registry, as k8s/mlflow.yml runs it in the cluster: every request but /health
-    signs in (MLflow's basic-auth app with the app's rule, set up as the README says, with the app's user and the
-    pull requests'). Its host:port."""
+    signs in (MLflow's basic-auth app with the app's rule, set up as docs/operations.md says, with the app's user and
+    the pull requests'). Its host:port."""
     _, settings = runner
     port, log_path = free_port(), tmp_path / "mlflow-server.log"
     auth_config = tmp_path / "basic_auth.ini"
@@ -332,7 +332,7 @@ def tracking_server(runner, tmp_path):
         for username, password in (APP_USER, PULL_REQUEST_USER):
             requests.post(f"{api}/users/create", auth=ADMIN, timeout=30,
                           json={"username": username, "password": password}).raise_for_status()  # fmt: skip
-            # deleting an alias takes MANAGE on the model, which the README grants both
+            # deleting an alias takes MANAGE on the model, which docs/operations.md grants both
             requests.post(f"{api.replace('2.0', '3.0')}/users/permissions/grant", auth=ADMIN, timeout=30,
                           json={"username": username, "resource_type": "registered_model", "permission": "MANAGE",
                                 "resource_id": open_registry(settings).model_name}).raise_for_status()  # fmt: skip
