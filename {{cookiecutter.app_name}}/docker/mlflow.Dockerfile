@@ -1,7 +1,7 @@
 # The MLflow tracking server that every environment shares (k8s/mlflow.yml): model versions, the environments'
 # aliases and history, and the artifacts, kept in a bucket. Locked (requirements-tracking-server.txt) on the MLflow
 # version of the app's own lock: the server and the app's client move together.
-# It carries the app's package too, without its dependencies: the server's sign-in rule is the app's (registry_guard.py).
+# It carries the app's package too, without its dependencies: the server's sign-in rule is the app's (tracking_server/).
 # docker build -f docker/mlflow.Dockerfile -t {{ cookiecutter.container_registry }}/mlflow-server:3.17.2 .
 FROM {{ cookiecutter.python_version | base_image }}
 

@@ -172,7 +172,7 @@ WITHOUT_MODULES = """
 import sys
 for module in sys.argv[1:]:
     sys.modules[module] = None  # as if not installed: importing it raises ImportError
-import {{ cookiecutter.app_name }}.registry_guard
+import {{ cookiecutter.app_name }}.tracking_server.registry_guard
 """
 
 

@@ -21,8 +21,8 @@ APP_NAME = __package__  # the app's name: its package, its component in componen
 DEFAULT_ENVIRONMENT = "integration"
 SELECTED_ENVIRONMENT_FILE = ".selected_environment"  # per checkout, gitignored
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-# A pull request's challenger (.github/workflows/challenger-test.yml): its images, cluster rights (k8s/
-# challenger_access.yml) and registry rights (registry_guard.py) are kept apart from every other environment's
+# A pull request's challenger (.github/workflows/challenger-test.yml): its images, cluster rights
+# (k8s/challenger_access.yml) and registry rights (tracking_server/) are kept apart from every other environment's
 PULL_REQUEST_ENVIRONMENT = re.compile(r"pr-[0-9]+")
 
 LOGICAL_TYPES = ("string", "integer", "float", "boolean", "date", "timestamp")  # as the data stores know them
@@ -293,7 +293,7 @@ class Variables:
     mlflow_tracking_password: str | None = variable("that user's password (likewise)", "no sign-in")
     mlflow_challenger_users: str | None = variable(
         "on the tracking server (`--app-name <app>-auth`): the users, comma-separated, who change only pull-request "
-        "environments (registry_guard.py)",
+        "environments (tracking_server/registry_guard.py)",
         "every user may change every environment",
     )
     cluster_mlflow_tracking_uri: str | None = variable(

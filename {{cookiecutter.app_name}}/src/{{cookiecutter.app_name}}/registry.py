@@ -229,7 +229,7 @@ class ModelRegistry:
     ) -> int:
         """Log `model` in a run of its own, packaged to be served by any MLflow tool (packaged_model.py), and register
         it as a new version carrying `tags`."""
-        # Here, not at the top: the tracking server loads this module (registry_guard.py) without the model's libraries.
+        # Here, not at the top: the tracking server loads this module (tracking_server/) without the model's libraries.
         from .packaged_model import log_packaged_model
 
         self._use_globally()

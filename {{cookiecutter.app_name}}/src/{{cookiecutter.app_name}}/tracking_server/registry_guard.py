@@ -29,8 +29,8 @@ from mlflow.server.handlers import _get_artifact_repo_mlflow_artifacts, _get_tra
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from .config import is_pull_request, read_variables
-from .registry import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG
+from ..config import is_pull_request, read_variables
+from ..registry import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG
 
 # An artifact written through the server (and, in a multipart upload, each step of one): the path after it
 ARTIFACTS = re.compile(r"/mlflow-artifacts/(?:artifacts|mpu/(?:create|complete|abort))/(.+)")
