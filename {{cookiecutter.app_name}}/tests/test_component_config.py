@@ -12,7 +12,7 @@ import pexpect
 import pytest
 import yaml
 
-from {{ cookiecutter.app_name }}.environments import component_config as components
+from {{ cookiecutter.app_name }}.environments import component_file as components
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.registry import open_registry
 

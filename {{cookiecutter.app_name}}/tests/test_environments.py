@@ -29,7 +29,7 @@ from {{ cookiecutter.app_name }}.environments import (
     promote,
     rollback,
 )
-from {{ cookiecutter.app_name }}.environments import component_config as components
+from {{ cookiecutter.app_name }}.environments import component_file as components
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry

@@ -20,7 +20,6 @@ from {{ cookiecutter.app_name }}.laptop.client import AppClient
 from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.monitoring import drift as drift_module
 from {{ cookiecutter.app_name }}.monitoring.drift import drift
-from {{ cookiecutter.app_name }}.monitoring.monitor import recent_records, run_monitor
 from {{ cookiecutter.app_name }}.monitoring.prediction_log import (
     MAX_ROWS_PER_REQUEST,
     PredictionLog,
@@ -28,6 +27,7 @@ from {{ cookiecutter.app_name }}.monitoring.prediction_log import (
     drain,
     waiting_key,
 )
+from {{ cookiecutter.app_name }}.monitoring.reports import recent_records, run_monitor
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry

@@ -26,7 +26,7 @@ from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.deploy.tools import answers
-from {{ cookiecutter.app_name }}.environments import component_config as components
+from {{ cookiecutter.app_name }}.environments import component_file as components
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import (
     ENVIRONMENT_TAG,

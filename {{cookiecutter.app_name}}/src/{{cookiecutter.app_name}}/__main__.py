@@ -51,7 +51,7 @@ COMMANDS = {
     "set-environment-configs": ("deploy", "set_environment_configs_command"),
     "set-service-account-key": ("deploy", "set_service_account_key_command"),
     "component-config": ("component_config", "component_config_command"),
-    "registry": ("registry", "registry_command"),
+    "registry": ("registry_connect", "registry_command"),
     "bigquery-emulator": ("serve", "bigquery_emulator_command"),
 }
 

@@ -16,7 +16,7 @@ import redis
 
 from .config import FixFirstError, Settings, names_list
 from .datastore import DataStore, Schema, conform
-from .monitoring.monitor import check, labelled_record, record_labelled
+from .monitoring.reports import check, labelled_record, record_labelled
 from .worker.celery_app import retrain_queue
 from .worker.queue import RetrainQueue
 

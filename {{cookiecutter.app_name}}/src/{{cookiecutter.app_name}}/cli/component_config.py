@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import Settings, load_settings
-from ..environments import component_config as components
+from ..environments import component_file as components
 from ..registry import open_registry
 from .command import EXIT_OK, CommandParser, prog, run
 

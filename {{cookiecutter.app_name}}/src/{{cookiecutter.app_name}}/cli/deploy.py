@@ -19,7 +19,7 @@ from ..config import APP_NAME, FixFirstError, Settings, child_environment, load_
 from ..datastore.credentials import KEY_FILE, read_service_account_key
 from ..deploy import manifests
 from ..deploy.tools import apply_or_print, kubectl, kubectl_apply, lock_requirements, port_forward, run_tool
-from ..environments import component_config as components
+from ..environments import component_file as components
 from ..environments import deploy, deploy_checkout, environments
 from ..environments.deployments import known_environment
 from ..provenance import app_version

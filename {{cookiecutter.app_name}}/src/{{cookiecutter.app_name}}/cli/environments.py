@@ -21,7 +21,7 @@ from ..environments import (
     promotes_to,
     rollback,
 )
-from ..environments import component_config as components
+from ..environments import component_file as components
 from ..environments.deployments import known_environment
 from ..registry import Deployment, EnvironmentEvent, ModelRegistry, open_registry
 from .command import EXIT_OK, CommandParser, prog, run, write_for_github
@@ -114,7 +114,7 @@ def env_command(argv: Sequence[str] | None = None) -> int:
         elif args.action == "challenger":
             if args.replace and args.name in open_registry(settings).challengers():
                 print(f"Deleted the earlier [{args.name}]: {', '.join(delete_environment(settings, args.name))}.")
-            print_challenger(settings, args.name, challenger_source(settings, args))
+            create_and_show_challenger(settings, args.name, challenger_source(settings, args))
         elif args.action == "next":
             print_next(settings, args.name)
         elif args.missing_ok and args.name not in open_registry(settings).challengers():
@@ -147,7 +147,7 @@ def print_next(settings: Settings, environment: str) -> None:
     write_for_github(settings.variables.github_output, f"target={target}\n")
 
 
-def print_challenger(settings: Settings, name: str, source: str) -> None:
+def create_and_show_challenger(settings: Settings, name: str, source: str) -> None:
     made = create_challenger(settings, name, source)
     print(f"Created challenger [{name}] of [{source}]:")
     for line in made:
@@ -169,7 +169,7 @@ def create_challenger_command(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("source", metavar="from", help="the environment to copy, e.g. production")
 
     def command(args: argparse.Namespace) -> int:
-        print_challenger(load_settings(args.environment), args.name, args.source)
+        create_and_show_challenger(load_settings(args.environment), args.name, args.source)
         return EXIT_OK
 
     return run(command, parser, argv)

@@ -22,7 +22,7 @@ def monitor_command(argv: Sequence[str] | None = None) -> int:
     )
 
     def command(args: argparse.Namespace) -> int:
-        from ..monitoring.monitor import run_monitor
+        from ..monitoring.reports import run_monitor
         from ..registry import open_registry
 
         settings = load_settings(args.environment)

@@ -41,7 +41,7 @@ from sklearn.preprocessing import LabelEncoder
 from .cost import batch, ms_per_1000_rows, pipeline_cost, trees
 from .ensemble import AveragedModels
 from .features import ColumnRoles, build_preprocessor, categorical_positions, infer_roles
-from .metrics import greater_is_better, score_outputs
+from .scores import greater_is_better, score_outputs
 
 Progress = Callable[[float], None]  # fraction of the search done, 0..1
 VALIDATION_FRACTION = 0.15  # of a large table, or the newest rows of a table with a time column

@@ -2,6 +2,6 @@
 
 prediction_log.py  web processes record predictions; the worker moves them into the `predictions` journal
 drift.py           per-column drift of recent inputs against the training rows
-monitor.py         a report per run (kept in the `monitoring` journal), and what it starts (retrain_when)
-metrics.py         the worker's figures (retrains, the newest report) for the web app's /metrics
+reports.py         a monitor report per run (kept in the `monitoring` journal), and what it starts (retrain_when)
+worker_metrics.py  the worker's figures (retrains, the newest report) for the web app's /metrics
 """

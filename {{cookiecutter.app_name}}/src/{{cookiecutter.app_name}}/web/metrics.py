@@ -1,5 +1,6 @@
 """The web app's metrics, for Prometheus: requests by endpoint and status, their latency, the model version served,
-and predictions by class; and beside them the worker's (retrains, the newest monitor report: monitoring/metrics.py).
+and predictions by class; and beside them the worker's (retrains, the newest monitor report:
+monitoring/worker_metrics.py).
 
 They are answered at /metrics on PROBE_PORT (probes.py), which the Service does not expose: a scraper reaches the
 pod itself. uWSGI runs several processes; each counts into files of a folder they share (PROMETHEUS_MULTIPROC_DIR,
@@ -26,7 +27,7 @@ from prometheus_client import (
 )
 
 from ..config import APP_NAME, Settings
-from ..monitoring.metrics import WorkerMetrics
+from ..monitoring.worker_metrics import WorkerMetrics
 
 NAMESPACE = APP_NAME
 REQUESTS = Counter("requests", "HTTP requests answered", ["endpoint", "method", "status"], namespace=NAMESPACE)

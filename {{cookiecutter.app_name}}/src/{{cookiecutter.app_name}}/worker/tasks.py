@@ -16,9 +16,9 @@ from celery.signals import task_postrun
 
 from ..config import load_settings
 from ..datastore import open_journal
-from ..monitoring.metrics import count_retrain
-from ..monitoring.monitor import run_monitor
 from ..monitoring.prediction_log import drain
+from ..monitoring.reports import run_monitor
+from ..monitoring.worker_metrics import count_retrain
 from ..pipeline import retrain
 from ..registry import open_registry
 from . import DRAIN_PREDICTIONS_TASK, MONITOR_TASK, RETRAIN_TASK, SCHEDULED_RETRAIN_TASK

@@ -18,8 +18,8 @@ from ...datastore import (
 from ...environments.deployments import DeploymentError, approve
 from ...labelled_rows import Champion, NoTargetError, load_labelled_rows, require_target
 from ...ml import predict_scores, predict_table, prediction_columns, prediction_records
-from ...ml.metrics import GREATER_IS_BETTER
-from ...monitoring.monitor import recent_records
+from ...ml.scores import GREATER_IS_BETTER
+from ...monitoring.reports import recent_records
 from ..champion import FIRST_CHECK_WAIT_SECONDS, ChampionState
 from ..metrics import count_predictions
 from ..services import services

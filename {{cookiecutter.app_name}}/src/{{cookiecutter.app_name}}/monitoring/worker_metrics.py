@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from ..config import APP_NAME
 
 if TYPE_CHECKING:
-    from .monitor import MonitorReport
+    from .reports import MonitorReport
 
 SCRAPE_TIMEOUT_SECONDS = 1.0
 REPORT_GAUGES = {

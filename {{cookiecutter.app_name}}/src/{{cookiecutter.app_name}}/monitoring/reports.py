@@ -26,8 +26,8 @@ from ..ml import greater_is_better, score, split_features
 from ..ml.prediction import column_roles
 from ..registry import ModelRegistry
 from .drift import drift, drifted_share
-from .metrics import keep_report
 from .prediction_log import drain, logged_inputs
+from .worker_metrics import keep_report
 
 MIN_DRIFT_ROWS = 100  # fewer logged predictions are too few to say that a distribution moved
 MIN_LABELLED_ROWS = 30  # and fewer labelled rows too few to say that a score fell
