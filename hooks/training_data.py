@@ -30,8 +30,8 @@ TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d")
 PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a column name YAML reads as itself without quotes
 YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 TIME_TYPES = ("date", "timestamp", "integer", "float")  # what a time column may hold: it is sorted by it
-# The app's own ways of writing dates besides ISO 8601 (ml/values.py) and yes and no (config.py), read from its source
-# without importing it (it needs pandas).
+# The app's own ways of writing dates besides ISO 8601 (ml/values.py) and yes and no (config/variables.py), read from
+# its source without importing it (it needs pandas).
 APP_PACKAGE = "{{cookiecutter.app_name}}"  # the app's folder and package, named as they are before the bake
 APP_SOURCE = Path(__file__).resolve().parents[1] / APP_PACKAGE / "src" / APP_PACKAGE
 TIME_PARTS = ("%H", "%M", "%S")  # a format with any of these reads timestamps; without, dates
@@ -166,7 +166,8 @@ def app_time_formats() -> tuple[str, ...]:
 @functools.cache
 def boolean_words() -> frozenset[str]:
     """The words the app reads as true or false."""
-    return frozenset(app_constant("config.py", "TRUE_WORDS") | app_constant("config.py", "FALSE_WORDS"))
+    words = "config/variables.py"
+    return frozenset(app_constant(words, "TRUE_WORDS") | app_constant(words, "FALSE_WORDS"))
 
 
 def time_format_problem(values: list[str], time_column: str, time_format: str) -> tuple[str, str]:

@@ -1,9 +1,10 @@
 """What a registered version carries so that any MLflow tool can load and serve it without this app installed.
 
 A pyfunc model that answers with the app's own prediction table (`predicted_<target>`, and a `probability_<class>`
-column per class), the code its pickle refers to (this module, `ml/` and the package's `__init__.py`, as MLflow
-`code_paths`), requirements pinned to the versions it was trained with, a signature and an input example. So
-`mlflow models serve -m models:/<model>@<environment>` in a venv of MLflow and the model's requirements.txt works.
+column per class), the code its pickle refers to (this module, `ml/`, the `config/` that `ml/` reads its words and
+messages from, and the package's `__init__.py`, as MLflow `code_paths`), requirements pinned to the versions it was
+trained with, a signature and an input example. So `mlflow models serve -m models:/<model>@<environment>` in a venv
+of MLflow and the model's requirements.txt works.
 
 Imports only MLflow, pandas and `ml/`: it travels with every model.
 """
@@ -27,7 +28,7 @@ from .ml.values import read_as
 
 PACKAGE = Path(__file__).parent
 # The files the pickle needs, relative to the package: the app's other modules (web, worker, ...) stay home.
-CODE = ("__init__.py", "packaged_model.py", "ml")
+CODE = ("__init__.py", "packaged_model.py", "config", "ml")
 # The distributions the code above imports, pinned to what trained the model; MLflow adds itself.
 REQUIREMENTS = ("cloudpickle", "lightgbm", "numpy", "optuna", "pandas", "scikit-learn", "scipy")
 EXAMPLE_ROWS = 5
