@@ -1,8 +1,7 @@
-"""Model versions, their scores and lineage, and which version each environment serves.
+"""Model versions, their scores and lineage, and what each environment runs, in the MLflow model registry.
 
-Backed by the MLflow model registry: every trained model is a registered version carrying its
-scores and lineage as tags, and each environment is an alias naming the version it serves, so
-promotion and rollback are one alias move.
+Every trained model is a registered version carrying its scores and lineage as tags; each environment is an alias
+naming the version it serves, and a registered-model tag naming the app version it runs with its app config.
 """
 
 from __future__ import annotations
@@ -10,20 +9,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from .config import FixFirstError, switch_off_mlflow_telemetry
+from ..config import switch_off_mlflow_telemetry
 
 switch_off_mlflow_telemetry()
 
 import mlflow  # noqa: E402  (after the telemetry switch)
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
+
+from .audit_trail import AuditTrail  # noqa: E402
+from .records import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG, Deployment, RegistryError  # noqa: E402
 
 
 class _NotTheCloudpickleWarning(logging.Filter):
@@ -40,14 +42,6 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # we pass pip_requirements ourselves
 
 MODEL_ARTIFACT = "model"
-CHALLENGER_TAG = "challenger."  # a registered-model tag per challenger environment: challenger.<name> = its record
-APP_TAG = "app."  # a registered-model tag per environment: app.<environment> = the app version it runs, and its config
-ENVIRONMENT_TAG = "environment"  # on a version, its training run and a history entry: the environment it belongs to
-HISTORY_EXPERIMENT = "{model_name} environment history"  # one run per change of what an environment runs
-
-
-class RegistryError(FixFirstError):
-    """The registry could not be reached or does not hold what was asked for."""
 
 
 @dataclass(frozen=True)
@@ -117,66 +111,10 @@ class ModelVersion:
         )
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """What an environment runs: a model version, and an app version with the app config it runs with."""
+class ModelRegistry(AuditTrail):
+    """The registered model's versions, the version (alias) and app version each environment runs, the challengers;
+    and, from AuditTrail, the history of every change."""
 
-    model_version: int | None = None
-    app_version: str | None = None
-    app_config: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"model_version": self.model_version, "app_version": self.app_version, "app_config": self.app_config}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Deployment:
-        return cls(raw.get("model_version"), raw.get("app_version"), raw.get("app_config") or {})
-
-    def describe(self) -> str:
-        model = f"model v{self.model_version}" if self.model_version is not None else "no model"
-        return f"{model}, app {self.app_version or '(none recorded)'}"
-
-
-@dataclass(frozen=True)
-class EnvironmentEvent:
-    """One change of what an environment runs: a promotion, rollback, deploy, retrain or a challenger's creation."""
-
-    action: str
-    environment: str
-    before: Deployment
-    after: Deployment
-    source: str = ""  # the environment it came from, for a promotion or a challenger
-    who: str = ""
-    trigger: str = ""  # what started it, for a retrain: upload, schedule, drift, score_drop, new_rows or manual
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def tags(self) -> dict[str, str]:
-        return {
-            "action": self.action,
-            ENVIRONMENT_TAG: self.environment,
-            "source": self.source,
-            "who": self.who,
-            "trigger": self.trigger,
-            "at": self.at.isoformat(),
-            "before": json.dumps(self.before.as_dict()),
-            "after": json.dumps(self.after.as_dict()),
-        }
-
-    @classmethod
-    def from_tags(cls, tags: dict[str, str]) -> EnvironmentEvent:
-        return cls(
-            action=tags["action"],
-            environment=tags[ENVIRONMENT_TAG],
-            before=Deployment.from_dict(json.loads(tags["before"])),
-            after=Deployment.from_dict(json.loads(tags["after"])),
-            source=tags.get("source", ""),
-            who=tags.get("who", ""),
-            trigger=tags.get("trigger", ""),
-            at=datetime.fromisoformat(tags["at"]),
-        )
-
-
-class ModelRegistry:
     def __init__(self, tracking_uri: str, artifact_root: str, model_name: str):
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
@@ -230,7 +168,7 @@ class ModelRegistry:
         """Log `model` in a run of its own, packaged to be served by any MLflow tool (packaged_model.py), and register
         it as a new version carrying `tags`."""
         # Here, not at the top: the tracking server loads this module (tracking_server/) without the model's libraries.
-        from .packaged_model import log_packaged_model
+        from ..packaged_model import log_packaged_model
 
         self._use_globally()
         tags = {**tags, "input_schema": json.dumps(served_as.input_schema)}
@@ -332,49 +270,6 @@ class ModelRegistry:
         model = self._registered_model()
         if model is not None and APP_TAG + environment in model.tags:
             self.client.delete_registered_model_tag(self.model_name, APP_TAG + environment)
-
-    def _history_experiment_id(self) -> str:
-        name = HISTORY_EXPERIMENT.format(model_name=self.model_name)
-        experiment = self.client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        return self.client.create_experiment(name, artifact_location=f"{self.artifact_root.rstrip('/')}/history")
-
-    def record_event(self, event: EnvironmentEvent) -> None:
-        """Add `event` to the audit trail: a finished run in the history experiment, tagged with what changed.
-
-        The history lists finished runs only, so an entry is on record once it is finished. If finishing it fails,
-        even where the server did it and only its answer was lost, the entry is deleted: the caller undoes the
-        change, and the history must not tell of a change that was undone."""
-        at = int(event.at.timestamp() * 1000)
-        run = self.client.create_run(
-            self._history_experiment_id(),
-            start_time=at,
-            tags=event.tags(),
-            run_name=f"{event.action} {event.environment}",
-        )
-        try:
-            self.client.set_terminated(run.info.run_id, end_time=at)
-        except Exception:
-            with suppress(Exception):  # the first failure is the one to report; an unfinished entry is never listed
-                self.client.delete_run(run.info.run_id)
-            raise
-
-    def events(self, environment: str | None = None, limit: int = 1000) -> list[EnvironmentEvent]:
-        """The audit trail, newest first; only `environment`'s changes if it is given."""
-        with self._reading():
-            experiment = self.client.get_experiment_by_name(HISTORY_EXPERIMENT.format(model_name=self.model_name))
-            if experiment is None:
-                return []
-            environment_only = [f"tags.{ENVIRONMENT_TAG} = '{environment}'"] if environment else []
-            runs = self.client.search_runs(
-                [experiment.experiment_id],
-                filter_string=" and ".join(["attributes.status = 'FINISHED'", *environment_only]),
-                order_by=["attributes.start_time DESC"],
-                max_results=limit,
-            )
-        # Several changes can share a millisecond; the microseconds in `at` keep their order.
-        return sorted((EnvironmentEvent.from_tags(run.data.tags) for run in runs), key=lambda e: e.at, reverse=True)
 
     def version(self, version: int) -> ModelVersion | None:
         """Version `version`, or None if the registry holds no such version."""
