@@ -12,28 +12,30 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import redis
-import yaml
 from flask.testing import FlaskClient
-from sklearn.dummy import DummyClassifier
-from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.app_name }}.config import Settings, load_settings, read_variables
-from {{ cookiecutter.app_name }}.datastore import DataStore, conform, infer_schema, open_datastore, read_csv
+from {{ cookiecutter.app_name }}.datastore import DataStore, infer_schema, open_datastore
 from {{ cookiecutter.app_name }}.laptop.bigquery_emulator import bigquery_emulator, python_3_13
 from {{ cookiecutter.app_name }}.laptop.client import AppClient
 from {{ cookiecutter.app_name }}.laptop.embedded_redis import embedded_redis
 from {{ cookiecutter.app_name }}.laptop.stack import local_stack
-from {{ cookiecutter.app_name }}.ml import ColumnRoles, build_preprocessor
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
-from {{ cookiecutter.app_name }}.registry import ModelRegistry, ServedAs, open_registry
+from {{ cookiecutter.app_name }}.registry import ModelRegistry, open_registry
 
-APP_ROOT = Path(__file__).resolve().parents[1]
-DATA = APP_ROOT / "data"
+from .support.data import (
+    APP_ROOT,
+    SENSOR_CONFIG,
+    copy_app_config,
+    data_rows,
+    sensor_rows,
+    table_schema,
+)
+from .support.kubectl import RecordingKubectl
+
 FIRST_MODEL_ROWS = 200  # the rows the served app's first model learns from
 
 
@@ -118,26 +120,6 @@ def bigquery_settings(settings: Settings, bigquery_endpoint: str, monkeypatch: p
     return on_bigquery(settings, bigquery_endpoint, monkeypatch)
 
 
-def table_schema() -> dict[str, str]:
-    """The columns and types of the app's table: `schema` in app config, else those of data/dataset_1.csv."""
-    configured = load_settings("integration", root=APP_ROOT).app.schema
-    return dict(configured) or infer_schema(read_csv(DATA / "dataset_1.csv"))
-
-
-def features_of_type(*kinds: str) -> list[str]:
-    """The columns of the app's data, other than the target, whose type is one of `kinds` (string, float, ...)."""
-    target = load_settings("integration", root=APP_ROOT).app.target
-    return [column for column, kind in table_schema().items() if kind in kinds and column != target]
-
-
-def a_feature_of_type(*kinds: str) -> str:
-    """The first column of one of `kinds`; the test is skipped when the app's data has none (it cannot apply)."""
-    columns = features_of_type(*kinds)
-    if not columns:
-        pytest.skip(f"the app's data has no column of type {' or '.join(kinds)} besides the target")
-    return columns[0]
-
-
 @pytest.fixture
 def store(settings: Settings) -> DataStore:
     """The integration table, created with the app's schema and empty."""
@@ -149,50 +131,6 @@ def store(settings: Settings) -> DataStore:
 @pytest.fixture
 def registry(settings: Settings) -> ModelRegistry:
     return open_registry(settings)
-
-
-def copy_app_config(root: Path, **changes) -> Path:
-    """A copy of the app's config folder in `root`, with `changes` made to app_config.yml: an app folder of the
-    test's own, for commands that write config files or read their config from APP_ROOT."""
-    (root / "config").mkdir(parents=True)
-    for path in (APP_ROOT / "config").glob("environment_*.yml"):
-        (root / "config" / path.name).write_text(path.read_text())
-    config = yaml.safe_load((APP_ROOT / "config" / "app_config.yml").read_text())
-    (root / "config" / "app_config.yml").write_text(yaml.safe_dump({**config, **changes}, sort_keys=False))
-    shutil.copy(APP_ROOT / "uwsgi.ini", root / "uwsgi.ini")  # what `serve` and the local stack start uWSGI with
-    return root
-
-
-SENSOR_CONFIG = {
-    "target": "status",
-    "problem_type": "classification",
-    "score_type": "f1_weighted",
-    "min_score": 0.5,
-    "schema": {},
-    "features": {},
-    "time_column": None,
-    "id_column": None,
-    # small, so that tests stay quick
-    "number_of_train_workers": 1,
-    "max_models_with_no_score_change": 3,
-    "max_minutes_to_train": 2,
-    "validation_folds": 2,
-}
-
-
-def sensor_rows(rows: int, seed: int, shifted: bool = False) -> pd.DataFrame:
-    """Readings of machines at four sites, and whether each was at fault: data of another shape than the app's own.
-    `shifted`: the machines run 3 standard deviations hotter, and most readings come from the sites that were rare."""
-    generator = np.random.default_rng(seed)
-    temperature = generator.normal(84 if shifted else 60, 8, rows)
-    vibration = generator.gamma(2.0, 1.5, rows)
-    sites = generator.choice(["north", "south", "east", "west"], rows, p=[0.1, 0.1, 0.4, 0.4] if shifted else
-                             [0.4, 0.3, 0.2, 0.1])  # fmt: skip
-    load = generator.integers(10, 100, rows)
-    risk = 0.1 * (temperature - 60) + 0.6 * vibration + 0.02 * load + 1.0 * (sites == "east") - 3
-    status = np.where(risk + generator.normal(0, 0.5, rows) > 0, "fault", "ok")
-    return pd.DataFrame({"temperature": temperature.round(2), "vibration": vibration.round(3), "site": sites,
-                         "load": load, "status": status})  # fmt: skip
 
 
 def sensor_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, **config) -> Settings:
@@ -212,61 +150,12 @@ def sensor_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.
 TRACKING_SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
-@dataclasses.dataclass
-class RecordingKubectl:
-    """Stands in for kubectl and the cluster, which cannot run here: records the arguments and manifests sent, and
-    `port-forward` forwards to KUBECTL_SERVICE_ADDRESS (see kubectl_port_forward.py). `kustomize` needs no cluster:
-    the real kubectl runs it."""
-
-    bin_dir: Path
-
-    def env(self) -> dict[str, str]:
-        """os.environ with this kubectl first on PATH."""
-        return {**os.environ, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}"}
-
-    def calls(self) -> list[list[str]]:
-        """The arguments of every call, in order; [] if kubectl was never called."""
-        calls = self.bin_dir / "calls"
-        return [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
-
-    def manifests(self, apply: int = -1) -> list[dict]:
-        """The objects sent to the last `kubectl apply -f -` (or to the apply-th, counting from 0)."""
-        sent = sorted(self.bin_dir.glob("applied-*.yaml"), key=lambda path: int(path.stem.removeprefix("applied-")))
-        return [doc for doc in yaml.safe_load_all(sent[apply].read_text()) if doc]
-
-    def deployed(self, deploy: int = -1) -> list[dict]:
-        """What the deploy-th `deploy apply` sent (counting from 0; -1, the last), in one list: its first apply (the
-        namespace and the Secret), then its second (the rest, as the namespace's ApplySet)."""
-        applies = [call for call in self.calls() if call[0] == "apply"]
-        second = [index for index, call in enumerate(applies) if "--prune" in call][deploy]
-        return self.manifests(second - 1) + self.manifests(second)
-
-    def cluster(self) -> dict[tuple[str, str, str], dict]:
-        """The objects a cluster holds after the recorded applies, (kind, namespace, name) -> object, as kubectl's
-        ApplySet pruning leaves them: an apply with `--prune --applyset=SET` deletes what an earlier apply to SET
-        sent and this one does not; an apply without leaves everything there."""
-        live: dict[tuple[str, str, str], dict] = {}
-        members: dict[str, set[tuple[str, str, str]]] = {}
-        applies = [call for call in self.calls() if call[0] == "apply"]
-        for index, call in enumerate(applies):
-            sent = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
-                    for o in self.manifests(index)}  # fmt: skip
-            live.update(sent)
-            applyset = next((flag for flag in call if flag.startswith("--applyset=")), None)
-            if applyset and "--prune" in call:
-                key = f"{applyset}@{call[call.index('--namespace') + 1]}"
-                for gone in members.get(key, set()) - set(sent):
-                    live.pop(gone, None)
-                members[key] = set(sent)
-        return live
-
-
 @pytest.fixture
 def kubectl(tmp_path: Path) -> RecordingKubectl:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "kubectl"
-    forwarder = Path(__file__).with_name("kubectl_port_forward.py")
+    forwarder = Path(__file__).parent / "support" / "kubectl_port_forward.py"
     real = shutil.which("kubectl") or shutil.which("kubectl", path=str(Path(sys.executable).parent)) or "kubectl"
     script.write_text(
         f'#!/bin/sh\necho "$@" >> {bin_dir}/calls\n'
@@ -282,30 +171,11 @@ def kubectl(tmp_path: Path) -> RecordingKubectl:
     return RecordingKubectl(bin_dir)
 
 
-def data_rows(file_name: str, rows: int | None = None) -> pd.DataFrame:
-    """The first `rows` rows (all without a number) of one of the app's CSVs in data/, as text: what an upload is."""
-    frame = read_csv(DATA / file_name)
-    return frame if rows is None else frame.head(rows)
-
-
-def typed_rows(rows: int | None = None, file_name: str = "dataset_1.csv") -> pd.DataFrame:
-    """The first `rows` rows of a data file with the types the table gives them."""
-    return conform(data_rows(file_name, rows), table_schema())
-
-
 @pytest.fixture
 def trained(settings: Settings, store: DataStore) -> int:
     """The integration environment with 600 rows of the first load and a model (v1) serving them."""
     store.append(data_rows("dataset_1.csv", 600))
     return retrain(settings=settings).challenger_version
-
-
-def a_small_model() -> tuple[Pipeline, ServedAs]:
-    """A model shaped as the app's (preprocessing, then an estimator) that takes no training: to register a version."""
-    rows = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0], "kind": ["a", "b", "a", "b"]})
-    features = build_preprocessor(ColumnRoles(numeric=("amount",), categorical=("kind",)))
-    model = Pipeline([("features", features), ("model", DummyClassifier())]).fit(rows, ["x", "y", "x", "y"])
-    return model, ServedAs("label", {"amount": "float", "kind": "string"}, example=rows)
 
 
 def for_the_web(settings: Settings, redis_url: str) -> Settings:

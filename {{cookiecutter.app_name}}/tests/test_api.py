@@ -17,8 +17,9 @@ from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
 from {{ cookiecutter.app_name }}.web import create_app
 
-from .bad_inputs import BAD_INPUTS, bad_input_row, flask_arguments, sample_for, sends_that_apply
-from .conftest import APP_ROOT, DATA, data_rows, started_now, table_schema, wait_until_ready
+from .conftest import started_now, wait_until_ready
+from .support.bad_inputs import BAD_INPUTS, bad_input_row, flask_arguments, sample_for, sends_that_apply
+from .support.data import APP_ROOT, DATA, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 KEY = {"X-API-Key": "test-key"}

@@ -8,8 +8,8 @@ import requests
 
 from {{ cookiecutter.app_name }}.config import load_settings
 
-from .bad_inputs import requests_arguments, sample_for, sends_that_apply
-from .conftest import APP_ROOT
+from .support.bad_inputs import requests_arguments, sample_for, sends_that_apply
+from .support.data import APP_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,6 @@ from google.cloud import bigquery
 from {{ cookiecutter.app_name }}.datastore import (
     AlreadyAppendedError,
     DataStoreError,
-    SchemaMismatchError,
     TableMissingError,
     conform,
     open_datastore,
@@ -31,7 +30,8 @@ from {{ cookiecutter.app_name }}.datastore import (
 from {{ cookiecutter.app_name }}.datastore.legacy_keys import pandas_rows_key
 from {{ cookiecutter.app_name }}.pipeline import retrain
 
-from .conftest import APP_ROOT, DATA, a_feature_of_type, copy_app_config, data_rows, started_now, table_schema
+from .conftest import started_now
+from .support.data import APP_ROOT, DATA, a_feature_of_type, copy_app_config, data_rows, table_schema
 
 pytestmark = pytest.mark.bigquery
 
@@ -101,26 +101,6 @@ def test_read_returns_what_was_appended_with_the_same_types_as_duckdb(bigquery_s
     pd.testing.assert_frame_equal(in_order(bigquery_store.read()), in_order(duckdb_store.read()))
 
 
-@pytest.mark.parametrize("problem", ["missing-column", "text-in-a-typed-column", "empty-target"])
-def test_append_refuses_rows_that_do_not_fit_and_loads_nothing(bigquery_store, bigquery_settings, problem):
-    bigquery_store.append(data_rows("dataset_1.csv", 10))
-    rows, target = data_rows("dataset_2.csv", 20), bigquery_settings.app.target
-    if problem == "missing-column":
-        column = next(column for column in table_schema() if column != target)
-        rows, message = rows.drop(columns=[column]), f"missing column(s) [{column!r}]"
-    elif problem == "text-in-a-typed-column":
-        column = a_feature_of_type("integer", "float", "boolean", "date", "timestamp")
-        rows, message = rows.assign(**{column: "twelve pounds"}), f"{column!r} expects {table_schema()[column]}"
-    else:
-        rows, message = rows.assign(**{target: None}), f"{target!r} must have a value in every row"
-
-    with pytest.raises(SchemaMismatchError) as raised:
-        bigquery_store.append(rows)
-
-    assert message in str(raised.value) and "Nothing was added" in str(raised.value)
-    assert bigquery_store.count() == 10
-
-
 def test_rows_loaded_by_an_earlier_release_are_not_loaded_again(bigquery_store):
     """Earlier releases named each load job by pandas' row hash of its rows: a file loaded by one is still refused."""
     upload = data_rows("dataset_1.csv", 20)
@@ -135,19 +115,6 @@ def test_rows_loaded_by_an_earlier_release_are_not_loaded_again(bigquery_store):
 
     assert bigquery_store.count() == 20
     assert bigquery_store.append(data_rows("dataset_1.csv", 21).tail(1)) == 1
-
-
-def test_clone_gives_an_equal_and_independent_table(bigquery_store):
-    bigquery_store.append(data_rows("dataset_1.csv", 30))
-
-    copy = bigquery_store.clone("challenger-pr-7")
-    pd.testing.assert_frame_equal(copy.read(), bigquery_store.read())
-    copy.append(data_rows("dataset_2.csv", 5))
-
-    assert copy.table.endswith("_challenger_pr_7.data")
-    assert bigquery_store.count() == 30 and copy.count() == 35
-    with pytest.raises(DataStoreError, match="already exists"):
-        bigquery_store.clone("challenger-pr-7")
 
 
 def test_permission_denied_names_the_role_that_is_missing(bigquery_settings, monkeypatch):

@@ -27,7 +27,8 @@ from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT, DATA, sensor_app, sensor_rows
+from .conftest import sensor_app
+from .support.data import APP_ROOT, DATA, sensor_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"

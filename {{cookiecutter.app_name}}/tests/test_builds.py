@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from {{ cookiecutter.app_name }}.config import read_yaml
 from {{ cookiecutter.app_name }}.deploy.manifests import APP_IMAGE
 
-from .conftest import APP_ROOT
+from .support.data import APP_ROOT
 from .test_deployment import tool
 
 DOCKERFILES = ("docker/Dockerfile", "docker/mlflow.Dockerfile")

@@ -16,7 +16,8 @@ from {{ cookiecutter.app_name }}.environments import component_file as component
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT, copy_app_config, started_now
+from .conftest import started_now
+from .support.data import APP_ROOT, copy_app_config
 
 pytestmark = pytest.mark.git
 

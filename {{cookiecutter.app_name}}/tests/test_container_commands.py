@@ -24,7 +24,7 @@ from {{ cookiecutter.app_name }}.laptop.embedded_redis import embedded_redis
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 
-from .conftest import APP_ROOT, data_rows, table_schema
+from .support.data import APP_ROOT, data_rows, table_schema
 from .test_run_server import wait_for
 
 pytestmark = pytest.mark.integration

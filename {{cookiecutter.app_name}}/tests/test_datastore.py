@@ -20,15 +20,8 @@ from {{ cookiecutter.app_name }}.datastore.duckdb_store import APPENDS, DuckDBSt
 from {{ cookiecutter.app_name }}.datastore.legacy_keys import pandas_rows_key
 from {{ cookiecutter.app_name }}.ml.row_hash import ROW_HASH_SCHEME, row_hashes, rows_key
 
-from .conftest import (
-    APP_ROOT,
-    a_feature_of_type,
-    copy_app_config,
-    create_database_script,
-    data_rows,
-    features_of_type,
-    table_schema,
-)
+from .conftest import create_database_script
+from .support.data import APP_ROOT, a_feature_of_type, copy_app_config, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 
@@ -40,55 +33,6 @@ IS_TYPE = {
     "date": pd.api.types.is_datetime64_any_dtype,
     "timestamp": pd.api.types.is_datetime64_any_dtype,
 }
-
-
-def test_append_adds_every_row_and_read_returns_them_typed(store):
-    rows = data_rows("dataset_1.csv", 50)
-
-    assert store.append(rows) == len(rows)
-
-    stored = store.read()
-    assert store.count() == len(rows)
-    assert list(stored.columns) == list(rows.columns)
-    wrongly_typed = {column: str(stored[column].dtype) for column, kind in table_schema().items()
-                     if not IS_TYPE[kind](stored[column])}  # fmt: skip
-    assert not wrongly_typed, f"columns read back with other types than the schema's: {wrongly_typed}"
-
-
-def test_append_with_a_missing_column_names_it_and_appends_nothing(store, settings):
-    store.append(data_rows("dataset_1.csv", 10))
-    column = next(column for column in table_schema() if column != settings.app.target)
-    incomplete = data_rows("dataset_1.csv", 20).drop(columns=[column])
-
-    with pytest.raises(SchemaMismatchError) as raised:
-        store.append(incomplete)
-
-    assert f"missing column(s) [{column!r}]" in str(raised.value)
-    assert "Expected columns" in str(raised.value)
-    assert store.count() == 10
-
-
-def test_append_with_an_unreadable_value_names_column_and_value_and_appends_nothing(store):
-    column = a_feature_of_type("integer", "float", "boolean", "date", "timestamp")
-    rows = data_rows("dataset_1.csv", 20)
-    rows.loc[7, column] = "twelve pounds"
-
-    with pytest.raises(SchemaMismatchError) as raised:
-        store.append(rows)
-
-    message = str(raised.value)
-    assert f"{column!r} expects {table_schema()[column]}" in message
-    assert "twelve pounds" in message and "rows [8]" in message
-    assert store.count() == 0
-
-
-def test_append_without_a_target_value_is_refused(store, settings):
-    rows = data_rows("dataset_1.csv", 20)
-    rows.loc[3, settings.app.target] = None
-
-    with pytest.raises(SchemaMismatchError, match=f"'{settings.app.target}' must have a value in every row"):
-        store.append(rows)
-    assert store.count() == 0
 
 
 @pytest.mark.parametrize("marker", ["NA", "n/a", "NULL", "NaN", "  ", " null "])
@@ -147,20 +91,6 @@ def test_a_midnight_timestamp_with_an_offset_in_a_date_column_keeps_its_own_day(
     assert sorted(store.read()[column].dt.strftime("%Y-%m-%d")) == ["2024-01-02", "2024-01-03"]
 
 
-def test_the_same_rows_are_added_once_however_their_file_writes_them(store):
-    rows = data_rows("dataset_2.csv", 30)
-    store.append(rows)
-    rewritten = rows.copy()  # the same values, written differently
-    for column in features_of_type("float"):
-        rewritten[column] = pd.to_numeric(rows[column]).map("{:.6f}".format)
-
-    with pytest.raises(AlreadyAppendedError, match="these 30 rows were already added"):
-        store.append(rewritten)
-
-    assert store.count() == 30
-    assert store.append(rows.head(29)) == 29  # other rows (a subset) are new rows
-
-
 def test_the_key_of_stored_rows_is_fixed_by_their_values_alone():
     """The key that refuses a second upload of the same rows: computed once and written here, it must never change
     with a library's version (a change would let every file loaded before it be loaded again)."""
@@ -214,18 +144,6 @@ def test_a_table_stored_under_the_old_keys_refuses_the_same_files_once_its_keys_
     expected = [rows_key(conform(upload, store.schema())) for upload in (first, second)]
     assert keys == [(key, ROW_HASH_SCHEME) for key in expected], "each append is kept under the stable key"
     assert store.append(data_rows("dataset_2.csv", 11).tail(1)) == 1  # other rows are still new rows
-
-
-def test_clone_gives_an_equal_and_independent_table(store):
-    store.append(data_rows("dataset_1.csv", 30))
-
-    copy = store.clone("challenger_test")
-    copy.append(data_rows("dataset_2.csv", 5))
-
-    assert copy.environment == "challenger_test"
-    assert copy.count() == 35
-    assert store.count() == 30
-    pd.testing.assert_frame_equal(copy.read().head(30), store.read())
 
 
 def test_reading_a_missing_table_says_which_command_creates_it(settings):

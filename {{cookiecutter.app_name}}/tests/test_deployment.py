@@ -32,7 +32,8 @@ from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import APP_ROOT, copy_app_config, started_now
+from .conftest import started_now
+from .support.data import APP_ROOT, copy_app_config
 
 pytestmark = pytest.mark.unit
 

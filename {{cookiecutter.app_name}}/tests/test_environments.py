@@ -34,7 +34,8 @@ from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 
-from .conftest import APP_ROOT, a_small_model, copy_app_config, data_rows, started_now, table_schema
+from .conftest import started_now
+from .support.data import APP_ROOT, a_small_model, copy_app_config, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 

@@ -40,7 +40,8 @@ from {{ cookiecutter.app_name }}.worker import RETRAIN_TASK
 from {{ cookiecutter.app_name }}.worker.celery_app import VISIBILITY_MARGIN_SECONDS
 from {{ cookiecutter.app_name }}.worker.queue import MAX_ATTEMPTS, RUNNING_CLAIM_SECONDS, RunningClaims, job_key
 
-from .conftest import APP_ROOT, DATA, FIRST_MODEL_ROWS, TRACKING_SERVER_ENVIRONMENT, data_rows, table_schema
+from .conftest import FIRST_MODEL_ROWS, TRACKING_SERVER_ENVIRONMENT
+from .support.data import APP_ROOT, DATA, data_rows, table_schema
 from .test_integration import first_new_record
 from .test_run_server import descendants, wait_for
 

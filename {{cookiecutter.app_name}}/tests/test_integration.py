@@ -13,7 +13,7 @@ import requests
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import read_csv
 
-from .conftest import APP_ROOT, DATA
+from .support.data import APP_ROOT, DATA
 
 pytestmark = pytest.mark.integration
 SWAP_TIMEOUT_SECONDS = 60

@@ -20,7 +20,8 @@ from {{ cookiecutter.app_name }}.web import create_app
 from {{ cookiecutter.app_name }}.web.metrics import SERVED_VERSION, exposition
 from {{ cookiecutter.app_name }}.web.probes import only_probes
 
-from .conftest import APP_ROOT, FIRST_MODEL_ROWS, data_rows, table_schema, wait_until_ready
+from .conftest import FIRST_MODEL_ROWS, wait_until_ready
+from .support.data import APP_ROOT, data_rows, table_schema
 
 KEY = {"X-API-Key": "test-key"}
 

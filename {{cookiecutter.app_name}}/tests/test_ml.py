@@ -14,7 +14,7 @@ from {{ cookiecutter.app_name }}.ml.cost import ms_per_1000_rows, trees
 from {{ cookiecutter.app_name }}.ml.holdout import HoldoutError, hash_holdout, time_holdout
 from {{ cookiecutter.app_name }}.ml.training import MOST_ROWS_TO_CROSS_VALIDATE, Fold, run_in_order, validation_splits
 
-from .conftest import typed_rows
+from .support.data import typed_rows
 
 pytestmark = pytest.mark.unit
 

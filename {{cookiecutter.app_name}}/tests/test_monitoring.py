@@ -35,7 +35,8 @@ from {{ cookiecutter.app_name }}.web.metrics import exposition
 from {{ cookiecutter.app_name }}.worker.celery_app import make_celery
 from {{ cookiecutter.app_name }}.worker.queue import RetrainQueue
 
-from .conftest import for_the_web, sensor_app, sensor_rows, wait_until_ready
+from .conftest import for_the_web, sensor_app, wait_until_ready
+from .support.data import sensor_rows
 from .test_metrics import sample
 
 KEY = {"X-API-Key": "test-key"}

@@ -18,7 +18,8 @@ from {{ cookiecutter.app_name }}.laptop.mlflow_model_server import mlflow_model_
 from {{ cookiecutter.app_name }}.ml import used_columns
 from {{ cookiecutter.app_name }}.registry import open_registry
 
-from .conftest import data_rows, typed_rows, wait_until_ready
+from .conftest import wait_until_ready
+from .support.data import data_rows, typed_rows
 
 KEY = {"X-API-Key": "test-key"}
 ROWS = 40

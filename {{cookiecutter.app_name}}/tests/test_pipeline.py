@@ -16,7 +16,8 @@ from {{ cookiecutter.app_name }}.ml.row_hash import rows_key
 from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain
 from {{ cookiecutter.app_name }}.registry import Deployment, open_registry
 
-from .conftest import APP_ROOT, create_database_script, data_rows, table_schema
+from .conftest import create_database_script
+from .support.data import APP_ROOT, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import conform
 from {{ cookiecutter.app_name }}.ml import RecordScorer, SearchBudget, predict_scores, train_model, used_columns
 
-from .conftest import APP_ROOT, a_feature_of_type, features_of_type, table_schema, typed_rows
+from .support.data import APP_ROOT, a_feature_of_type, features_of_type, table_schema, typed_rows
 
 pytestmark = pytest.mark.unit
 

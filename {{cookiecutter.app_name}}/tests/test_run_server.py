@@ -16,7 +16,7 @@ import requests
 
 from {{ cookiecutter.app_name }}.processes import free_port
 
-from .conftest import APP_ROOT
+from .support.data import APP_ROOT
 
 pytestmark = [
     pytest.mark.integration,

@@ -11,7 +11,7 @@ import pytest
 from {{ cookiecutter.app_name }}.config import load_settings
 from {{ cookiecutter.app_name }}.datastore import read_csv
 
-from .conftest import APP_ROOT, DATA
+from .support.data import APP_ROOT, DATA
 
 pytestmark = pytest.mark.smoke
 

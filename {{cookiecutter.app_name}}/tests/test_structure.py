@@ -15,7 +15,7 @@ import pytest
 from {{ cookiecutter.app_name }} import __main__ as app_main
 from {{ cookiecutter.app_name }}.config import Variables
 
-from .conftest import APP_ROOT
+from .support.data import APP_ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -37,8 +37,10 @@ from {{ cookiecutter.app_name }}.registry import (
     open_registry,
 )
 
-from .cluster_access import ApiRequest, ClusterAccess, requests_of
-from .conftest import APP_ROOT, TRACKING_SERVER_ENVIRONMENT, RecordingKubectl, a_small_model, copy_app_config
+from .conftest import TRACKING_SERVER_ENVIRONMENT
+from .support.cluster_access import ApiRequest, ClusterAccess, requests_of
+from .support.data import APP_ROOT, a_small_model, copy_app_config
+from .support.kubectl import RecordingKubectl
 from .test_container_commands import on_a_read_only_root, read_only_root_problem
 from .test_deployment import IMAGE, PULL_REQUEST_IMAGE, app_images, tool
 from .test_environments import deploy_app, trained_environment

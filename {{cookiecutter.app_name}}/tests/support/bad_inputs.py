@@ -18,7 +18,7 @@ import pandas as pd
 
 from {{ cookiecutter.app_name }}.config import AppConfig, load_settings
 
-from .conftest import APP_ROOT, data_rows, table_schema
+from .data import APP_ROOT, data_rows, table_schema
 
 PREDICT, TRAIN = "/predict", "/train"
 BOTH = (PREDICT, TRAIN)
