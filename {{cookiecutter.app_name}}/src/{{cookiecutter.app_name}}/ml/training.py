@@ -179,184 +179,226 @@ def train_model(
     progress: Progress | None = None,
     time_column: str | None = None,
 ) -> TrainedModel:
-    started = time.monotonic()
-    # The model takes every column but the target; its preprocessing drops the ignored ones itself,
-    # so callers can pass rows exactly as they are stored or uploaded.
-    features, truth = split_features(frame, target)
-    roles = infer_roles(frame, target, feature_overrides)
-    preprocessor = build_preprocessor(roles).fit(features)
-    matrix = preprocessor.transform(features)
-    categories = categorical_positions(roles)
-    classes: np.ndarray | None = None
-    labels = truth.to_numpy(dtype="float64") if problem_type == "regression" else truth.to_numpy(dtype=object)
-    final_labels = labels
-    if problem_type == "classification":
-        # Integer labels, which each fold numbers again among the classes it holds (Fold.of).
-        encoder = LabelEncoder().fit(truth)
-        classes, labels = encoder.classes_, encoder.transform(truth)
-    splits = validation_splits(features, truth, problem_type, seed, budget.folds, time_column)
-    folds = [Fold.of(fit, valid, labels, classes is not None) for fit, valid in splits]
-    validated = np.concatenate([valid for _, valid in splits])
-    threads = (os.cpu_count() or 1) if budget.workers == 1 else 1
-    codes = np.arange(len(classes)) if classes is not None else None
-    refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in splits]))
-    timed_rows = np.sort(validated)[batch(len(validated))]  # what predict costs are measured on
-    timed_features, timed_matrix = features.iloc[timed_rows], matrix[timed_rows[:TIMED_TRIAL_ROWS]]
-    limit = budget.max_predict_ms_per_1000_rows
-    # What the preprocessing costs every prediction, whichever model follows it; the models share what is left.
-    features_ms = model_budget = None
-    if limit is not None:
-        features_ms = ms_per_1000_rows(lambda: preprocessor.transform(timed_features), len(timed_features))
-        model_budget = limit - features_ms
-    direction = "maximize" if greater_is_better(score_type) else "minimize"
-    better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
-    trials: list[Trial] = []
-    best: Trial | None = None
-    search_over = threading.Event()
+    search = Search(frame, target, problem_type, score_type, budget, seed, feature_overrides, time_column, progress)
+    return search.run()
 
-    def time_is_up() -> bool:
+
+class Search:
+    """One time-boxed search over LightGBM settings on one table. The rows are prepared once (preprocessing fitted,
+    labels encoded, validation splits and the predict budget left for the model); then `run` evaluates settings as
+    the search asks for them, records each, picks the ensemble and refits it within the predict budget."""
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        target: str,
+        problem_type: str,
+        score_type: str,
+        budget: SearchBudget,
+        seed: int,
+        feature_overrides: Mapping[str, Sequence[str]] | None = None,
+        time_column: str | None = None,
+        progress: Progress | None = None,
+    ):
+        self.started = time.monotonic()
+        self.problem_type, self.score_type, self.budget, self.seed, self.progress = (
+            problem_type, score_type, budget, seed, progress
+        )  # fmt: skip
+        # The model takes every column but the target; its preprocessing drops the ignored ones itself,
+        # so callers can pass rows exactly as they are stored or uploaded.
+        features, truth = split_features(frame, target)
+        self.roles = infer_roles(frame, target, feature_overrides)
+        self.preprocessor = build_preprocessor(self.roles).fit(features)
+        self.matrix = self.preprocessor.transform(features)
+        self.categories = categorical_positions(self.roles)
+        self.classes: np.ndarray | None = None
+        labels = truth.to_numpy(dtype="float64") if problem_type == "regression" else truth.to_numpy(dtype=object)
+        self.final_labels = labels
+        if problem_type == "classification":
+            # Integer labels, which each fold numbers again among the classes it holds (Fold.of).
+            encoder = LabelEncoder().fit(truth)
+            self.classes, labels = encoder.classes_, encoder.transform(truth)
+        self.labels = labels
+        self.splits = validation_splits(features, truth, problem_type, seed, budget.folds, time_column)
+        self.folds = [Fold.of(fit, valid, labels, self.classes is not None) for fit, valid in self.splits]
+        self.validated = np.concatenate([valid for _, valid in self.splits])
+        self.threads = (os.cpu_count() or 1) if budget.workers == 1 else 1
+        self.codes = np.arange(len(self.classes)) if self.classes is not None else None
+        self.refit_share = len(labels) / max(1, np.mean([len(fit) for fit, _ in self.splits]))
+        timed_rows = np.sort(self.validated)[batch(len(self.validated))]  # what predict costs are measured on
+        self.timed_features = features.iloc[timed_rows]
+        self.timed_matrix = self.matrix[timed_rows[:TIMED_TRIAL_ROWS]]
+        self.limit = budget.max_predict_ms_per_1000_rows
+        # What the preprocessing costs every prediction, whichever model follows it; the models share what is left.
+        self.features_ms = self.model_budget = None
+        if self.limit is not None:
+            self.features_ms = ms_per_1000_rows(
+                lambda: self.preprocessor.transform(self.timed_features), len(self.timed_features)
+            )
+            self.model_budget = self.limit - self.features_ms
+        self.direction = "maximize" if greater_is_better(score_type) else "minimize"
+        self.trials: list[Trial] = []
+        self.best: Trial | None = None
+        self.search_over = threading.Event()
+        self.since_better, self.stopped_because, self.done = 0, "max trials", 0.0
+        self.study = optuna.create_study(direction=self.direction, sampler=optuna.samplers.TPESampler(seed=seed))
+        for params in FIRST_PARAMS:
+            self.study.enqueue_trial(params)
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "maximize" else a < b
+
+    def time_is_up(self) -> bool:
         # The refits come after the search, within the budget: keep time for the best setting's, twice over.
-        refit_seconds = 2 * best.seconds / len(splits) * refit_share if best else 0.0
-        return time.monotonic() - started + refit_seconds >= budget.max_seconds
+        best = self.best
+        refit_seconds = 2 * best.seconds / len(self.splits) * self.refit_share if best else 0.0
+        return time.monotonic() - self.started + refit_seconds >= self.budget.max_seconds
 
-    def measure(predictions: np.ndarray) -> float:
-        return score_outputs(labels[validated], predictions[validated], score_type, codes)
+    def measure(self, predictions: np.ndarray) -> float:
+        return score_outputs(self.labels[self.validated], predictions[self.validated], self.score_type, self.codes)
 
-    def evaluate(params: dict[str, Any]) -> Trial:
+    def evaluate(self, params: dict[str, Any]) -> Trial:
         """Fit on each split's fit rows, early-stopped on its validation rows; then take the rounds that score best
         within the budget."""
         trial_started = time.monotonic()
         estimators = []
-        for fold in folds:
-            estimator = make_estimator(problem_type, params, seed, threads, MAX_ROUNDS)
+        for fold in self.folds:
+            estimator = make_estimator(self.problem_type, params, self.seed, self.threads, MAX_ROUNDS)
             estimator.fit(
-                matrix[fold.fit],
+                self.matrix[fold.fit],
                 fold.fit_labels,
-                eval_X=(matrix[fold.watched],),
+                eval_X=(self.matrix[fold.watched],),
                 eval_y=(fold.watched_labels,),
-                categorical_feature=categories,
+                categorical_feature=self.categories,
                 callbacks=[
                     lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False),
-                    stop_when(lambda: search_over.is_set() or time_is_up()),
+                    stop_when(lambda: self.search_over.is_set() or self.time_is_up()),
                 ],
             )
             estimators.append(estimator)
         round_ms = 0.0
-        if model_budget is not None:  # each round costs about the same (later ones less): measured on the first few
-            # On one thread, as served; that is `threads` whenever other workers train beside this one (see below).
+        if self.model_budget is not None:  # each round costs about the same (later ones less): measured on a few
+            # On one thread, as served; that is `threads` whenever other workers train beside this one (see run).
             booster = estimators[0].booster_
             timed = min(booster.current_iteration(), TIMED_ROUNDS)
-            some = ms_per_1000_rows(lambda: booster.predict(timed_matrix, raw_score=True, num_iteration=timed,
+            some = ms_per_1000_rows(lambda: booster.predict(self.timed_matrix, raw_score=True, num_iteration=timed,
                                                             num_threads=1), TIMED_TRIAL_ROWS)  # fmt: skip
             round_ms = some / timed
         choices = {
-            rounds: (measure(outputs), outputs)
-            for rounds, outputs in outputs_by_rounds(estimators, folds, matrix, len(labels), classes, threads)
+            rounds: (self.measure(outputs), outputs)
+            for rounds, outputs in outputs_by_rounds(
+                estimators, self.folds, self.matrix, len(self.labels), self.classes, self.threads
+            )
         }
-        affordable = [r for r in choices if model_budget is None or r * round_ms <= model_budget] or [min(choices)]
-        top = max((choices[r][0] for r in affordable), key=lambda value: value if better(1, 0) else -value)
+        affordable = [r for r in choices if self.model_budget is None or r * round_ms <= self.model_budget]
+        affordable = affordable or [min(choices)]
+        top = max((choices[r][0] for r in affordable), key=lambda value: value if self.better(1, 0) else -value)
         rounds = min(r for r in affordable if abs(choices[r][0] - top) <= SAME_SCORE * abs(top))
         score, outputs = choices[rounds]
         return Trial(params, score, outputs, rounds, rounds * round_ms, time.monotonic() - trial_started)
 
-    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
-    for params in FIRST_PARAMS:
-        study.enqueue_trial(params)
-
-    def settings_to_try() -> Iterator[tuple[optuna.trial.Trial, dict[str, Any]]]:
+    def settings_to_try(self) -> Iterator[tuple[optuna.trial.Trial, dict[str, Any]]]:
         while True:
-            asked = study.ask()
+            asked = self.study.ask()
             yield asked, suggest(asked)
 
-    since_better, stopped_because, done = 0, "max trials", 0.0
-
-    def record(asked: optuna.trial.Trial, trial: Trial) -> bool:
+    def record(self, asked: optuna.trial.Trial, trial: Trial) -> bool:
         """Tell the search how a trial scored; whether the search is over."""
-        nonlocal best, since_better, stopped_because, done
-        study.tell(asked, trial.score)
-        trials.append(trial)
-        if best is None:
-            best = trial
-        elif better(trial.score, best.score):
+        budget = self.budget
+        self.study.tell(asked, trial.score)
+        self.trials.append(trial)
+        if self.best is None:
+            self.best = trial
+        elif self.better(trial.score, self.best.score):
             # Patience restarts only for a gain worth the wait: on a table the search has all but
             # exhausted, settings keep winning by hairs that no ensemble or test would notice.
-            worth_waiting = abs(trial.score - best.score) > NOTABLE_GAIN * abs(best.score)
-            best, since_better = trial, 0 if worth_waiting else since_better + 1
+            worth_waiting = abs(trial.score - self.best.score) > NOTABLE_GAIN * abs(self.best.score)
+            self.best, self.since_better = trial, 0 if worth_waiting else self.since_better + 1
         else:
-            since_better += 1
-        done = min(1.0, max(done, since_better / budget.patience, (time.monotonic() - started) / budget.max_seconds))
-        if progress:
-            progress(done)
-        if since_better >= budget.patience:
-            stopped_because = f"no better score in {budget.patience} models"
-        elif time_is_up():
-            stopped_because = f"time budget of {budget.max_seconds:.0f} s"
+            self.since_better += 1
+        elapsed = (time.monotonic() - self.started) / budget.max_seconds
+        self.done = min(1.0, max(self.done, self.since_better / budget.patience, elapsed))
+        if self.progress:
+            self.progress(self.done)
+        if self.since_better >= budget.patience:
+            self.stopped_because = f"no better score in {budget.patience} models"
+        elif self.time_is_up():
+            self.stopped_because = f"time budget of {budget.max_seconds:.0f} s"
         else:
             return False
         return True
 
-    # One worker trains in this thread: LightGBM's OpenMP team must live in one thread only, since idle teams
-    # left behind in other threads spin and slowed later fits tenfold here. Several workers train one thread each.
-    with ThreadPoolExecutor(max_workers=budget.workers) if budget.workers > 1 else InThisThread() as pool:
-        try:
-            run_in_order(settings_to_try(), evaluate, record, pool, budget.workers, budget.max_trials)
-        finally:
-            # Trials after the one that ended the search (or after an error) stop at once and are not heard: the
-            # search's result must not depend on how far they got.
-            search_over.set()
+    def refit(self, index: int, rounds: int | None = None):
+        """The `index`-th trial's setting fitted on every row, on the real labels (the model then predicts them, and
+        its classes_ are in the encoder's order), with its validated rounds or `rounds`."""
+        trial = self.trials[index]
+        estimator = make_estimator(self.problem_type, trial.params, self.seed, self.threads, rounds or trial.rounds)
+        return estimator.fit(self.matrix, self.final_labels, categorical_feature=self.categories)
 
-        weights, validation_score = pick_ensemble(trials, measure, better, model_budget)
-
-        # Refitted on the real labels: the model then predicts them, and its classes_ are in the encoder's order.
-        # By the same workers, side by side: LightGBM on all cores in this thread, after the workers' threads have
-        # used it, ran four times slower here.
-        def refit(index: int, rounds: int | None = None):
-            trial = trials[index]
-            estimator = make_estimator(problem_type, trial.params, seed, threads, rounds or trial.rounds)
-            return estimator.fit(matrix, final_labels, categorical_feature=categories)
-
-        members = dict(zip(weights, pool.map(refit, weights), strict=True))
-        model = assemble(preprocessor, weights, members)
-        predict_ms = pipeline_cost(model, timed_features)
-        # The refits learnt from more rows than the validated models, and timings vary: one over the budget sheds
-        # its least-weighted member, or rounds, until it fits (or has one round left).
+    def within_budget(
+        self, weights: dict[int, float], members: dict[int, Any]
+    ) -> tuple[Pipeline, dict[int, float], dict[int, Any], float]:
+        """The refitted ensemble with its weights, members and predict cost. The refits learnt from more rows than the
+        validated models, and timings vary: one over the budget sheds its least-weighted member, or rounds, until it
+        fits (or has one round left)."""
+        members = dict(members)
+        model = assemble(self.preprocessor, weights, members)
+        predict_ms = pipeline_cost(model, self.timed_features)
         for _ in range(SHRINK_TRIES):
-            if limit is None or predict_ms <= limit:
+            if self.limit is None or predict_ms <= self.limit:
                 break
             if len(weights) > 1:
                 weights = without_least(weights)
             else:
                 [index] = weights
                 rounds = members[index].n_estimators
-                share = (limit - features_ms) / max(predict_ms - features_ms, 1e-9)
+                share = (self.limit - self.features_ms) / max(predict_ms - self.features_ms, 1e-9)
                 if rounds == 1 or share <= 0:
                     break
-                members[index] = refit(index, max(1, min(rounds - 1, int(rounds * share * 0.9))))
-            model = assemble(preprocessor, weights, members)
-            predict_ms = pipeline_cost(model, timed_features)
-    chosen, chosen_rounds = trials[next(iter(weights))], members[next(iter(weights))].n_estimators
-    logger.info(
-        "search stopped (%s) after %d models; ensemble of %d, %d trees, %.1f ms per 1,000 rows; validation %s %.4f",
-        stopped_because,
-        len(trials),
-        len(weights),
-        trees(model),
-        predict_ms,
-        score_type,
-        validation_score,
-    )
-    return TrainedModel(
-        model=model,
-        roles=roles,
-        validation_score=validation_score,
-        params={**chosen.params, "n_estimators": chosen_rounds, "ensemble_members": len(weights)},
-        trials=len(trials),
-        seconds=time.monotonic() - started,
-        stopped_because=stopped_because,
-        trees=trees(model),
-        predict_ms_per_1000_rows=round(predict_ms, 2),
-        history=[trial.score for trial in trials],
-    )
+                members[index] = self.refit(index, max(1, min(rounds - 1, int(rounds * share * 0.9))))
+            model = assemble(self.preprocessor, weights, members)
+            predict_ms = pipeline_cost(model, self.timed_features)
+        return model, weights, members, predict_ms
+
+    def run(self) -> TrainedModel:
+        workers = self.budget.workers
+        # One worker trains in this thread: LightGBM's OpenMP team must live in one thread only, since idle teams
+        # left behind in other threads spin and slowed later fits tenfold here. Several workers train one thread each.
+        with ThreadPoolExecutor(max_workers=workers) if workers > 1 else InThisThread() as pool:
+            try:
+                run_in_order(self.settings_to_try(), self.evaluate, self.record, pool, workers, self.budget.max_trials)
+            finally:
+                # Trials after the one that ended the search (or after an error) stop at once and are not heard: the
+                # search's result must not depend on how far they got.
+                self.search_over.set()
+            weights, validation_score = pick_ensemble(self.trials, self.measure, self.better, self.model_budget)
+            # Refitted by the same workers, side by side: LightGBM on all cores in this thread, after the workers'
+            # threads have used it, ran four times slower here.
+            members = dict(zip(weights, pool.map(self.refit, weights), strict=True))
+            model, weights, members, predict_ms = self.within_budget(weights, members)
+        chosen, chosen_rounds = self.trials[next(iter(weights))], members[next(iter(weights))].n_estimators
+        logger.info(
+            "search stopped (%s) after %d models; ensemble of %d, %d trees, %.1f ms per 1,000 rows; validation %s %.4f",
+            self.stopped_because,
+            len(self.trials),
+            len(weights),
+            trees(model),
+            predict_ms,
+            self.score_type,
+            validation_score,
+        )
+        return TrainedModel(
+            model=model,
+            roles=self.roles,
+            validation_score=validation_score,
+            params={**chosen.params, "n_estimators": chosen_rounds, "ensemble_members": len(weights)},
+            trials=len(self.trials),
+            seconds=time.monotonic() - self.started,
+            stopped_because=self.stopped_because,
+            trees=trees(model),
+            predict_ms_per_1000_rows=round(predict_ms, 2),
+            history=[trial.score for trial in self.trials],
+        )
 
 
 def assemble(preprocessor, weights: dict[int, float], members: dict[int, Any]) -> Pipeline:
