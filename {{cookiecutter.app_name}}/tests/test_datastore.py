@@ -25,15 +25,6 @@ from .support.data import APP_ROOT, a_feature_of_type, copy_app_config, data_row
 
 pytestmark = pytest.mark.unit
 
-IS_TYPE = {
-    "string": pd.api.types.is_string_dtype,
-    "integer": pd.api.types.is_integer_dtype,
-    "float": pd.api.types.is_float_dtype,
-    "boolean": pd.api.types.is_bool_dtype,
-    "date": pd.api.types.is_datetime64_any_dtype,
-    "timestamp": pd.api.types.is_datetime64_any_dtype,
-}
-
 
 @pytest.mark.parametrize("marker", ["NA", "n/a", "NULL", "NaN", "  ", " null "])
 def test_the_usual_markers_of_a_missing_value_are_read_as_missing(marker):
