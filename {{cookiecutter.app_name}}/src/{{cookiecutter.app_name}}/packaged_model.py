@@ -51,12 +51,15 @@ class PredictionTable(PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         missing = [column for column in used_columns(self.pipeline) if column not in model_input]
         if missing:
-            raise ValueError(f"the rows have no column(s) {missing}, which the model reads; it reads "
-                             f"{used_columns(self.pipeline)} (of {list(self.input_schema)})")  # fmt: skip
+            raise ValueError(
+                f"the rows have no column(s) {missing}, which the model reads; it reads "
+                f"{used_columns(self.pipeline)} (of {list(self.input_schema)})"
+            )
         # Versions packaged before time formats were recorded read every date as ISO 8601.
         time_formats = getattr(self, "time_formats", {})
-        return predict_table(self.pipeline, typed(pd.DataFrame(model_input), self.input_schema, time_formats),
-                             self.target)  # fmt: skip
+        return predict_table(
+            self.pipeline, typed(pd.DataFrame(model_input), self.input_schema, time_formats), self.target
+        )
 
 
 def typed(

@@ -285,8 +285,14 @@ def retrain(
             report.reason += f"; waiting for approval ({settings.environment} has auto_promote: false): {approve}"
         elif report.passed:
             # The same all-or-nothing move as promote, rollback and deploy: alias and audit entry, or neither.
-            move(registry, settings.environment, "retrain", created_by(settings), trigger=trigger,
-                 model_version=report.challenger_version)  # fmt: skip
+            move(
+                registry,
+                settings.environment,
+                "retrain",
+                created_by(settings),
+                trigger=trigger,
+                model_version=report.challenger_version,
+            )
             report.promoted, serving = True, report.challenger_version
         report.serving_version = serving
     if progress:

@@ -160,8 +160,9 @@ def upload_data(args: argparse.Namespace, made_for: str | None = None) -> int:
     registry = open_registry(settings)
     queue, no_queue = reachable_queue(settings)
     try:
-        loaded = load_labelled_rows(settings, store, registry, rows, args.csv.name,
-                                    registry_champion(settings, registry), queue, no_queue)  # fmt: skip
+        loaded = load_labelled_rows(
+            settings, store, registry, rows, args.csv.name, registry_champion(settings, registry), queue, no_queue
+        )
     except DataStoreError:
         if created:
             store.drop()  # whole or not at all: no table without the rows it was made for
@@ -170,8 +171,10 @@ def upload_data(args: argparse.Namespace, made_for: str | None = None) -> int:
     if loaded.ignored_columns:
         print(f"Left out the columns the table does not have: {loaded.ignored_columns}")
     if loaded.champion_version is not None:
-        print(f"The champion (v{loaded.champion_version}) scores {settings.app.score_type} "
-              f"{loaded.champion_score:.4f} on these rows, which it never saw (kept for the monitor).")  # fmt: skip
+        print(
+            f"The champion (v{loaded.champion_version}) scores {settings.app.score_type} "
+            f"{loaded.champion_score:.4f} on these rows, which it never saw (kept for the monitor)."
+        )
     if loaded.job_id:
         joined = "queued" if loaded.newly_queued else "joined the waiting"
         print(f"Retrain {loaded.job_id} {joined} (trigger: {loaded.trigger}).")

@@ -140,8 +140,17 @@ def apply_objects(settings: Settings, args: argparse.Namespace) -> int:
     print(kubectl_apply(manifests.as_yaml(first)))
     print(kubectl_apply(manifests.as_yaml(members), applyset=manifests.APPLYSET, namespace=namespace))
     for rollout in (o for o in objects if o["kind"] == "Deployment" and args.wait):
-        print(kubectl("rollout", "status", f"deployment/{rollout['metadata']['name']}",
-                      "--namespace", namespace, "--timeout", "600s"))  # fmt: skip
+        print(
+            kubectl(
+                "rollout",
+                "status",
+                f"deployment/{rollout['metadata']['name']}",
+                "--namespace",
+                namespace,
+                "--timeout",
+                "600s",
+            )
+        )
     return EXIT_OK
 
 
@@ -181,8 +190,11 @@ def run_pytest(settings: Settings, markers: str, url: str, api_key: str) -> int:
     env = child_environment({"APP_URL": url, "API_KEY": api_key})
     with tempfile.TemporaryDirectory(prefix="pytest-") as scratch:
         results = Path(scratch) / "results.xml"
-        finished = subprocess.run([sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider",
-                                   f"--junitxml={results}"], cwd=settings.root, env=env)  # fmt: skip
+        finished = subprocess.run(
+            [sys.executable, "-m", "pytest", "-m", markers, "-q", "-p", "no:cacheprovider", f"--junitxml={results}"],
+            cwd=settings.root,
+            env=env,
+        )
         write_for_github(
             settings.variables.github_step_summary, results_summary(settings.environment, markers, results)
         )
@@ -202,8 +214,11 @@ def results_summary(environment: str, markers: str, results: Path) -> str:
     counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
     failed = counts["failures"] + counts["errors"]
     passed = counts["tests"] - failed - counts["skipped"]
-    lines = [f"{heading}: {passed} passed, {failed} failed, "
-             f"{counts['skipped']} skipped in {float(suite.get('time', 0)):.1f} s", ""]  # fmt: skip
+    lines = [
+        f"{heading}: {passed} passed, {failed} failed, "
+        f"{counts['skipped']} skipped in {float(suite.get('time', 0)):.1f} s",
+        "",
+    ]
     for case in suite.iter("testcase"):
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")
         if problem is not None:

@@ -63,16 +63,18 @@ def environment_table(settings: Settings) -> str:
         except DataStoreError:
             data = "no data yet"
         model, score = running.model_version, scores.get(running.model_version)
-        rows.append([
-            "*" if info.name == settings.environment else "",
-            info.name,
-            info.promotes_to or "",
-            f"v{model}" if model else "",
-            "" if score is None else f"{score:.4f}",
-            running.app_version or "",
-            data,
-            f"challenger of {info.challenger_of}" if info.challenger_of else "",
-        ])  # fmt: skip
+        rows.append(
+            [
+                "*" if info.name == settings.environment else "",
+                info.name,
+                info.promotes_to or "",
+                f"v{model}" if model else "",
+                "" if score is None else f"{score:.4f}",
+                running.app_version or "",
+                data,
+                f"challenger of {info.challenger_of}" if info.challenger_of else "",
+            ]
+        )
     headers = ["", "environment", "promotes to", "model", settings.app.score_type, "app", "data", ""]
     return tabulate(rows, headers=headers, disable_numparse=True)  # scores as formatted above, not re-rounded
 
@@ -141,8 +143,10 @@ def print_next(settings: Settings, environment: str) -> None:
     """Where `environment` promotes to, for people and for a GitHub job that must know it before it starts."""
     target = promotes_to(settings, open_registry(settings), environment)
     if not target:
-        raise FixFirstError(f"{environment} promotes to no environment: it is not in {list(settings.app.environments)}"
-                            " or is the end of the chain")  # fmt: skip
+        raise FixFirstError(
+            f"{environment} promotes to no environment: it is not in {list(settings.app.environments)}"
+            " or is the end of the chain"
+        )
     print(target)
     write_for_github(settings.variables.github_output, f"target={target}\n")
 
@@ -197,8 +201,10 @@ def promote_command(argv: Sequence[str] | None = None) -> int:
         registry = open_registry(settings)
         if args.version is not None:
             event = approve(settings, registry, settings.environment, args.version)
-            print(f"Approved v{args.version} in [{settings.environment}]: " +
-                  describe_change(event, settings.environment, registry))  # fmt: skip
+            print(
+                f"Approved v{args.version} in [{settings.environment}]: "
+                + describe_change(event, settings.environment, registry)
+            )
             return EXIT_OK
         source = args.source or settings.environment
         target, event = promote(settings, registry, source)

@@ -54,8 +54,10 @@ def describe(report) -> str:
         return "\n".join([*lines, *report.notes])
     lines.append(f"Champion v{report.champion_version}")
     if report.drift:
-        rows = [[c["column"], c["test"], number(c["statistic"]), c["threshold"], "yes" if c["drifted"] else "no"]
-                for c in report.drift]  # fmt: skip
+        rows = [
+            [c["column"], c["test"], number(c["statistic"]), c["threshold"], "yes" if c["drifted"] else "no"]
+            for c in report.drift
+        ]
         lines += [
             f"\nDrift of {report.predictions} logged predictions against {report.reference_rows} training rows: "
             f"{report.drift_share:.0%} of the columns drifted",

@@ -71,8 +71,10 @@ def answering(url: str) -> bool:
 def forward_to_cluster(namespace: str, service: str, port: int, log_path: Path) -> dict[str, str]:
     # Detached: the forward outlives this command, as the job's later steps need it.
     forward, url = port_forward(namespace, service, port, log_path, detached=True)
-    print(f"Forwarding {url} to service/{service} in {namespace}: kubectl, pid {forward.pid}, log {log_path}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"Forwarding {url} to service/{service} in {namespace}: kubectl, pid {forward.pid}, log {log_path}",
+        file=sys.stderr,
+    )
     return {"MLFLOW_TRACKING_URI": url, FORWARD_PID: str(forward.pid)}
 
 

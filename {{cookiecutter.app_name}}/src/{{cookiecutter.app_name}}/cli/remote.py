@@ -31,8 +31,10 @@ def app_client(args: argparse.Namespace) -> AppClient:
 
 
 def online_learning_command(argv: Sequence[str] | None = None) -> int:
-    parser = client_parser("online-learning", "Send corrected rows to a running app's /train: they are checked, "
-                           "appended, and a retrain is queued.")  # fmt: skip
+    parser = client_parser(
+        "online-learning",
+        "Send corrected rows to a running app's /train: they are checked, appended, and a retrain is queued.",
+    )
     parser.add_argument("csv", nargs="?", type=Path, default=DEFAULT_CSV, help=f"default {DEFAULT_CSV}")
 
     def command(args: argparse.Namespace) -> int:
@@ -47,8 +49,9 @@ def online_learning_command(argv: Sequence[str] | None = None) -> int:
 
 
 def retrain_in_cloud_command(argv: Sequence[str] | None = None) -> int:
-    parser = client_parser("retrain-in-cloud", "Ask a running app to retrain on its data as it is, follow the job, "
-                           "and print the report.")  # fmt: skip
+    parser = client_parser(
+        "retrain-in-cloud", "Ask a running app to retrain on its data as it is, follow the job, and print the report."
+    )
     parser.epilog = "Exit codes as retrain: 0 promoted, 3 kept the champion, 2 the app refused or the retrain failed."
     parser.add_argument("--job", default=None, help="follow this job (say, online-learning's) instead of starting one")
 

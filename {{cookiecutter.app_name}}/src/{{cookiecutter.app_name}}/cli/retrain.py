@@ -115,6 +115,19 @@ def leaderboard(versions: Sequence[ModelVersion]) -> str:
         ]
         for v in versions
     ]
-    headers = ["version", "score", "score_type", "champion score", "gate", "train rows", "scored on", "trees",
-               "ms/1000 rows", "trained in", "created", "created_by", "serving"]  # fmt: skip
+    headers = [
+        "version",
+        "score",
+        "score_type",
+        "champion score",
+        "gate",
+        "train rows",
+        "scored on",
+        "trees",
+        "ms/1000 rows",
+        "trained in",
+        "created",
+        "created_by",
+        "serving",
+    ]
     return tabulate(rows, headers=headers, tablefmt="grid")

@@ -19,9 +19,12 @@ from .command import EXIT_OK, CommandParser, prog, run
 
 
 def serve_command(argv: Sequence[str] | None = None) -> int:
-    parser = CommandParser(prog=prog("serve"), description="Serve the web app with uWSGI, sized by app config "
-                           "(processes, threads, max_upload_mb). Retrains need REDIS_URL and a worker: for all of "
-                           f"it on this machine, use `{prog('run-server')}`.")  # fmt: skip
+    parser = CommandParser(
+        prog=prog("serve"),
+        description="Serve the web app with uWSGI, sized by app config "
+        "(processes, threads, max_upload_mb). Retrains need REDIS_URL and a worker: for all of "
+        f"it on this machine, use `{prog('run-server')}`.",
+    )
     parser.add_argument("--port", type=int, default=None, help="default: PORT, else 5001")
     parser.add_argument("--host", default="0.0.0.0")
 
@@ -49,9 +52,12 @@ def stop_on_ctrl_c_kill_or_hangup() -> None:
 
 
 def run_server_command(argv: Sequence[str] | None = None) -> int:
-    parser = CommandParser(prog=prog("run-server"), description="Run the whole app on this machine: the web app "
-                           "(uWSGI), a Celery worker, and Redis if REDIS_URL is unset. Ctrl-C stops all of them, and "
-                           "so does `kill` (SIGTERM) or closing the terminal (SIGHUP).")  # fmt: skip
+    parser = CommandParser(
+        prog=prog("run-server"),
+        description="Run the whole app on this machine: the web app "
+        "(uWSGI), a Celery worker, and Redis if REDIS_URL is unset. Ctrl-C stops all of them, and "
+        "so does `kill` (SIGTERM) or closing the terminal (SIGHUP).",
+    )
     parser.add_argument("--port", type=int, default=5001)
 
     def command(args: argparse.Namespace) -> int:
@@ -63,8 +69,11 @@ def run_server_command(argv: Sequence[str] | None = None) -> int:
             print("REDIS_URL is not set: starting an embedded Redis.", flush=True)
         try:
             with local_stack(settings, args.port) as stack:
-                print(f"Paste the following into your browser to access the app:\n\n"
-                      f"[{stack.url}?api_key={settings.api_key}]\n", flush=True)  # fmt: skip
+                print(
+                    f"Paste the following into your browser to access the app:\n\n"
+                    f"[{stack.url}?api_key={settings.api_key}]\n",
+                    flush=True,
+                )
                 while not stack.stopped():
                     time.sleep(0.5)
                 print(f"{', '.join(stack.stopped())} stopped; stopping the rest.", file=sys.stderr)
@@ -76,10 +85,18 @@ def run_server_command(argv: Sequence[str] | None = None) -> int:
 
 
 def bigquery_emulator_command(argv: Sequence[str] | None = None) -> int:
-    parser = CommandParser(prog=prog("bigquery-emulator"), description="Serve the BigQuery API on this machine "
-                           "until Ctrl-C, for trying data_source: bigquery without a cloud account.")  # fmt: skip
-    parser.add_argument("data_dir", nargs="?", type=Path, default=Path(".app_state/bigquery"),
-                        help="where its tables are kept (default .app_state/bigquery)")  # fmt: skip
+    parser = CommandParser(
+        prog=prog("bigquery-emulator"),
+        description="Serve the BigQuery API on this machine "
+        "until Ctrl-C, for trying data_source: bigquery without a cloud account.",
+    )
+    parser.add_argument(
+        "data_dir",
+        nargs="?",
+        type=Path,
+        default=Path(".app_state/bigquery"),
+        help="where its tables are kept (default .app_state/bigquery)",
+    )
 
     def command(args: argparse.Namespace) -> int:
         from ..laptop.bigquery_emulator import bigquery_emulator, python_3_13
@@ -91,8 +108,11 @@ def bigquery_emulator_command(argv: Sequence[str] | None = None) -> int:
         data_dir = args.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         with bigquery_emulator(python, data_dir) as endpoint:
-            print(f"BigQuery emulator on {endpoint}, data in {data_dir}. In another shell:\n"
-                  f"  export BIGQUERY_API_ENDPOINT={endpoint}\nCtrl-C stops it.", flush=True)  # fmt: skip
+            print(
+                f"BigQuery emulator on {endpoint}, data in {data_dir}. In another shell:\n"
+                f"  export BIGQUERY_API_ENDPOINT={endpoint}\nCtrl-C stops it.",
+                flush=True,
+            )
             try:
                 while True:
                     time.sleep(3600)

@@ -179,8 +179,13 @@ class AppConfig:
         for key in ("retrain_schedule", "monitor_schedule"):
             if getattr(self, key) is not None:
                 check_cron(key, getattr(self, key), fail)
-        positive = ("model_refresh_seconds", "retrain_time_limit_minutes", "max_upload_mb", "drift_window_hours",
-                    "prediction_retention_days")  # fmt: skip
+        positive = (
+            "model_refresh_seconds",
+            "retrain_time_limit_minutes",
+            "max_upload_mb",
+            "drift_window_hours",
+            "prediction_retention_days",
+        )
         if min(getattr(self, key) for key in positive) <= 0:
             fail(f"{', '.join(positive)} must be more than 0")
         if not 0 <= self.prediction_sample_rate <= 1:

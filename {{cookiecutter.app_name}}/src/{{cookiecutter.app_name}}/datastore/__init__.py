@@ -87,8 +87,15 @@ def open_datastore(settings: Settings, environment: str | None = None, backend: 
         emulator = settings.variables.bigquery_api_endpoint
         client = bigquery_client(bigquery_config.get("project", ""), settings.root, emulator)
         dataset_name = bigquery_config.get("dataset_name") or settings.app.model_name
-        return BigQueryStore(client, dataset_name, settings.app.table_name, environment, required,
-                             storage_api=not emulator, time_formats=settings.app.time_formats)  # fmt: skip
+        return BigQueryStore(
+            client,
+            dataset_name,
+            settings.app.table_name,
+            environment,
+            required,
+            storage_api=not emulator,
+            time_formats=settings.app.time_formats,
+        )
     raise DataStoreError(f"data_source {backend!r} has no backend; use duckdb or bigquery")
 
 

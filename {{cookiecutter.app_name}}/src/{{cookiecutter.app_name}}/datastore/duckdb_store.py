@@ -180,8 +180,10 @@ class DuckDBStore:
                     )
                 connection.register("incoming_rows", rows)
                 connection.execute(f"INSERT INTO {quote(self.table)} BY NAME SELECT * FROM incoming_rows")
-                connection.execute(f"INSERT INTO {APPENDS} VALUES (?, ?, ?, now()::TIMESTAMP, ?)",
-                                   [self.table, key, len(rows), ROW_HASH_SCHEME])  # fmt: skip
+                connection.execute(
+                    f"INSERT INTO {APPENDS} VALUES (?, ?, ?, now()::TIMESTAMP, ?)",
+                    [self.table, key, len(rows), ROW_HASH_SCHEME],
+                )
                 connection.commit()
             except duckdb.Error as error:
                 connection.rollback()
@@ -202,8 +204,10 @@ class DuckDBStore:
             self._carry_over(connection, schema)
 
     def _carry_over(self, connection: duckdb.DuckDBPyConnection, schema: Schema) -> None:
-        connection.execute(f"CREATE TABLE IF NOT EXISTS {APPENDS} (table_name VARCHAR, digest VARCHAR, "
-                           "row_count BIGINT, appended_at TIMESTAMP)")  # fmt: skip
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {APPENDS} (table_name VARCHAR, digest VARCHAR, "
+            "row_count BIGINT, appended_at TIMESTAMP)"
+        )
         connection.execute(f"ALTER TABLE {APPENDS} ADD COLUMN IF NOT EXISTS key_scheme INTEGER")
         old = connection.execute(
             f"SELECT digest, row_count FROM {APPENDS} WHERE table_name = ? AND key_scheme IS NULL "

@@ -36,9 +36,12 @@ def journal_frame(records: pd.DataFrame | None) -> pd.DataFrame:
     text)."""
     if records is None or records.empty:
         return pd.DataFrame(
-            {"logged_at": pd.Series(dtype="datetime64[us]"), "model_version": pd.Series(dtype="Int64"),
-             "record": pd.Series(dtype="string")}
-        )  # fmt: skip
+            {
+                "logged_at": pd.Series(dtype="datetime64[us]"),
+                "model_version": pd.Series(dtype="Int64"),
+                "record": pd.Series(dtype="string"),
+            }
+        )
     # ISO 8601 of any precision: Python writes a moment on a whole second without its fraction.
     logged_at = pd.to_datetime(records["logged_at"], utc=True, format="ISO8601")
     logged_at = logged_at.dt.tz_localize(None).astype("datetime64[us]")

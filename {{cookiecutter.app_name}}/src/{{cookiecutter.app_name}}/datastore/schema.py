@@ -24,10 +24,29 @@ from ..ml.values import AmbiguousDatesError, read_as, time_format_reading, time_
 Schema = Mapping[str, str]  # column -> logical type, in table order
 
 # What pandas reads as a missing value by default: R, Excel and databases write these (a blank cell is one too).
-MISSING_VALUES = frozenset({
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
-    "NULL", "NaN", "None", "n/a", "nan", "null",
-})  # fmt: skip
+MISSING_VALUES = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 INTEGER = r"[-+]?\d+"
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 SHOWN_EXAMPLES = 3

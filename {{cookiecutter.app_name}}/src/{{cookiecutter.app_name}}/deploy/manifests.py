@@ -164,8 +164,11 @@ APP_COMPONENTS = ("web", "worker", "beat")  # the Deployments that run the app's
 
 def app_pods(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pod specs of the app's own Deployments, by their component label (a name prefix could match Redis's)."""
-    return [o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"
-            and o["metadata"]["labels"].get("app.kubernetes.io/component") in APP_COMPONENTS]  # fmt: skip
+    return [
+        o["spec"]["template"]["spec"]
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/component") in APP_COMPONENTS
+    ]
 
 
 def image_name(settings: Settings, tag: str) -> str:
@@ -203,8 +206,10 @@ def tracking_server_sign_in(settings: Settings) -> dict[str, str]:
     variables = settings.variables
     if not (variables.mlflow_tracking_username and variables.mlflow_tracking_password):
         return {}
-    return {"MLFLOW_TRACKING_USERNAME": variables.mlflow_tracking_username,
-            "MLFLOW_TRACKING_PASSWORD": variables.mlflow_tracking_password}  # fmt: skip
+    return {
+        "MLFLOW_TRACKING_USERNAME": variables.mlflow_tracking_username,
+        "MLFLOW_TRACKING_PASSWORD": variables.mlflow_tracking_password,
+    }
 
 
 def restarted_with(objects: list[dict[str, Any]], secret: dict[str, Any]) -> None:

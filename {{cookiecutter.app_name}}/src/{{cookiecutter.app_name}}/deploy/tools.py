@@ -24,8 +24,13 @@ def require(tool: str) -> str:
 
 def kubectl(*args: str, manifest: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run kubectl (on the cluster its current context points at); what it printed, or a FixFirstError."""
-    finished = subprocess.run([require("kubectl"), *args], input=manifest, text=True, capture_output=True,
-                              env=None if env is None else child_environment(env))  # fmt: skip
+    finished = subprocess.run(
+        [require("kubectl"), *args],
+        input=manifest,
+        text=True,
+        capture_output=True,
+        env=None if env is None else child_environment(env),
+    )
     if finished.returncode != 0:
         raise FixFirstError(f"kubectl {' '.join(args[:2])} failed: {finished.stderr.strip()}")
     return finished.stdout.strip()
@@ -42,9 +47,19 @@ def kubectl_apply(manifest: str, applyset: str | None = None, namespace: str = "
     an earlier apply sent that this one does not are deleted (kubectl's ApplySet pruning, still behind a switch)."""
     if applyset is None:
         return kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", manifest=manifest)
-    return kubectl("apply", "--server-side", "--force-conflicts", "--prune", f"--applyset={applyset}",
-                   "--namespace", namespace, "-f", "-", manifest=manifest,
-                   env={"KUBECTL_APPLYSET": "true"})  # fmt: skip
+    return kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--prune",
+        f"--applyset={applyset}",
+        "--namespace",
+        namespace,
+        "-f",
+        "-",
+        manifest=manifest,
+        env={"KUBECTL_APPLYSET": "true"},
+    )
 
 
 def run_tool(*args: str, cwd: Path | None = None) -> None:
@@ -64,9 +79,13 @@ def port_forward(
     local = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:  # kubectl keeps its own handle to it
-        forward = subprocess.Popen([command, "port-forward", "--namespace", namespace, f"service/{service}",
-                                    f"{local}:{port}"], stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=detached)  # fmt: skip
+        forward = subprocess.Popen(
+            [command, "port-forward", "--namespace", namespace, f"service/{service}", f"{local}:{port}"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=detached,
+        )
     url = f"http://127.0.0.1:{local}"
 
     def failed() -> str:

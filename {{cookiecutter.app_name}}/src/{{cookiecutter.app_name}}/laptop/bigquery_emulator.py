@@ -43,8 +43,9 @@ def python_3_13() -> str | None:
         candidates.append(found.stdout.strip() if found.returncode == 0 else None)
     for candidate in filter(None, candidates):
         # A pyenv shim exists even where it refuses to run: ask the interpreter itself.
-        answer = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
-                                capture_output=True, text=True)  # fmt: skip
+        answer = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"], capture_output=True, text=True
+        )
         if answer.returncode == 0 and answer.stdout.strip() == "True":
             return candidate
     return None
@@ -76,11 +77,23 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
     log = data_dir / "emulator.log"
     with log.open("wb") as output:
         server = start_in_own_group(
-            [str(venv / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--grpc-port", str(grpc_port), "--data-dir", str(data_dir)],
-            env=child_environment({"HOME": str(venv)}), stdout=output, stderr=subprocess.STDOUT,
+            [
+                str(venv / "bin" / "local-bigquery"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--grpc-port",
+                str(grpc_port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            env=child_environment({"HOME": str(venv)}),
+            stdout=output,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         wait_until_started(

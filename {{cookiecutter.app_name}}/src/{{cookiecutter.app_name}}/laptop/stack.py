@@ -70,10 +70,11 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
             }
         )
         commands = {
-            "worker": celery_command("worker", "--concurrency", "1", "--loglevel", "INFO", "--without-mingle",
-                                     "--without-gossip"),
+            "worker": celery_command(
+                "worker", "--concurrency", "1", "--loglevel", "INFO", "--without-mingle", "--without-gossip"
+            ),
             "web": uwsgi_command(settings, port, host="127.0.0.1"),
-        }  # fmt: skip
+        }
         if settings.app.runs_beat:
             commands["beat"] = celery_command("beat", "--schedule", str(settings.state_dir / "celerybeat-schedule"))
         processes: dict[str, subprocess.Popen] = {}

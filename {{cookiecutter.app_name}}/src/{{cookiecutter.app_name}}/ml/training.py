@@ -202,8 +202,12 @@ class Search:
     ):
         self.started = time.monotonic()
         self.problem_type, self.score_type, self.budget, self.seed, self.progress = (
-            problem_type, score_type, budget, seed, progress
-        )  # fmt: skip
+            problem_type,
+            score_type,
+            budget,
+            seed,
+            progress,
+        )
         # The model takes every column but the target; its preprocessing drops the ignored ones itself,
         # so callers can pass rows exactly as they are stored or uploaded.
         features, truth = split_features(frame, target)
@@ -281,8 +285,10 @@ class Search:
             # On one thread, as served; that is `threads` whenever other workers train beside this one (see run).
             booster = estimators[0].booster_
             timed = min(booster.current_iteration(), TIMED_ROUNDS)
-            some = ms_per_1000_rows(lambda: booster.predict(self.timed_matrix, raw_score=True, num_iteration=timed,
-                                                            num_threads=1), TIMED_TRIAL_ROWS)  # fmt: skip
+            some = ms_per_1000_rows(
+                lambda: booster.predict(self.timed_matrix, raw_score=True, num_iteration=timed, num_threads=1),
+                TIMED_TRIAL_ROWS,
+            )
             round_ms = some / timed
         choices = {
             rounds: (self.measure(outputs), outputs)
@@ -432,8 +438,10 @@ def outputs_by_rounds(
     """
     grown = max(estimator.booster_.current_iteration() for estimator in estimators)
     # A raw score per class; one for values, or for two classes (the second's log-odds).
-    raw = [np.zeros((len(fold.valid), 1 if classes is None or len(fold.classes) == 2 else len(fold.classes)))
-           for fold in folds]  # fmt: skip
+    raw = [
+        np.zeros((len(fold.valid), 1 if classes is None or len(fold.classes) == 2 else len(fold.classes)))
+        for fold in folds
+    ]
     previous = 0
     for rounds in np.unique(np.geomspace(1, grown, ROUND_CHOICES).round().astype(int)):
         outputs = np.zeros((rows, len(classes)) if classes is not None else rows)
@@ -441,8 +449,9 @@ def outputs_by_rounds(
             booster, valid = estimator.booster_, fold.valid
             start, end = min(previous, booster.current_iteration()), min(rounds, booster.current_iteration())
             if end > start:  # a model that stopped sooner has no more rounds to add
-                step = booster.predict(matrix[valid], raw_score=True, start_iteration=start,
-                                       num_iteration=end - start, num_threads=threads)  # fmt: skip
+                step = booster.predict(
+                    matrix[valid], raw_score=True, start_iteration=start, num_iteration=end - start, num_threads=threads
+                )
                 scores += step.reshape(len(valid), -1)
             if classes is None:
                 outputs[valid] = scores[:, 0]

@@ -63,9 +63,14 @@ class MonitorReport:
 def labelled_record(model, rows: pd.DataFrame, target: str, score_type: str, source: str) -> dict[str, Any]:
     """The champion's score on rows it never saw (an upload to /train), as the monitoring journal keeps it."""
     features, truth = split_features(rows, target)
-    return {"kind": "labelled", "rows": len(rows), "score": score(model, features, truth, score_type),
-            "score_type": score_type, "source": source,
-            "labelled_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    return {
+        "kind": "labelled",
+        "rows": len(rows),
+        "score": score(model, features, truth, score_type),
+        "score_type": score_type,
+        "source": source,
+        "labelled_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def record_labelled(settings: Settings, version: int, record: dict[str, Any]) -> None:

@@ -250,8 +250,9 @@ class ModelRegistry(AuditTrail):
         model = self._registered_model()
         if model is None:
             return {}
-        apps = {key.removeprefix(APP_TAG): json.loads(value) for key, value in model.tags.items()
-                if key.startswith(APP_TAG)}  # fmt: skip
+        apps = {
+            key.removeprefix(APP_TAG): json.loads(value) for key, value in model.tags.items() if key.startswith(APP_TAG)
+        }
         return {
             environment: Deployment(
                 int(model.aliases[environment]) if environment in model.aliases else None,

@@ -98,8 +98,12 @@ class Champion:
                 self._served = None
         except Exception as problem:  # noqa: BLE001  whatever the registry does, keep serving what we have
             if self._problem is None:
-                logger.warning("cannot check the champion of %s; still serving v%s: %s", self.environment,
-                               self._served and self._served.version, problem)  # fmt: skip
+                logger.warning(
+                    "cannot check the champion of %s; still serving v%s: %s",
+                    self.environment,
+                    self._served and self._served.version,
+                    problem,
+                )
                 self._failing_since = time.monotonic()
             self._problem = f"the model registry did not answer: {type(problem).__name__}: {problem}"[:500]
             return

@@ -34,8 +34,12 @@ REQUESTS = Counter("requests", "HTTP requests answered", ["endpoint", "method", 
 LATENCY = Histogram("request_seconds", "How long requests took to answer", ["endpoint"], namespace=NAMESPACE)
 # The version of the model a process loaded last, set as it loads it (before any prediction); during a swap,
 # processes may briefly differ.
-SERVED_VERSION = Gauge("served_model_version", "The model version predictions come from", namespace=NAMESPACE,
-                       multiprocess_mode="mostrecent")  # fmt: skip
+SERVED_VERSION = Gauge(
+    "served_model_version",
+    "The model version predictions come from",
+    namespace=NAMESPACE,
+    multiprocess_mode="mostrecent",
+)
 PREDICTIONS = Counter("predictions", "Rows predicted, by predicted class", ["predicted"], namespace=NAMESPACE)
 MAX_CLASSES = 50  # classes beyond these are counted as "other": each label value is a series Prometheus keeps
 counted_classes: set[str] = set()

@@ -29,8 +29,12 @@ def uwsgi_command(settings: Settings, port: int, host: str = "0.0.0.0") -> list[
     uwsgi = shutil.which("uwsgi", path=str(Path(sys.executable).parent)) or "uwsgi"
     return [
         uwsgi,
-        "--ini", str(settings.root / UWSGI_INI),
-        "--http-socket", f"{host}:{port}",
-        "--processes", str(settings.app.processes),
-        "--threads", str(settings.app.threads),
-    ]  # fmt: skip
+        "--ini",
+        str(settings.root / UWSGI_INI),
+        "--http-socket",
+        f"{host}:{port}",
+        "--processes",
+        str(settings.app.processes),
+        "--threads",
+        str(settings.app.threads),
+    ]

@@ -33,8 +33,9 @@ class Services:
         # Without Redis there is no worker to take the log in: then predictions go unrecorded.
         if self.settings.redis_url and self.settings.app.prediction_sample_rate > 0:
             app = self.settings.app
-            self.prediction_log = PredictionLog(self.settings.redis_url, self.settings.environment,
-                                                app.prediction_sample_rate)  # fmt: skip
+            self.prediction_log = PredictionLog(
+                self.settings.redis_url, self.settings.environment, app.prediction_sample_rate
+            )
 
     def retrain_queue(self) -> RetrainQueue:
         if self._queue is None:

@@ -56,8 +56,12 @@ def make_celery(settings: Settings, redis_patience_seconds: float = REDIS_RESTAR
         cron = crontab(**cron_fields(settings.app.monitor_schedule))
         schedule["monitor"] = {"task": MONITOR_TASK, "schedule": cron, "args": environment}
         # Queued behind a retrain, a drain is soon stale: the next one does its work.
-        schedule["drain-predictions"] = {"task": DRAIN_PREDICTIONS_TASK, "schedule": DRAIN_SECONDS, "args": environment,
-                                         "options": {"expires": DRAIN_SECONDS}}  # fmt: skip
+        schedule["drain-predictions"] = {
+            "task": DRAIN_PREDICTIONS_TASK,
+            "schedule": DRAIN_SECONDS,
+            "args": environment,
+            "options": {"expires": DRAIN_SECONDS},
+        }
     celery.conf.beat_schedule = schedule
     return celery
 

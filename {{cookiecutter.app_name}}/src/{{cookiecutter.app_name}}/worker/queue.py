@@ -39,8 +39,16 @@ CLAIM = (
     "if holder == false or holder == ARGV[1] then return redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end "
     "return false"
 )
-STATES = {"PENDING": "queued", "RETRY": "queued", "RECEIVED": "queued", "STARTED": "running", "PROGRESS": "running",
-          "SUCCESS": "done", "FAILURE": "failed", "REVOKED": "failed"}  # fmt: skip
+STATES = {
+    "PENDING": "queued",
+    "RETRY": "queued",
+    "RECEIVED": "queued",
+    "STARTED": "running",
+    "PROGRESS": "running",
+    "SUCCESS": "done",
+    "FAILURE": "failed",
+    "REVOKED": "failed",
+}
 
 
 def redis_client(url: str, patience_seconds: float) -> redis.Redis:

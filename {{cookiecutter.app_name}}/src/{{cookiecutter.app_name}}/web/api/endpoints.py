@@ -65,8 +65,11 @@ def ready():
 
 def health_report(state: ChampionState) -> dict:
     status = "degraded" if state.problem is not None else "ok" if state.checked else "starting"
-    report = {"status": status, "environment": services().settings.environment,
-              "model_version": state.served and state.served.version}  # fmt: skip
+    report = {
+        "status": status,
+        "environment": services().settings.environment,
+        "model_version": state.served and state.served.version,
+    }
     if state.problem is not None:
         report.update(problem=state.problem, failing_for_seconds=state.failing_for_seconds)
     return report
@@ -126,8 +129,15 @@ def train():
         raise BadRequest(str(problem)) from problem
     queue = app_services.retrain_queue()  # before appending: rows are only added if a retrain can be queued
     try:
-        loaded = load_labelled_rows(settings, open_datastore(settings), app_services.registry, uploaded, file_name,
-                                    web_champion(app_services), queue)  # fmt: skip
+        loaded = load_labelled_rows(
+            settings,
+            open_datastore(settings),
+            app_services.registry,
+            uploaded,
+            file_name,
+            web_champion(app_services),
+            queue,
+        )
     except TableMissingError as problem:
         return error(str(problem), 409)
     except AlreadyAppendedError as problem:  # nothing new: no retrain either
@@ -207,5 +217,9 @@ def monitoring():
     records = recent_records(settings)  # one read of the journal for both
     reports = [record for _, record in records if record["kind"] == "report"][-SHOWN_REPORTS:]
     labelled = [{**record, "model_version": version} for version, record in records if record["kind"] == "labelled"]
-    return {"environment": settings.environment, "reports": reports, "labelled": labelled,
-            "retrain_when": settings.app.retrain_when.conditions}  # fmt: skip
+    return {
+        "environment": settings.environment,
+        "reports": reports,
+        "labelled": labelled,
+        "retrain_when": settings.app.retrain_when.conditions,
+    }

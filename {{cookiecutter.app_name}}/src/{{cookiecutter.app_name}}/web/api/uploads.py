@@ -33,8 +33,10 @@ def uploaded_csv(files, field: str = "file") -> tuple[pd.DataFrame, str]:
 
 def json_records(body: Any, mimetype: str) -> list[dict[str, Any]]:
     if body is None and mimetype != "application/json":
-        raise BadRequest(f"the body is {mimetype or 'of no declared type'}: send JSON with Content-Type: "
-                         "application/json, or a CSV file as multipart/form-data")  # fmt: skip
+        raise BadRequest(
+            f"the body is {mimetype or 'of no declared type'}: send JSON with Content-Type: "
+            "application/json, or a CSV file as multipart/form-data"
+        )
     if body is None:
         raise BadRequest('the body is not valid JSON; send {"records": [{"column": value, ...}, ...]}')
     records = body.get("records") if isinstance(body, dict) else None
@@ -46,8 +48,10 @@ def json_records(body: Any, mimetype: str) -> list[dict[str, Any]]:
     for position, record in enumerate(records):
         for column, value in record.items():
             if isinstance(value, (dict, list)):
-                raise BadRequest(f"record {position}: {column!r} holds a {type(value).__name__}; each value must be "
-                                 "a single value (text, a number, true/false or null)")  # fmt: skip
+                raise BadRequest(
+                    f"record {position}: {column!r} holds a {type(value).__name__}; each value must be "
+                    "a single value (text, a number, true/false or null)"
+                )
             if isinstance(value, (int, float)) and not isinstance(value, bool) and not finite(value):
                 shown = str(value) if len(str(value)) < 40 else f"a {len(str(value))}-digit number"
                 raise BadRequest(f"record {position}: {column!r} holds {shown}, which is not a finite number")
@@ -66,8 +70,9 @@ def model_input(
 ) -> pd.DataFrame:
     """The columns the model reads, typed; other columns are ignored here (and echoed back by the caller)."""
     try:
-        return conform(frame.astype(object).where(frame.notna(), None), input_schema, ignore_extra=True,
-                       time_formats=time_formats)  # fmt: skip
+        return conform(
+            frame.astype(object).where(frame.notna(), None), input_schema, ignore_extra=True, time_formats=time_formats
+        )
     except SchemaMismatchError as error:
         raise BadRequest(str(error)) from error
 
@@ -97,8 +102,9 @@ def refuse_a_predictions_file(uploaded: pd.DataFrame, written: list[str]) -> Non
     """Before predicting: the columns the app would add (`written`) must not be in the file already."""
     found = [column for column in written if column in uploaded.columns]
     if found:
-        raise BadRequest(f"the file holds columns this app writes ({found}): is it a predictions file? Send the "
-                         "rows without them")  # fmt: skip
+        raise BadRequest(
+            f"the file holds columns this app writes ({found}): is it a predictions file? Send the rows without them"
+        )
 
 
 def predictions_csv(uploaded: pd.DataFrame, predictions: pd.DataFrame) -> bytes:
