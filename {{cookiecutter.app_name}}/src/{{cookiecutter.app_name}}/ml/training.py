@@ -168,19 +168,9 @@ def validation_splits(
     return [(np.sort(fit), np.sort(valid))]
 
 
-def train_model(
-    frame: pd.DataFrame,
-    target: str,
-    problem_type: str,
-    score_type: str,
-    budget: SearchBudget,
-    seed: int,
-    feature_overrides: Mapping[str, Sequence[str]] | None = None,
-    progress: Progress | None = None,
-    time_column: str | None = None,
-) -> TrainedModel:
-    search = Search(frame, target, problem_type, score_type, budget, seed, feature_overrides, time_column, progress)
-    return search.run()
+def train_model(*args: Any, **kwargs: Any) -> TrainedModel:
+    """Search as `Search` is given (its arguments), and the model it trained."""
+    return Search(*args, **kwargs).run()
 
 
 class Search:
@@ -197,17 +187,12 @@ class Search:
         budget: SearchBudget,
         seed: int,
         feature_overrides: Mapping[str, Sequence[str]] | None = None,
-        time_column: str | None = None,
         progress: Progress | None = None,
+        time_column: str | None = None,
     ):
         self.started = time.monotonic()
-        self.problem_type, self.score_type, self.budget, self.seed, self.progress = (
-            problem_type,
-            score_type,
-            budget,
-            seed,
-            progress,
-        )
+        self.problem_type, self.score_type, self.seed = problem_type, score_type, seed
+        self.budget, self.progress = budget, progress
         # The model takes every column but the target; its preprocessing drops the ignored ones itself,
         # so callers can pass rows exactly as they are stored or uploaded.
         features, truth = split_features(frame, target)
