@@ -191,8 +191,8 @@ def score(name: str, folder: Path, app: str, budget_seconds: float, flaml_second
 
     import numpy as np
 
-    config, datastore, features, metrics, pipeline = (
-        import_module(f"{app}.{module}") for module in ("config", "datastore", "ml.features", "ml.metrics", "pipeline")
+    config, datastore, features, scores, pipeline = (
+        import_module(f"{app}.{module}") for module in ("config", "datastore", "ml.features", "ml.scores", "pipeline")
     )
 
     settings = config.load_settings()
@@ -209,7 +209,7 @@ def score(name: str, folder: Path, app: str, budget_seconds: float, flaml_second
 
     def scored(predicted) -> float:
         predicted = np.asarray(predicted).astype(object if classes else "float64")
-        return round(metrics.score_predictions(truth, predicted, app_config.score_type), 4)
+        return round(scores.score_predictions(truth, predicted, app_config.score_type), 4)
 
     started = time.monotonic()
     trained = pipeline.train_challenger(train, settings)
