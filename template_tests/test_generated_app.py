@@ -232,9 +232,13 @@ def test_an_app_made_from_a_csv_of_another_shape_runs_its_quick_start_and_server
         ["python", "local_retrain.py"],
         ["pytest", "-m"],
     ]
+    # Its tests as written, but for those that do not depend on the data's shape (the default app's run has them).
+    shape_free = [f"--ignore=tests/{name}" for name in ("test_builds.py", "test_component_config.py",
+                                                        "test_structure.py")]  # fmt: skip
     outputs = []
     for command in commands:
-        args = command[1:] if command[0] == "python" else ["-m", "pytest", *command[1:], "-q", "-p", "no:cacheprovider"]
+        args = command[1:] if command[0] == "python" else ["-m", "pytest", *command[1:], "-q", "-p", "no:cacheprovider",
+                                                           *shape_free]  # fmt: skip
         finished = run_in_app(app, *args, env=env)
         # local_retrain.py: 0 promoted, 3 kept the champion; both are a retrain that worked.
         assert finished.returncode in ((0, 3) if command[1] == "local_retrain.py" else (0,)), (
