@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,6 +24,14 @@ from .support.data import data_rows, typed_rows
 
 KEY = {"X-API-Key": "test-key"}
 ROWS = 40
+
+
+@pytest.fixture(autouse=True)
+def import_path_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests load models with MLflow's own loader, which puts each model's code (a partial copy of the app) first
+    on sys.path for good: the path is put back after each, as the app's own loader does (registry.load), for the
+    processes later tests start from this one (a Dask cluster's workers) to import the app itself."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
 
 
 def request_rows(target: str) -> list[dict]:

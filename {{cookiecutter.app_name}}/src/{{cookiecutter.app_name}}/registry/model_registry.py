@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,7 +152,12 @@ class ModelRegistry(AuditTrail):
     def load(self, version: int):
         """The fitted pipeline of `version`."""
         self._use_globally()
+        paths = set(sys.path)
         loaded = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
+        # MLflow puts the version's code (a partial copy of this app) ahead of the app on sys.path, for good; the
+        # processes started from this one afterwards (a Dask cluster's workers) then imported that copy, which lacks
+        # most of the app. This process already holds the app's modules, which the model uses.
+        sys.path[:] = [path for path in sys.path if path in paths]
         try:
             return loaded.unwrap_python_model().pipeline
         except MlflowException:  # a version logged before models were packaged: scikit-learn's flavor
