@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import pandas as pd
 import pytest
 
@@ -51,6 +54,25 @@ def test_append_adds_every_row_and_read_returns_them_typed(store):
     wrongly_typed = {column: str(stored[column].dtype) for column, kind in table_schema().items()
                      if not IS_TYPE[kind](stored[column])}  # fmt: skip
     assert not wrongly_typed, f"columns read back with other types than the schema's: {wrongly_typed}"
+
+
+def test_partitions_read_in_other_processes_hold_every_row_once_typed_as_read_types_them(store, tmp_path):
+    store.append(data_rows("dataset_1.csv", 50))
+    whole = store.read()
+
+    readers = store.partitions(tmp_path, rows_per_partition=20)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as others:  # as Dask's workers
+        parts = list(others.map(call, readers))
+
+    assert len(parts) == 3 and [len(part) for part in parts] == [20, 20, 10]
+    together = pd.concat(parts, ignore_index=True)
+    assert together.dtypes.to_dict() == whole.dtypes.to_dict()
+    pd.testing.assert_frame_equal(in_order(together), in_order(whole))
+    assert store.head(5).dtypes.to_dict() == whole.dtypes.to_dict() and len(store.head(5)) == 5
+
+
+def call(reader):
+    return reader()
 
 
 @pytest.mark.parametrize("problem", ["missing-column", "text-in-a-typed-column", "empty-target"])

@@ -1,6 +1,7 @@
 """The data store: each environment's training data, behind one small face.
 
-    read() -> DataFrame, append(frame) -> rows added, count(), clone(to_environment), create(schema), drop()
+    read() -> DataFrame, append(frame) -> rows added, count(), clone(to_environment), create(schema), drop(),
+    head(rows), partitions(folder, rows_per_partition) -> readers of a partition each, for other processes
 
 and its journals beside it (journal.py): what the served model predicted, and what the monitor found.
 
@@ -11,7 +12,10 @@ Backends: DuckDB (the embedded default) and BigQuery; which one is app config, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
@@ -58,6 +62,8 @@ class DataStore(Protocol):
     def schema(self) -> dict[str, str]: ...
     def create(self, schema: Schema) -> bool: ...
     def read(self) -> pd.DataFrame: ...
+    def head(self, rows: int) -> pd.DataFrame: ...
+    def partitions(self, folder: Path, rows_per_partition: int) -> list[Callable[[], pd.DataFrame]]: ...
     def count(self) -> int: ...
     def append(self, frame: pd.DataFrame) -> int: ...
     def clone(self, to_environment: str) -> DataStore: ...
@@ -95,6 +101,7 @@ def open_datastore(settings: Settings, environment: str | None = None, backend: 
             required,
             storage_api=not emulator,
             time_formats=settings.app.time_formats,
+            connect=partial(bigquery_client, bigquery_config.get("project", ""), settings.root, emulator),
         )
     raise DataStoreError(f"data_source {backend!r} has no backend; use duckdb or bigquery")
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -108,8 +109,10 @@ class BigQueryStore:
         required: Iterable[str] = (),
         storage_api: bool = True,
         time_formats: Mapping[str, str] | None = None,
+        connect: Callable[[], bigquery.Client] | None = None,
     ):
         self.client = client
+        self.connect = connect  # a client like `client` in another process (picklable): to read partitions there
         self.dataset_name = dataset_name
         self.table_name = table_name
         self.environment = environment
@@ -168,6 +171,23 @@ class BigQueryStore:
         with self.explained("read"):
             rows = self.client.list_rows(table).to_arrow(create_bqstorage_client=self.use_storage_api)
         return as_frame(rows)
+
+    def head(self, rows: int) -> pd.DataFrame:
+        """Some of the table's rows, typed as read() types them (reading them costs nothing: no query)."""
+        table = self._table()
+        with self.explained("read"):
+            return as_frame(self.client.list_rows(table, max_results=rows).to_arrow())
+
+    def partitions(self, folder: Path, rows_per_partition: int) -> list[Callable[[], pd.DataFrame]]:
+        """The table as readers of a range of rows each, for other processes to call: each connects on its own.
+        (`folder` is not needed: the rows stay in BigQuery until they are read.)"""
+        if self.connect is None:
+            raise DataStoreError(f"{self} was opened without a way to connect from other processes")
+        rows = self._table().num_rows
+        return [
+            partial(read_row_range, self.connect, self.table, start, rows_per_partition)
+            for start in range(0, rows, rows_per_partition)
+        ]
 
     def count(self) -> int:
         with self.explained("count"):
@@ -290,6 +310,12 @@ def as_arrow(rows: pd.DataFrame, schema: list[bigquery.SchemaField]) -> pa.Table
             continue
         columns[name] = pa.array(values, type=arrow_types[logical_type], from_pandas=True)
     return pa.table(columns)
+
+
+def read_row_range(connect: Callable[[], bigquery.Client], table: str, start: int, rows: int) -> pd.DataFrame:
+    """`rows` rows of `table` from the `start`-th on, as read() types them."""
+    client = connect()
+    return as_frame(client.list_rows(client.get_table(table), start_index=start, max_results=rows).to_arrow())
 
 
 def as_frame(rows: pa.Table) -> pd.DataFrame:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -51,6 +52,7 @@ LOGICAL_TYPES = {
 LOCK_WAIT_SECONDS = 30.0
 APPENDS = "appended_rows"  # which rows each table has been given, so that the same rows are never added twice
 OLD_KEY = 0  # the key_scheme of an append stored under pandas' row hash whose rows were not found to carry it over
+PARTITION = "partition_number"  # of an exported row: in the name of its file's folder, not in the file
 JOURNAL_COLUMNS = "logged_at TIMESTAMP, model_version BIGINT, record VARCHAR"
 
 
@@ -150,6 +152,25 @@ class DuckDBStore:
             self._require_schema(connection)
             return connection.execute(f"SELECT * FROM {quote(self.table)}").df()
 
+    def head(self, rows: int) -> pd.DataFrame:
+        """Some of the table's rows (the first stored), typed as read() types them."""
+        with connected(self.path) as connection:
+            self._require_schema(connection)
+            return connection.execute(f"SELECT * FROM {quote(self.table)} LIMIT ?", [rows]).df()
+
+    def partitions(self, folder: Path, rows_per_partition: int) -> list[Callable[[], pd.DataFrame]]:
+        """The table as readers of a partition each, for other processes to call: the rows are written to Parquet
+        files in `folder` (a folder per partition, in one pass), which the caller removes once they have been read."""
+        with connected(self.path) as connection:
+            self._require_schema(connection)
+            connection.execute(
+                f"COPY (SELECT *, (row_number() OVER () - 1) // {int(rows_per_partition)} AS {PARTITION} "
+                f"FROM {quote(self.table)}) TO '{folder}' (FORMAT parquet, PARTITION_BY ({PARTITION}), "
+                "OVERWRITE_OR_IGNORE)"
+            )
+        files = sorted(folder.glob(f"{PARTITION}=*/*.parquet"), key=lambda path: int(path.parent.name.split("=")[1]))
+        return [partial(read_parquet_file, path) for path in files]
+
     def count(self) -> int:
         with connected(self.path) as connection:
             self._require_schema(connection)
@@ -247,6 +268,13 @@ class DuckDBStore:
                 raise DataStoreError(f"table {target.table} already exists; delete that environment first")
             connection.execute(f"CREATE TABLE {quote(target.table)} AS SELECT * FROM {quote(self.table)}")
         return target
+
+
+def read_parquet_file(path: Path) -> pd.DataFrame:
+    """A partition of a table, typed by DuckDB as the table's own rows are (read from Parquet by pandas, they were
+    not: a row's values, and so its hash and holdout, must not depend on how it was read)."""
+    with duckdb.connect() as connection:
+        return connection.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(path)]).df()
 
 
 class DuckDBJournal:
