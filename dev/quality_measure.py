@@ -191,8 +191,8 @@ def score(name: str, folder: Path, app: str, budget_seconds: float, flaml_second
 
     import numpy as np
 
-    config, datastore, features, scores, pipeline = (
-        import_module(f"{app}.{module}") for module in ("config", "datastore", "ml.features", "ml.scores", "pipeline")
+    config, datastore, features, scores, engines = (
+        import_module(f"{app}.{module}") for module in ("config", "datastore", "ml.features", "ml.scores", "engines")
     )
 
     settings = config.load_settings()
@@ -212,7 +212,7 @@ def score(name: str, folder: Path, app: str, budget_seconds: float, flaml_second
         return round(scores.score_predictions(truth, predicted, app_config.score_type), 4)
 
     started = time.monotonic()
-    trained = pipeline.train_challenger(train, settings)
+    trained = engines.train_challenger(train, settings)
     seconds = round(time.monotonic() - started, 1)
     model = trained.model
     for estimator in model_estimators(model):

@@ -9,11 +9,12 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.engines import canonical_order
 from {{ cookiecutter.app_name }}.environments import DeploymentError
 from {{ cookiecutter.app_name }}.ml import greater_is_better, score, split_features
 from {{ cookiecutter.app_name }}.ml.holdout import Holdout
 from {{ cookiecutter.app_name }}.ml.row_hash import rows_key
-from {{ cookiecutter.app_name }}.pipeline import canonical_order, decide, retrain
+from {{ cookiecutter.app_name }}.pipeline import decide, retrain
 from {{ cookiecutter.app_name }}.registry import Deployment, open_registry
 
 from .conftest import create_database_script
@@ -149,12 +150,16 @@ def test_a_worse_challenger_is_registered_as_failed_and_not_promoted(settings, s
     assert failed.score == pytest.approx(report.challenger_score)
 
 
-def test_champion_and_challenger_are_scored_on_the_same_held_out_rows(settings, store, registry):
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_champion_and_challenger_are_scored_on_the_same_held_out_rows(settings, store, registry, engine):
     store.append(data_rows("dataset_1.csv", 500))
     retrain(settings=settings)
     store.append(data_rows("dataset_2.csv", 300))
+    settings = dataclasses.replace(settings, app=dataclasses.replace(settings.app, training_engine=engine))
 
-    report = retrain(settings=settings)
+    report = retrain(settings=settings)  # on dask: both models scored by the cluster's workers
+
+    assert report.engine == engine
 
     # Apply both versions' recorded holdouts to the data again, and score both registered models on what they share.
     frame = canonical_order(store.read())[0]

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .config import FixFirstError, Settings, names_list
 from .datastore import open_datastore
+from .engines import Rules, choose_engine, open_table
 from .environments.deployments import move
-from .ml import SearchBudget, greater_is_better, score, split_features, train_model
+from .ml import greater_is_better
+from .ml.dask_training import ClusterTrainingError
 from .ml.holdout import Holdout, HoldoutError, hash_holdout, time_holdout
-from .ml.row_hash import digest, row_hashes
-from .packaged_model import EXAMPLE_ROWS
 from .provenance import created_by, git_sha
 from .registry import ENVIRONMENT_TAG, ModelRegistry, ModelVersion, ServedAs, open_registry
 
@@ -77,7 +76,11 @@ class RetrainReport:
     reason: str = ""
     trigger: str = "manual"  # what started it: upload, schedule, drift, score_drop, new_rows or manual
     serving_version: int | None = None
-    training_rows: int = 0
+    engine: str = "local"  # where it trained: local (the worker's memory) or dask
+    engine_reason: str = ""
+    dask_workers: int = 0  # on dask: the workers that held rows
+    training_rows: int = 0  # the rows the challenger was trained on
+    search_rows: int = 0  # the rows its settings were searched on: all the training rows, or (on dask) a sample
     held_out_rows: int = 0  # the rows this retrain held out of training
     holdout: str = ""  # how they were chosen
     test_rows: int = 0  # the rows both models were scored on
@@ -95,16 +98,6 @@ class RetrainReport:
         return asdict(self)
 
 
-def canonical_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows in an order that depends only on their content, and each row's hash in that order.
-
-    Backends return rows in whatever order they like; training, and so the scores, must not depend on it.
-    """
-    hashes = row_hashes(frame)
-    order = np.argsort(hashes, kind="stable")
-    return frame.iloc[order].reset_index(drop=True), hashes[order]
-
-
 def holdout_rule(frame: pd.DataFrame, settings: Settings) -> Holdout:
     """The rule that holds rows out of this retrain's training: the newest by time_column, else a hash of each row."""
     app = settings.app
@@ -116,49 +109,30 @@ def holdout_rule(frame: pd.DataFrame, settings: Settings) -> Holdout:
         raise RetrainError(str(error)) from error
 
 
-def compared_rows(held_out: np.ndarray, frame: pd.DataFrame, champion: ModelVersion | None) -> tuple[np.ndarray, str]:
-    """The rows a challenger (held out: `held_out`) and `champion` are compared on: rows neither trained on.
+def compared_rows(holdout: Holdout, table, champion: ModelVersion | None) -> tuple[Rules, str]:
+    """The rules whose shared held-out rows a challenger (held out by `holdout`) and `champion` are compared on: rows
+    neither trained on.
 
     Those are the rows that both holdout rules held out. When the champion's rule is unknown (a version from before
     rules were recorded) or shares too few rows with this one (say, test_fraction or time_column changed), there is
     no such set: the comparison then uses this retrain's held-out rows, and says that it favours the champion.
     """
     if champion is None:
-        return held_out, "which the model never trained on"
+        return (holdout,), "which the model never trained on"
+    held_out = table.held_out_by((holdout,))[0]
     try:
-        shared = held_out & Holdout.from_json(champion.holdout).mask(frame) if champion.holdout else None
+        both = (holdout, Holdout.from_json(champion.holdout)) if champion.holdout else None
+        shared = table.held_out_by(both)[0] if both else None
         problem = "recorded no holdout"
     except HoldoutError as error:
         shared, problem = None, f"held out rows by another rule ({error})"
-    if shared is not None and shared.sum() >= min(MIN_COMPARED_ROWS, held_out.sum()):
-        return shared, "which neither model trained on"
+    if shared is not None and shared >= min(MIN_COMPARED_ROWS, held_out):
+        return both, "which neither model trained on"
     if shared is not None:
-        problem = f"held out rows by another rule, which shares {int(shared.sum())} rows with this one"
-    return held_out, (
+        problem = f"held out rows by another rule, which shares {shared} rows with this one"
+    return (holdout,), (
         f"which the challenger never trained on; champion v{champion.version} {problem}, so it may have trained on "
         "some of them, which favours it"
-    )
-
-
-def train_challenger(rows: pd.DataFrame, settings: Settings, progress: Callable[[float], None] | None = None):
-    """A model of `rows` as app config asks for it: target, problem type, score, training budget, column roles."""
-    app = settings.app
-    return train_model(
-        rows,
-        app.target,
-        app.problem_type,
-        app.score_type,
-        SearchBudget(
-            max_seconds=app.max_minutes_to_train * 60,
-            patience=app.max_models_with_no_score_change,
-            workers=app.number_of_train_workers,
-            folds=app.validation_folds,
-            max_predict_ms_per_1000_rows=app.max_predict_ms_per_1000_rows,
-        ),
-        seed=app.random_seed,
-        feature_overrides=asdict(app.features),
-        time_column=app.time_column,
-        progress=progress,
     )
 
 
@@ -180,68 +154,73 @@ def retrain(
         yield
         report.seconds[name] = round(time.monotonic() - started, 3)
 
-    with stage("read"):
-        store = open_datastore(settings)
-        frame, hashes = canonical_order(store.read())
-        report.data_hash = digest(hashes)
-        # What a prediction request must look like: the table's columns and types, less the target.
-        input_schema = {column: kind for column, kind in store.schema().items() if column != app.target}
-    if app.target not in frame.columns:
-        raise RetrainError(
-            f"the data has no target column {app.target!r}; its columns are {names_list(list(frame.columns))}"
-        )
-    if len(frame) < MIN_TRAINING_ROWS:
-        raise RetrainError(
-            f"the {settings.environment} data has {len(frame)} rows, too few to train and test a model "
-            f"(at least {MIN_TRAINING_ROWS}); load some with:\n"
-            f"  python local/upload_data.py data/dataset_1.csv --environment {settings.environment}"
-        )
-
-    with stage("split"):
-        holdout = holdout_rule(frame, settings)
-        held_out = holdout.mask(frame)
-        train = frame[~held_out]
-        report.training_rows, report.held_out_rows, report.holdout = len(train), int(held_out.sum()), holdout.describe()
-        if not report.held_out_rows or report.training_rows < MIN_TRAINING_ROWS:
+    with ExitStack() as cleanup:  # a Dask cluster started for this retrain stops however the retrain ends
+        with stage("read"):
+            store = open_datastore(settings)
+            choice = choose_engine(settings, store)
+            report.engine, report.engine_reason = choice.engine, choice.reason
+            table = cleanup.enter_context(open_table(store, settings, choice.engine))
+            report.data_hash, report.dask_workers = table.data_hash, getattr(table, "workers", 0)
+            # What a prediction request must look like: the table's columns and types, less the target.
+            input_schema = {column: kind for column, kind in store.schema().items() if column != app.target}
+        if app.target not in table.columns:
             raise RetrainError(
-                f"{holdout.describe()} leaves {report.held_out_rows} rows to test on and {report.training_rows} to "
-                f"train on, of {len(frame)}: load more rows, or change test_fraction in config/app_config.yml"
+                f"the data has no target column {app.target!r}; its columns are {names_list(table.columns)}"
+            )
+        if table.rows < MIN_TRAINING_ROWS:
+            raise RetrainError(
+                f"the {settings.environment} data has {table.rows} rows, too few to train and test a model "
+                f"(at least {MIN_TRAINING_ROWS}); load some with:\n"
+                f"  python local/upload_data.py data/dataset_1.csv --environment {settings.environment}"
             )
 
-    with stage("train"):
-        train_start, train_span = STAGE_STARTS["train"], STAGE_STARTS["score"] - STAGE_STARTS["train"]
-        trained = train_challenger(
-            train,
-            settings,
-            progress=(lambda done: progress("train", train_start + train_span * done)) if progress else None,
-        )
-        report.validation_score = trained.validation_score
-        report.models_tried, report.search_stopped_because = trained.trials, trained.stopped_because
-        report.trees, report.predict_ms_per_1000_rows = trained.trees, trained.predict_ms_per_1000_rows
+        with stage("split"):
+            holdout = holdout_rule(table.rule_frame(settings), settings)
+            report.training_rows, report.held_out_rows = table.split(holdout)
+            report.holdout = holdout.describe()
+            if not report.held_out_rows or report.training_rows < MIN_TRAINING_ROWS:
+                raise RetrainError(
+                    f"{holdout.describe()} leaves {report.held_out_rows} rows to test on and {report.training_rows} "
+                    f"to train on, of {table.rows}: load more rows, or change test_fraction in config/app_config.yml"
+                )
 
-    with stage("score"):
-        report.champion_version = registry.champion_version(settings.environment)
-        champion = registry.version(report.champion_version) if report.champion_version is not None else None
-        compared, report.compared_on = compared_rows(held_out, frame, champion)
-        test = frame[compared]
-        report.test_rows, report.test_rows_hash = len(test), digest(hashes[compared])
-        test_features, test_truth = split_features(test, app.target)
-        report.challenger_score = score(trained.model, test_features, test_truth, app.score_type)
-        champion_problem = ""
-        if report.champion_version is not None:
+        with stage("train"):
+            train_start, train_span = STAGE_STARTS["train"], STAGE_STARTS["score"] - STAGE_STARTS["train"]
             try:
-                champion = registry.load(report.champion_version)
-                report.champion_score = score(champion, test_features, test_truth, app.score_type)
-            except Exception as error:  # noqa: BLE001  a champion that cannot score today's rows cannot block a fix
-                champion_problem = f"champion v{report.champion_version} could not score the test rows ({error}), so "
-        decision = decide(
-            report.challenger_score, report.champion_score, app.score_type, app.min_score, app.min_improvement
-        )
-        report.passed, report.reason = decision.passed, champion_problem + decision.reason
-        report.awaiting_approval = report.passed and not settings.environment_config.auto_promote
+                trained = table.train(
+                    settings,
+                    progress=(lambda done: progress("train", train_start + train_span * done)) if progress else None,
+                )
+            except ClusterTrainingError as error:
+                raise RetrainError(f"training on the Dask cluster stopped: {error}") from error
+            report.validation_score = trained.validation_score
+            report.search_rows = trained.params.get("search_rows", report.training_rows)
+            report.models_tried, report.search_stopped_because = trained.trials, trained.stopped_because
+            report.trees, report.predict_ms_per_1000_rows = trained.trees, trained.predict_ms_per_1000_rows
+
+        with stage("score"):
+            report.champion_version = registry.champion_version(settings.environment)
+            champion = registry.version(report.champion_version) if report.champion_version is not None else None
+            compared, report.compared_on = compared_rows(holdout, table, champion)
+            report.test_rows, report.test_rows_hash = table.held_out_by(compared)
+            report.challenger_score = table.score(trained.model, compared, app.target, app.score_type)
+            champion_problem = ""
+            if report.champion_version is not None:
+                try:
+                    champion = registry.load(report.champion_version)
+                    report.champion_score = table.score(champion, compared, app.target, app.score_type)
+                except Exception as error:  # noqa: BLE001  a champion that cannot score today's rows cannot block a fix
+                    champion_problem = (
+                        f"champion v{report.champion_version} could not score the test rows ({error}), so "
+                    )
+            decision = decide(
+                report.challenger_score, report.champion_score, app.score_type, app.min_score, app.min_improvement
+            )
+            report.passed, report.reason = decision.passed, champion_problem + decision.reason
+            report.awaiting_approval = report.passed and not settings.environment_config.auto_promote
+        example = table.example(app.target)
 
     with stage("register"):
-        example = split_features(train.head(EXAMPLE_ROWS), app.target)[0]
         report.challenger_version = registry.register(
             trained.model,
             ServedAs(app.target, input_schema, example, app.time_formats),
@@ -255,6 +234,7 @@ def retrain(
                 "trigger": trigger,
                 ENVIRONMENT_TAG: settings.environment,
                 "training_rows": report.training_rows,
+                "engine": report.engine,
                 "holdout": holdout.to_json(),
                 "held_out_rows": report.held_out_rows,
                 "test_rows": report.test_rows,

@@ -85,12 +85,18 @@ def describe(report: RetrainReport) -> str:
         status = "passed the gate but was not promoted" if report.passed else "is registered as failed"
         outcome = f"{kept}; v{report.challenger_version} {status}."
     seconds = ", ".join(f"{stage} {value:.1f}s" for stage, value in report.seconds.items())
+    searched_on = ""
+    if report.engine == "dask":
+        searched_on = (
+            f" on a sample of {report.search_rows} rows; then fitted on all of them by {report.dask_workers} Dask "
+            f"workers ({report.engine_reason})"
+        )
     return (
         f"{outcome}\n"
         f"  why: {report.reason}\n"
         f"  scored on the same {report.test_rows} held-out rows, {report.compared_on}\n"
         f"  held out: {report.held_out_rows} rows, {report.holdout}; trained on the other {report.training_rows}\n"
-        f"  search: {report.models_tried} models tried ({report.search_stopped_because})\n"
+        f"  search: {report.models_tried} models tried ({report.search_stopped_because}){searched_on}\n"
         f"  model: {report.trees} trees, {report.predict_ms_per_1000_rows} ms to predict 1,000 rows on one thread\n"
         f"  time: {seconds}"
     )

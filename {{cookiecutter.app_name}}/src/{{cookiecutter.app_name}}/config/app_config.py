@@ -19,6 +19,7 @@ ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 PULL_REQUEST_ENVIRONMENT = re.compile(r"pr-[0-9]+")
 
 
+TRAINING_ENGINES = ("local", "dask", "auto")
 LOGICAL_TYPES = ("string", "integer", "float", "boolean", "date", "timestamp")  # as the data stores know them
 CLASSIFICATION_SCORES = ("f1_weighted", "f1_macro", "accuracy", "roc_auc")
 REGRESSION_SCORES = ("rmse", "mae", "r2")
@@ -73,6 +74,7 @@ class AppConfig:
     max_minutes_to_train: float = 5
     max_models_with_no_score_change: int = 12
     validation_folds: int = 5
+    training_engine: str = "local"  # local | dask | auto: where a retrain trains (auto: by the table's size)
     max_predict_ms_per_1000_rows: float | None = 30  # what predicting 1,000 rows may cost, on one thread; None: any
     score_type: str = "f1_weighted"
     min_score: float | None = None
@@ -149,6 +151,8 @@ class AppConfig:
         allowed = CLASSIFICATION_SCORES if self.problem_type == "classification" else REGRESSION_SCORES
         if self.score_type not in allowed:
             fail(f"score_type {self.score_type!r} does not fit {self.problem_type}; use one of {list(allowed)}")
+        if self.training_engine not in TRAINING_ENGINES:
+            fail(f"training_engine {self.training_engine!r} must be one of {list(TRAINING_ENGINES)}")
         if self.data_source not in ("duckdb", "bigquery"):
             fail(f"data_source {self.data_source!r} must be duckdb or bigquery")
         unknown_bigquery = sorted(set(self.bigquery) - {"project", "dataset_name"})
@@ -225,6 +229,9 @@ class EnvironmentConfig:
     replicas: int = 1  # web pods in the cluster
     worker_replicas: int = 1  # Celery workers, each running one retrain at a time
     auto_promote: bool = True  # false: a better challenger waits for a person to promote it (promote --version N)
+    worker_memory_gb: float = 4  # the worker pod's memory limit: training_engine auto trains on Dask above it
+    dask_workers: int = 2  # Dask workers of a retrain's cluster (training_engine dask), each a process of its own
+    dask_worker_memory_gb: float = 4  # what each Dask worker may hold
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str) -> EnvironmentConfig:
@@ -238,7 +245,11 @@ class EnvironmentConfig:
                 raise ConfigError(f"{source}: {name} must be text, not {getattr(config, name)!r}")
         if not isinstance(config.auto_promote, bool):
             raise ConfigError(f"{source}: auto_promote must be true or false, not {config.auto_promote!r}")
-        for name in ("replicas", "worker_replicas"):
+        for name in ("worker_memory_gb", "dask_worker_memory_gb"):
+            value = getattr(config, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"{source}: {name} must be a number of gigabytes above 0, not {value!r}")
+        for name in ("replicas", "worker_replicas", "dask_workers"):
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{source}: {name} must be a whole number >= 1, not {value!r}")

@@ -62,6 +62,10 @@ class Variables:
         "a Python 3.13 for the BigQuery emulator", "`python3.13` on PATH, else one of pyenv or uv"
     )
     xdg_cache_home: str | None = variable("where the BigQuery emulator's venv is kept", "`~/.cache`")
+    dask_scheduler_address: str | None = variable(
+        "the Dask scheduler a retrain on `training_engine: dask` uses (tcp://host:8786)",
+        "a cluster of the retrain's own: worker processes beside it (environment config's `dask_workers`)",
+    )
     port: int | None = variable("the port `serve` listens on", "5001", int)
     probe_port: int | None = variable(
         "a port where each web process answers `/health` and `/ready` even while busy (8081 in the cluster)",

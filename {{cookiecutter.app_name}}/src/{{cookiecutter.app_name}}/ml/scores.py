@@ -25,10 +25,21 @@ def greater_is_better(score_type: str) -> bool:
 
 
 def score(model, features: pd.DataFrame, truth: pd.Series, score_type: str) -> float:
-    """`model`'s score on these rows: anything with predict (and predict_proba for roc_auc)."""
+    """`model`'s score on these rows: anything with predict (and predict_proba and classes_ for roc_auc)."""
+    classes = list(model.classes_) if score_type == "roc_auc" else None
+    return score_predicted(truth, predictions_to_score(model, features, score_type), score_type, classes)
+
+
+def predictions_to_score(model, features: pd.DataFrame, score_type: str) -> np.ndarray:
+    """What `score_type` scores: class probabilities for roc_auc (a column per class of model.classes_), else the
+    predictions. Made where the rows are (say, on each Dask worker), scored with `score_predicted` where they meet."""
+    return model.predict_proba(features) if score_type == "roc_auc" else np.asarray(model.predict(features))
+
+
+def score_predicted(truth, predicted: np.ndarray, score_type: str, classes: list | None = None) -> float:
     if score_type == "roc_auc":
-        return roc_auc(truth, model.predict_proba(features), list(model.classes_))
-    return score_predictions(truth, model.predict(features), score_type)
+        return roc_auc(truth, predicted, classes)
+    return score_predictions(truth, predicted, score_type)
 
 
 def score_outputs(truth: np.ndarray, outputs: np.ndarray, score_type: str, classes: np.ndarray | None = None) -> float:

@@ -281,10 +281,7 @@ class Search:
                 estimators, self.folds, self.matrix, len(self.labels), self.classes, self.threads
             )
         }
-        affordable = [r for r in choices if self.model_budget is None or r * round_ms <= self.model_budget]
-        affordable = affordable or [min(choices)]
-        top = max((choices[r][0] for r in affordable), key=lambda value: value if self.better(1, 0) else -value)
-        rounds = min(r for r in affordable if abs(choices[r][0] - top) <= SAME_SCORE * abs(top))
+        rounds = fewest_best_rounds(choices, self.better, round_ms, self.model_budget)
         score, outputs = choices[rounds]
         return Trial(params, score, outputs, rounds, rounds * round_ms, time.monotonic() - trial_started)
 
@@ -390,6 +387,19 @@ class Search:
             predict_ms_per_1000_rows=round(predict_ms, 2),
             history=[trial.score for trial in self.trials],
         )
+
+
+def fewest_best_rounds(
+    choices: Mapping[int, tuple[float, Any]],
+    better: Callable[[float, float], bool],
+    round_ms: float,
+    budget: float | None,
+) -> int:
+    """Of the rounds scored (rounds -> score, outputs), the fewest that score as well as the best within the budget
+    (`round_ms` a round; None: any), or the fewest of all when none fits."""
+    affordable = [r for r in choices if budget is None or r * round_ms <= budget] or [min(choices)]
+    top = max((choices[r][0] for r in affordable), key=lambda value: value if better(1, 0) else -value)
+    return min(r for r in affordable if abs(choices[r][0] - top) <= SAME_SCORE * abs(top))
 
 
 def assemble(preprocessor, weights: dict[int, float], members: dict[int, Any]) -> Pipeline:
@@ -567,15 +577,18 @@ def suggest(trial: optuna.trial.Trial) -> dict[str, Any]:
 
 
 def make_estimator(problem_type: str, params: Mapping[str, Any], seed: int, threads: int, rounds: int):
-
     estimator = lgb.LGBMClassifier if problem_type == "classification" else lgb.LGBMRegressor
-    return estimator(
+    return estimator(**estimator_settings(params, seed, rounds), n_jobs=threads)
+
+
+def estimator_settings(params: Mapping[str, Any], seed: int, rounds: int) -> dict[str, Any]:
+    """A setting of the search as LightGBM's estimators take it, on one machine or on a Dask cluster."""
+    return {
         **params,
-        n_estimators=rounds,
-        subsample_freq=1,
-        random_state=seed,
-        n_jobs=threads,
-        deterministic=True,
-        force_col_wise=True,
-        verbose=-1,
-    )
+        "n_estimators": rounds,
+        "subsample_freq": 1,
+        "random_state": seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "verbose": -1,
+    }

@@ -1,0 +1,78 @@
+"""Where a retrain's rows live while it trains: in the worker's own memory (local), or spread over a Dask cluster.
+
+Both give the retrain (pipeline.py) the same face, a table of rows that it splits, trains on and scores:
+
+    columns, rows, data_hash, rule_frame(settings), split(holdout) -> (training rows, held-out rows),
+    train(settings, progress) -> TrainedModel, held_out_by(rules) -> (rows, hash), score(model, rules, ...), example()
+
+`training_engine` in app config picks one; `auto` picks Dask when training the table in the worker would take more
+memory than the worker has (environment config's worker_memory_gb).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from .local import LocalTable, Rules, canonical_order, search_budget, train_challenger
+
+__all__ = [
+    "EngineChoice",
+    "LocalTable",
+    "Rules",
+    "canonical_order",
+    "choose_engine",
+    "open_table",
+    "search_budget",
+    "train_challenger",
+]
+
+SAMPLE_ROWS = 10_000  # read to estimate what a row takes in memory
+# What a local retrain's largest process holds, as a multiple of the table read into pandas: the frame, its canonical
+# copy, the features matrix, LightGBM's datasets, the search's models (measured by dev/benchmark_retrain.py).
+TRAINING_MEMORY_FACTOR = 8
+GB = 2**30
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: str  # local or dask
+    reason: str
+
+
+def choose_engine(settings: Settings, store) -> EngineChoice:
+    configured = settings.app.training_engine
+    if configured != "auto":
+        return EngineChoice(configured, "training_engine in app config")
+    rows = store.count()
+    sample = store.head(SAMPLE_ROWS)
+    row_bytes = sample.memory_usage(deep=True).sum() / max(1, len(sample))
+    needed, limit = TRAINING_MEMORY_FACTOR * row_bytes * rows / GB, settings.environment_config.worker_memory_gb
+    engine, relation = ("dask", "more than") if needed > limit else ("local", "within")
+    return EngineChoice(
+        engine,
+        f"training_engine auto: training {rows:,} rows locally would take about {needed:.3g} GB, {relation} the "
+        f"worker's {limit:g} GB (worker_memory_gb)",
+    )
+
+
+@contextmanager
+def open_table(store, settings: Settings, engine: str) -> Iterator:
+    """The store's table on `engine`, until the block ends; a Dask cluster started for it is stopped then."""
+    if engine == "local":
+        yield LocalTable(store.read())
+        return
+    from .dask_cluster import dask_client
+    from .dask_table import DaskTable
+
+    folder = tempfile.mkdtemp(prefix="partitions-", dir=settings.state_dir)
+    try:
+        with dask_client(settings) as client:
+            yield DaskTable(store, Path(folder), client, settings)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
