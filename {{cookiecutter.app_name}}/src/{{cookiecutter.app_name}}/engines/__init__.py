@@ -34,7 +34,8 @@ __all__ = [
 
 SAMPLE_ROWS = 10_000  # read to estimate what a row takes in memory
 # What a local retrain's largest process holds, as a multiple of the table read into pandas: the frame, its canonical
-# copy, the features matrix, LightGBM's datasets, the search's models (measured by dev/benchmark_retrain.py).
+# copy, the features matrix, LightGBM's datasets, the search's models. An estimate, not yet a measurement: to be set
+# from the peaks that make benchmark-scale measures.
 TRAINING_MEMORY_FACTOR = 8
 GB = 2**30
 

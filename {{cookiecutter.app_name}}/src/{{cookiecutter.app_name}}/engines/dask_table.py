@@ -40,6 +40,7 @@ class DaskTable:
         self.frame = read.shuffle(on=read.index, npartitions=partitions, shuffle_method="tasks")
         self.frame = client.persist(self.frame)
         hashes = self.frame.index.compute().to_numpy()
+        self.meta = meta  # the table's columns and types, without rows
         self.rows, self.columns, self.data_hash = len(hashes), list(meta.columns), digest(np.sort(hashes))
         self.workers = sum(1 for held in client.has_what().values() if held)  # those holding partitions
         self.training: dd.DataFrame | None = None
@@ -50,7 +51,7 @@ class DaskTable:
         time_column = settings.app.time_column
         if time_column and time_column in self.columns:
             return self.frame[[time_column]].compute().reset_index(drop=True)
-        return self.frame._meta
+        return self.meta
 
     def split(self, holdout) -> tuple[int, int]:
         self.training = self.frame.map_partitions(rows_held_out, (holdout,), False)
@@ -83,7 +84,7 @@ class DaskTable:
         columns = [f"probability_{position}" for position in range(len(classes))] if classes else ["predicted"]
         meta = pd.DataFrame(
             {
-                "truth": self.frame._meta[target],
+                "truth": self.meta[target],
                 **{column: pd.Series(dtype=float if classes else object) for column in columns},
             }
         )

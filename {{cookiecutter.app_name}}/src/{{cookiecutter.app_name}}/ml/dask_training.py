@@ -36,6 +36,7 @@ from .holdout import time_holdout
 from .row_hash import row_hashes
 from .scores import score_outputs
 from .training import (
+    MAX_ROUNDS,
     VALIDATION_FRACTION,
     Fold,
     Search,
@@ -103,7 +104,7 @@ def train_on_cluster(
 
     round_ms = best.cost_ms / best.rounds
     affordable = int(search.model_budget / round_ms) if search.model_budget is not None and round_ms else None
-    most_rounds = min(max(MIN_ROUNDS, ROUNDS_BEYOND_SEARCH * best.rounds), affordable or np.inf, 2000)
+    most_rounds = min(max(MIN_ROUNDS, ROUNDS_BEYOND_SEARCH * best.rounds), affordable or np.inf, MAX_ROUNDS)
     settings = estimator_settings(best.params, seed, int(max(1, most_rounds)))
     categories = search.categories
     validated = fit(fit_rows, preprocessor, target, problem_type, settings, categories, client)
