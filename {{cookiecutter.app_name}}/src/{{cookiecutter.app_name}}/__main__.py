@@ -9,6 +9,7 @@ history [ENV]                       who changed what each environment runs, and 
 data create | upload [CSV]          create the environment's table; check a CSV and append all its rows, or none
 retrain                             train a challenger, score it and the champion, promote it if better
 monitor                             a drift and score report on the champion; a retrain if retrain_when says so
+predict-table [--query SQL] [--output TABLE]  score the whole table (or a query) with the champion, into a table
 serve [--port N]                    the web app under uWSGI, sized by app config (what the image runs)
 run-server [--port N]               the whole app on this machine: Redis, a worker and the web app
 online-learning [CSV] [--url URL]   send corrected rows to a running app's /train
@@ -42,6 +43,7 @@ COMMANDS = {
     "data": ("data", "data_command"),
     "retrain": ("retrain", "retrain_command"),
     "monitor": ("monitor", "monitor_command"),
+    "predict-table": ("predict_table", "predict_table_command"),
     "serve": ("serve", "serve_command"),
     "run-server": ("serve", "run_server_command"),
     "online-learning": ("remote", "online_learning_command"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -66,6 +67,7 @@ ROLES = {
     "create": "roles/bigquery.dataEditor on the project (to create datasets)",
     "clone": "roles/bigquery.dataEditor on both datasets and roles/bigquery.jobUser on the project",
     "drop": "roles/bigquery.dataOwner on the dataset",
+    "write": "roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project",
 }
 JOURNAL_SCHEMA = [
     bigquery.SchemaField("logged_at", "TIMESTAMP"),
@@ -178,16 +180,62 @@ class BigQueryStore:
         with self.explained("read"):
             return as_frame(self.client.list_rows(table, max_results=rows).to_arrow())
 
-    def partitions(self, folder: Path, rows_per_partition: int) -> list[Callable[[], pd.DataFrame]]:
-        """The table as readers of a range of rows each, for other processes to call: each connects on its own.
-        (`folder` is not needed: the rows stay in BigQuery until they are read.)"""
+    def partitions(
+        self, folder: Path, rows_per_partition: int, query: str | None = None
+    ) -> list[Callable[[], pd.DataFrame]]:
+        """The table (or a query's rows, in BigQuery's SQL) as readers of a range of rows each, for other processes
+        to call: each connects on its own. A query's rows are those of its results table, which BigQuery keeps for a
+        day. (`folder` is not needed: the rows stay in BigQuery until they are read.)"""
         if self.connect is None:
             raise DataStoreError(f"{self} was opened without a way to connect from other processes")
-        rows = self._table().num_rows
+        with self.explained("read"):
+            if query is None:
+                table = self._table()
+            else:
+                job = self.client.query(query)
+                job.result()
+                table = self.client.get_table(job.destination)
         return [
-            partial(read_row_range, self.connect, self.table, start, rows_per_partition)
-            for start in range(0, rows, rows_per_partition)
+            partial(read_row_range, self.connect, str(table.reference), start, rows_per_partition)
+            for start in range(0, table.num_rows, rows_per_partition)
         ]
+
+    def batches(self, rows: int, query: str | None = None) -> Iterator[pd.DataFrame]:
+        """The table's rows (or a query's, in BigQuery's SQL), at most `rows` at a time."""
+        with self.explained("read"):
+            if query is None:
+                found = self.client.list_rows(self._table(), page_size=rows)
+            else:
+                found = self.client.query_and_wait(query, page_size=rows)
+            for page in found.to_arrow_iterable():
+                yield as_frame(pa.Table.from_batches([page]))
+
+    def table_beside(self, name: str) -> str:
+        """Table `name` in the environment's dataset, unless it names a dataset itself."""
+        return name if "." in name else f"{self.dataset}.{name}"
+
+    def write_table(self, name: str, batches: Iterable[pd.DataFrame]) -> int:
+        """Replace table_beside(`name`) by the batches' rows, with one
+        load job: a batch that fails leaves the table as it was. The rows wait in a local Parquet file meanwhile.
+        How many rows were written (none: no table is made)."""
+        written, writer = 0, None
+        with tempfile.TemporaryDirectory(prefix="rows-") as folder:
+            path = Path(folder) / "rows.parquet"
+            for batch in batches:
+                rows = pa.Table.from_pandas(batch, preserve_index=False)
+                writer = writer or pq.ParquetWriter(path, rows.schema)
+                writer.write_table(rows.cast(writer.schema))
+                written += len(batch)
+            if writer is None:
+                return 0
+            writer.close()
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            )
+            with self.explained("write"), path.open("rb") as file:
+                self.client.load_table_from_file(file, self.table_beside(name), job_config=config).result()
+        return written
 
     def count(self) -> int:
         with self.explained("count"):

@@ -158,18 +158,64 @@ class DuckDBStore:
             self._require_schema(connection)
             return connection.execute(f"SELECT * FROM {quote(self.table)} LIMIT ?", [rows]).df()
 
-    def partitions(self, folder: Path, rows_per_partition: int) -> list[Callable[[], pd.DataFrame]]:
-        """The table as readers of a partition each, for other processes to call: the rows are written to Parquet
-        files in `folder` (a folder per partition, in one pass), which the caller removes once they have been read."""
+    def partitions(
+        self, folder: Path, rows_per_partition: int, query: str | None = None
+    ) -> list[Callable[[], pd.DataFrame]]:
+        """The table (or a query's rows, in DuckDB's SQL over this file) as readers of a partition each, for other
+        processes to call: the rows are written to Parquet files in `folder` (a folder per partition, in one pass),
+        which the caller removes once they have been read."""
         with connected(self.path) as connection:
-            self._require_schema(connection)
-            connection.execute(
-                f"COPY (SELECT *, (row_number() OVER () - 1) // {int(rows_per_partition)} AS {PARTITION} "
-                f"FROM {quote(self.table)}) TO '{folder}' (FORMAT parquet, PARTITION_BY ({PARTITION}), "
-                "OVERWRITE_OR_IGNORE)"
-            )
+            source = self._source(connection, query)
+            with self.queried(query):
+                connection.execute(
+                    f"COPY (SELECT *, (row_number() OVER () - 1) // {int(rows_per_partition)} AS {PARTITION} "
+                    f"FROM ({source})) TO '{folder}' (FORMAT parquet, PARTITION_BY ({PARTITION}), OVERWRITE_OR_IGNORE)"
+                )
         files = sorted(folder.glob(f"{PARTITION}=*/*.parquet"), key=lambda path: int(path.parent.name.split("=")[1]))
         return [partial(read_parquet_file, path) for path in files]
+
+    def batches(self, rows: int, query: str | None = None) -> Iterator[pd.DataFrame]:
+        """The table's rows (or a query's, in DuckDB's SQL over this file), at most `rows` at a time."""
+        with connected(self.path) as connection:
+            source = self._source(connection, query)
+            with self.queried(query):
+                result = connection.execute(source)
+                while len(batch := result.fetch_df_chunk(max(1, rows // duckdb.__standard_vector_size__))):
+                    yield batch
+
+    def _source(self, connection: duckdb.DuckDBPyConnection, query: str | None) -> str:
+        if query is None:
+            self._require_schema(connection)
+            return f"SELECT * FROM {quote(self.table)}"
+        return query.strip().rstrip(";")
+
+    @contextmanager
+    def queried(self, query: str | None) -> Iterator[None]:
+        try:
+            yield
+        except duckdb.Error as error:
+            if query is None:
+                raise
+            raise DataStoreError(f"the query failed in {self.path}: {error}") from error
+
+    def table_beside(self, name: str) -> str:
+        """Table `name` in this file."""
+        return name
+
+    def write_table(self, name: str, batches: Iterable[pd.DataFrame]) -> int:
+        """Replace table `name` in this file by the batches' rows, in one transaction: a batch that fails leaves the
+        table as it was. How many rows were written (none: no table is made)."""
+        written = 0
+        with connected(self.path) as connection, transaction(connection):
+            for batch in batches:
+                connection.register("written_rows", batch)
+                if written == 0:
+                    connection.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS SELECT * FROM written_rows")
+                else:
+                    connection.execute(f"INSERT INTO {quote(name)} BY NAME SELECT * FROM written_rows")
+                connection.unregister("written_rows")
+                written += len(batch)
+        return written
 
     def count(self) -> int:
         with connected(self.path) as connection:
