@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 DEV_PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test test-faults format data lock benchmark benchmark-quality clean
+.PHONY: demo test test-faults format data lock benchmark benchmark-scale benchmark-quality clean
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run make PYTHON=python3.11 ...")'
@@ -31,6 +31,9 @@ lock: $(VENV)/.installed  ## re-lock the app's requirements*.txt from its pyproj
 
 benchmark: $(VENV)/.installed  ## time the retrain pipeline on the demo data and at 100k and 1M rows
 	$(DEV_PYTHON) dev/benchmark_retrain.py
+
+benchmark-scale: $(VENV)/.installed  ## a retrain on one node against one on a 2-worker Dask cluster, at 1M, 5M and 10M rows
+	$(DEV_PYTHON) dev/benchmark_scale.py
 
 benchmark-quality: $(VENV)/.installed  ## the default model against FLAML and LightGBM on public datasets it never saw
 	$(DEV_PYTHON) dev/benchmark_quality.py
