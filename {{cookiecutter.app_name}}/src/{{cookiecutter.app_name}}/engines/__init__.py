@@ -33,10 +33,11 @@ __all__ = [
 ]
 
 SAMPLE_ROWS = 10_000  # read to estimate what a row takes in memory
-# What a local retrain's largest process holds, as a multiple of the table read into pandas: the frame, its canonical
-# copy, the features matrix, LightGBM's datasets, the search's models. An estimate, not yet a measurement: to be set
-# from the peaks that make benchmark-scale measures.
-TRAINING_MEMORY_FACTOR = 8
+# What a local retrain's largest process holds: the libraries it imports, and a multiple of the table read into
+# pandas (its canonical copy, the features matrix, LightGBM's datasets, the search's models). Measured by make
+# benchmark-scale at a million generated rows of the demo's shape (127 bytes a row in pandas): a 2,973 MB peak.
+BASELINE_GB = 0.6
+TRAINING_MEMORY_FACTOR = 19
 GB = 2**30
 
 
@@ -53,7 +54,8 @@ def choose_engine(settings: Settings, store) -> EngineChoice:
     rows = store.count()
     sample = store.head(SAMPLE_ROWS)
     row_bytes = sample.memory_usage(deep=True).sum() / max(1, len(sample))
-    needed, limit = TRAINING_MEMORY_FACTOR * row_bytes * rows / GB, settings.environment_config.worker_memory_gb
+    needed = BASELINE_GB + TRAINING_MEMORY_FACTOR * row_bytes * rows / GB
+    limit = settings.environment_config.worker_memory_gb
     engine, relation = ("dask", "more than") if needed > limit else ("local", "within")
     return EngineChoice(
         engine,
