@@ -77,14 +77,14 @@ def test_a_querys_rows_are_scored_into_the_table_named(served):
     assert len(rows_of(served.settings, scored.table)) == 40
 
 
-def test_rows_the_model_cannot_read_or_the_environments_own_table_are_refused_and_nothing_is_written(served):
+def test_rows_the_model_cannot_read_or_an_output_over_the_training_table_are_refused_and_nothing_is_written(served):
     settings, store, rows = served.settings, served.store, served.store.count()
     one_column = f"SELECT {quoted(settings, settings.app.target)} FROM {quoted(settings, store.table)}"
 
     with pytest.raises(BatchScoringError, match=r"do not fit the model: missing column\(s\)"):
         score_table(settings, served.registry, query=one_column, output="never_written")
-    with pytest.raises(BatchScoringError, match="the environment's own table"):
-        score_table(settings, served.registry, output=store.table.split(".")[-1])
+    with pytest.raises(DataStoreError, match="exists and was not written by this command"):
+        score_table(settings, served.registry, output=store.table.split(".")[-1])  # the training table itself
 
     assert store.count() == rows
     never = store.batches(10, f"SELECT * FROM {quoted(settings, store.table_beside('never_written'))}")

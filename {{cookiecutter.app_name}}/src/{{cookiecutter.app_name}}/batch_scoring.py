@@ -84,8 +84,6 @@ def score_table(settings: Settings, registry, query: str | None = None, output: 
     store = open_datastore(settings)
     environment = settings.environment
     output = output or f"{settings.app.table_name}_{environment.replace('-', '_')}_scored"
-    if output.split(".")[-1] == store.table.split(".")[-1]:
-        raise BatchScoringError(f"--output {output} is the environment's own table; name another table to write")
     version = registry.champion_version(environment)
     if version is None:
         raise BatchScoringError(f"no model serves {environment} yet: retrain first, then score the table")
@@ -96,7 +94,7 @@ def score_table(settings: Settings, registry, query: str | None = None, output: 
             batches = stack.enter_context(scored_on_dask(store, settings, scorer, query))
         else:
             batches = map(scorer, store.batches(BATCH_ROWS, query))
-        rows = store.write_table(output, batches)
+        rows = store.write_table(output, batches, marked_by=("row_id", "model_version"))
     if rows == 0:
         raise BatchScoringError(f"{'the query' if query else store} returned no rows to score; nothing was written")
     return ScoredTable(store.table_beside(output), rows, version, engine, time.monotonic() - started)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
@@ -35,6 +35,7 @@ from .schema import (
     SchemaMismatchError,
     TableMissingError,
     conform,
+    refuse_unmarked,
 )
 
 BIGQUERY_TYPES = {
@@ -214,10 +215,17 @@ class BigQueryStore:
         """Table `name` in the environment's dataset, unless it names a dataset itself."""
         return name if "." in name else f"{self.dataset}.{name}"
 
-    def write_table(self, name: str, batches: Iterable[pd.DataFrame]) -> int:
-        """Replace table_beside(`name`) by the batches' rows, with one
-        load job: a batch that fails leaves the table as it was. The rows wait in a local Parquet file meanwhile.
-        How many rows were written (none: no table is made)."""
+    def write_table(self, name: str, batches: Iterable[pd.DataFrame], marked_by: Sequence[str] = ()) -> int:
+        """Replace table_beside(`name`) by the batches' rows, with one load job: a batch that fails leaves the table
+        as it was (the rows wait in a local Parquet file meanwhile). A table that exists is replaced only if it has
+        the columns `marked_by` (the writer's own mark: no training table is ever overwritten). How many rows were
+        written (none: no table is made)."""
+        with self.explained("write"):
+            try:
+                found = [field.name for field in self.client.get_table(self.table_beside(name)).schema]
+            except exceptions.NotFound:
+                found = []
+        refuse_unmarked(f"table {self.table_beside(name)}", found, marked_by)
         written, writer = 0, None
         with tempfile.TemporaryDirectory(prefix="rows-") as folder:
             path = Path(folder) / "rows.parquet"

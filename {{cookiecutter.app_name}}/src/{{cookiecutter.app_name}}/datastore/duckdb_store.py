@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
@@ -29,6 +29,7 @@ from .schema import (
     SchemaMismatchError,
     TableMissingError,
     conform,
+    refuse_unmarked,
 )
 
 DUCKDB_TYPES = {
@@ -202,11 +203,16 @@ class DuckDBStore:
         """Table `name` in this file."""
         return name
 
-    def write_table(self, name: str, batches: Iterable[pd.DataFrame]) -> int:
+    def write_table(self, name: str, batches: Iterable[pd.DataFrame], marked_by: Sequence[str] = ()) -> int:
         """Replace table `name` in this file by the batches' rows, in one transaction: a batch that fails leaves the
-        table as it was. How many rows were written (none: no table is made)."""
+        table as it was. A table that exists is replaced only if it has the columns `marked_by` (the writer's own
+        mark: no training table is ever overwritten). How many rows were written (none: no table is made)."""
         written = 0
         with connected(self.path) as connection, transaction(connection):
+            found = connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE lower(table_name) = lower(?)", [name]
+            ).fetchall()
+            refuse_unmarked(f"table {name} in {self.path}", [column for (column,) in found], marked_by)
             for batch in batches:
                 connection.register("written_rows", batch)
                 if written == 0:

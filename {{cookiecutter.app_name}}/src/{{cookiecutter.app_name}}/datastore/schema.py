@@ -12,7 +12,7 @@ import json
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,16 @@ SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}  # what spreadsheets write w
 
 class DataStoreError(FixFirstError):
     """Something about the data store that a person can act on; nothing was changed."""
+
+
+def refuse_unmarked(table: str, columns: Sequence[str], marked_by: Sequence[str]) -> None:
+    """DataStoreError unless the table is new (no `columns`) or has every column of `marked_by`."""
+    missing = [column for column in marked_by if column not in columns]
+    if columns and missing:
+        raise DataStoreError(
+            f"{table} exists and was not written by this command (it has no {', '.join(missing)} column); "
+            "name a new table, or one this command wrote"
+        )
 
 
 class TableMissingError(DataStoreError):
