@@ -140,8 +140,9 @@ def scored_on_dask(store, settings: Settings, scorer: Scorer, query: str | None)
         with dask_client(settings) as client:
             readers = store.partitions(folder, BATCH_ROWS, query)
             on_workers = client.scatter(scorer, broadcast=True)
-            futures = client.map(read_and_score, readers, scorer=on_workers)
-            yield (future.result() for future in as_completed(futures))
+            # Each partition's predictions are let go on the workers once they are here: no list keeps them all.
+            completed = as_completed(client.map(read_and_score, readers, scorer=on_workers))
+            yield (future.result() for future in completed)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
