@@ -53,6 +53,8 @@ LOGICAL_TYPES = {
 LOCK_WAIT_SECONDS = 30.0
 APPENDS = "appended_rows"  # which rows each table has been given, so that the same rows are never added twice
 OLD_KEY = 0  # the key_scheme of an append stored under pandas' row hash whose rows were not found to carry it over
+WRITE_MEMORY_LIMIT = "256MB"  # DuckDB's cache while write_table writes (its default: 80 % of the machine's memory)
+BEING_WRITTEN = "__being_written"  # the suffix of a table whose rows are still being written (write_table)
 PARTITION = "partition_number"  # of an exported row: in the name of its file's folder, not in the file
 JOURNAL_COLUMNS = "logged_at TIMESTAMP, model_version BIGINT, record VARCHAR"
 
@@ -204,23 +206,39 @@ class DuckDBStore:
         return name
 
     def write_table(self, name: str, batches: Iterable[pd.DataFrame], marked_by: Sequence[str] = ()) -> int:
-        """Replace table `name` in this file by the batches' rows, in one transaction: a batch that fails leaves the
-        table as it was. A table that exists is replaced only if it has the columns `marked_by` (the writer's own
-        mark: no training table is ever overwritten). How many rows were written (none: no table is made)."""
-        written = 0
-        with connected(self.path) as connection, transaction(connection):
+        """Replace table `name` in this file by the batches' rows, all at once: a batch that fails leaves the table as
+        it was. A table that exists is replaced only if it has the columns `marked_by` (the writer's own mark: no
+        training table is ever overwritten). How many rows were written (none: no table is made).
+
+        The rows go to a table of their own first, a batch per transaction, which takes the table's place once all
+        are there: DuckDB keeps a transaction's rows in memory until it commits, so one transaction for all of them
+        took memory in proportion to the table. And DuckDB would cache the written blocks up to most of the machine's
+        memory: WRITE_MEMORY_LIMIT bounds it."""
+        staging = f"{name}{BEING_WRITTEN}"
+        with connected(self.path) as connection:
+            connection.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
             found = connection.execute(
                 "SELECT column_name FROM information_schema.columns WHERE lower(table_name) = lower(?)", [name]
             ).fetchall()
             refuse_unmarked(f"table {name} in {self.path}", [column for (column,) in found], marked_by)
-            for batch in batches:
-                connection.register("written_rows", batch)
-                if written == 0:
-                    connection.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS SELECT * FROM written_rows")
-                else:
-                    connection.execute(f"INSERT INTO {quote(name)} BY NAME SELECT * FROM written_rows")
-                connection.unregister("written_rows")
-                written += len(batch)
+            connection.execute(f"DROP TABLE IF EXISTS {quote(staging)}")  # left by a run that was killed
+            written = 0
+            try:
+                for batch in batches:
+                    connection.register("written_rows", batch)
+                    if written == 0:
+                        connection.execute(f"CREATE TABLE {quote(staging)} AS SELECT * FROM written_rows")
+                    else:
+                        connection.execute(f"INSERT INTO {quote(staging)} BY NAME SELECT * FROM written_rows")
+                    connection.unregister("written_rows")
+                    written += len(batch)
+                with transaction(connection):
+                    if written:
+                        connection.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+                        connection.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(name)}")
+            except BaseException:
+                connection.execute(f"DROP TABLE IF EXISTS {quote(staging)}")
+                raise
         return written
 
     def count(self) -> int:
