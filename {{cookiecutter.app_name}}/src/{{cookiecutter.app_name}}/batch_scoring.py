@@ -27,7 +27,7 @@ from .datastore import SchemaMismatchError, conform, open_datastore
 from .ml.prediction import predict_table, prediction_columns, used_columns
 from .ml.row_hash import row_hashes
 
-BATCH_ROWS = 100_000  # rows read, scored and written at a time: about 200 MB of the demo's rows in pandas
+BATCH_ROWS = 100_000  # rows read, scored and written at a time: 13 MB of the demo's rows in pandas (127 bytes a row)
 
 
 class BatchScoringError(FixFirstError):
