@@ -117,8 +117,8 @@ def test_the_app_survives_its_own_fault_tests(bake, tmp_path):
 # repeat. (test_pipeline.py retrains on Dask from BigQuery; test_dask_engine.py starts and stops clusters; the
 # manifests, the queue and the packaged model do not depend on where the rows are.)
 BACKEND_FREE_TESTS = ("test_ml.py", "test_record_scorer.py", "test_builds.py", "test_component_config.py",
-                      "test_structure.py", "test_dask_engine.py", "test_deployment.py", "test_worker.py",
-                      "test_packaged_model.py")  # fmt: skip
+                      "test_structure.py", "test_dask_engine.py", "test_deployment.py", "test_dask_deployment.py",
+                      "test_worker.py", "test_packaged_model.py")  # fmt: skip
 
 
 def test_a_bigquery_app_passes_its_own_tests_on_the_bigquery_emulator(bake, tmp_path):
@@ -238,7 +238,8 @@ def test_an_app_made_from_a_csv_of_another_shape_runs_its_quick_start_and_server
     # the image build, the git hook, structure, the Dask cluster's start and stop, the manifests, the queue).
     shape_free = [f"--ignore=tests/{name}" for name in ("test_builds.py", "test_component_config.py",
                                                         "test_structure.py", "test_dask_engine.py",
-                                                        "test_deployment.py", "test_worker.py")]  # fmt: skip
+                                                        "test_deployment.py", "test_dask_deployment.py",
+                                                        "test_worker.py")]  # fmt: skip
     outputs = []
     for command in commands:
         args = command[1:] if command[0] == "python" else ["-m", "pytest", *command[1:], "-q", "-p", "no:cacheprovider",

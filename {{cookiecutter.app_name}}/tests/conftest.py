@@ -165,6 +165,7 @@ def kubectl(tmp_path: Path) -> RecordingKubectl:
         'case "$*" in *--applyset*) if [ "$KUBECTL_APPLYSET" != true ]; then\n'
         '  echo "error: unknown flag: --applyset" >&2; exit 1; fi;; esac\n'
         f'if [ "$1" = apply ]; then cat > {bin_dir}/applied-$(ls {bin_dir} | grep -c ^applied-).yaml; fi\n'
+        f'if [ "$1" = create ]; then cat > {bin_dir}/created-$(ls {bin_dir} | grep -c ^created-).yaml; fi\n'
         'echo "kubectl $1: done"\n'
     )
     script.chmod(0o755)

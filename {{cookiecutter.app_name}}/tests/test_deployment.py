@@ -266,12 +266,13 @@ def test_beat_runs_only_with_a_schedule_and_the_next_apply_removes_it_once_the_s
 
 
 def selects(selector: dict, labels: dict) -> bool:
-    """Whether a Kubernetes label selector selects `labels` (matchLabels, and matchExpressions with In)."""
+    """Whether a Kubernetes label selector selects `labels` (matchLabels, and matchExpressions with In or Exists)."""
     if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
         return False
     for expression in selector.get("matchExpressions", []):
-        assert expression["operator"] == "In", expression  # the only operator k8s/ uses
-        if labels.get(expression["key"]) not in expression["values"]:
+        key, operator = expression["key"], expression["operator"]
+        assert operator in ("In", "Exists"), expression  # the operators k8s/ uses
+        if key not in labels if operator == "Exists" else labels.get(key) not in expression["values"]:
             return False
     return True
 
@@ -285,7 +286,7 @@ class Pod:
 
 def may_connect(policies: list[dict], source: Pod, target: Pod, port: int) -> bool:
     """What a cluster enforcing NetworkPolicy lets through: a pod that no policy selects takes every connection; one
-    that some select takes only those one of their ingress rules allows."""
+    that some select takes only those one of their ingress rules allows (a rule that names no port, on any port)."""
     chosen = [policy for policy in policies if policy["metadata"]["namespace"] == target.namespace
               and selects(policy["spec"]["podSelector"], target.labels)]  # fmt: skip
     if not chosen:
@@ -299,7 +300,8 @@ def may_connect(policies: list[dict], source: Pod, target: Pod, port: int) -> bo
         return in_namespace and selects(peer.get("podSelector", {}), source.labels)
 
     return any(
-        any(allows(peer) for peer in rule.get("from", [])) and any(p["port"] == port for p in rule.get("ports", []))
+        any(allows(peer) for peer in rule.get("from", []))
+        and (not rule.get("ports") or any(p["port"] == port for p in rule["ports"]))  # none: every port
         for policy in chosen
         for rule in policy["spec"].get("ingress", [])
     )

@@ -4,20 +4,18 @@ The rows are the environment's table, or a query's; what is written is a table o
 config names one, else the row's hash), `predicted_<target>`, each class's probability for a classifier, and
 `model_version`. It replaces the output table in one step: a failure leaves the table as it was.
 
-On one node the memory stays that of a batch; with training_engine: dask the batches are partitions, read and
-scored by the Dask workers, and only the predictions travel back to be written.
+On one node the memory stays that of a batch; with training_engine: dask (or a scheduler in DASK_SCHEDULER_ADDRESS, as
+the DaskJob of `deploy predict-table` gives) the batches are partitions, read and scored by the Dask workers, and only
+the predictions travel back to be written.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -88,7 +86,8 @@ def score_table(settings: Settings, registry, query: str | None = None, output: 
     if version is None:
         raise BatchScoringError(f"no model serves {environment} yet: retrain first, then score the table")
     scorer = champion_scorer(settings, registry, version)
-    engine = "dask" if settings.app.training_engine == "dask" else "local"
+    on_dask = settings.app.training_engine == "dask" or settings.variables.dask_scheduler_address
+    engine = "dask" if on_dask else "local"
     with ExitStack() as stack:
         if engine == "dask":
             batches = stack.enter_context(scored_on_dask(store, settings, scorer, query))
@@ -133,18 +132,14 @@ def scored_on_dask(store, settings: Settings, scorer: Scorer, query: str | None)
     on Dask would use, stopped when the block ends."""
     from distributed import as_completed
 
-    from .engines.dask_cluster import dask_client
+    from .engines import on_dask
 
-    folder = Path(tempfile.mkdtemp(prefix="partitions-", dir=settings.state_dir))
-    try:
-        with dask_client(settings) as client:
-            readers = store.partitions(folder, BATCH_ROWS, query)
-            on_workers = client.scatter(scorer, broadcast=True)
-            # Each partition's predictions are let go on the workers once they are here: no list keeps them all.
-            completed = as_completed(client.map(read_and_score, readers, scorer=on_workers))
-            yield (future.result() for future in completed)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with on_dask(settings) as (client, folder):
+        readers = store.partitions(folder, BATCH_ROWS, query)
+        on_workers = client.scatter(scorer, broadcast=True)
+        # Each partition's predictions are let go on the workers once they are here: no list keeps them all.
+        completed = as_completed(client.map(read_and_score, readers, scorer=on_workers))
+        yield (future.result() for future in completed)
 
 
 def read_and_score(reader: Callable[[], pd.DataFrame], scorer: Scorer) -> pd.DataFrame:

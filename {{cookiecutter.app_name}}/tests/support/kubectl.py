@@ -31,6 +31,11 @@ class RecordingKubectl:
         sent = sorted(self.bin_dir.glob("applied-*.yaml"), key=lambda path: int(path.stem.removeprefix("applied-")))
         return [doc for doc in yaml.safe_load_all(sent[apply].read_text()) if doc]
 
+    def created(self) -> list[dict]:
+        """The objects sent to every `kubectl create -f -`, in order."""
+        sent = sorted(self.bin_dir.glob("created-*.yaml"), key=lambda path: int(path.stem.removeprefix("created-")))
+        return [doc for path in sent for doc in yaml.safe_load_all(path.read_text()) if doc]
+
     def deployed(self, deploy: int = -1) -> list[dict]:
         """What the deploy-th `deploy apply` sent (counting from 0; -1, the last), in one list: its first apply (the
         namespace and the Secret), then its second (the rest, as the namespace's ApplySet)."""

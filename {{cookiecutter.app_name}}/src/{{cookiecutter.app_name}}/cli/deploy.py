@@ -12,12 +12,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
 from ..config import APP_NAME, FixFirstError, Settings, child_environment, load_settings
 from ..datastore.credentials import KEY_FILE, read_service_account_key
-from ..deploy import manifests
+from ..deploy import dask_objects, manifests
 from ..deploy.tools import apply_or_print, kubectl, kubectl_apply, lock_requirements, port_forward, run_tool
 from ..environments import component_file as components
 from ..environments import deploy, deploy_checkout, environments
@@ -62,6 +63,17 @@ def deploy_command(argv: Sequence[str] | None = None) -> int:
     apply.add_argument("--image-tag", help=RUNNING_TAG)
     apply.add_argument("--wait", action="store_true", help="wait until every Deployment has rolled out")
     apply.set_defaults(handler=apply_objects)
+
+    score = actions.add_parser(
+        "predict-table",
+        help="score the environment's table on Dask in the cluster: a DaskJob running predict-table on a Dask cluster "
+        "of its own (training_engine dask or auto)",
+    )
+    score.add_argument("--query", help="score this query's rows (the data source's SQL) instead of the table")
+    score.add_argument("--output", help="the table to write (default: <table>_<environment>_scored)")
+    score.add_argument("--image-tag", help=RUNNING_TAG)
+    score.add_argument("--render", action="store_true", help="print the DaskJob instead of creating it")
+    score.set_defaults(handler=predict_table_job)
 
     actions.add_parser("remove", help="delete a challenger's namespace").set_defaults(handler=remove_namespace)
     test = actions.add_parser("test", help="run pytest against the environment (APP_URL, else a port-forward)")
@@ -151,6 +163,27 @@ def apply_objects(settings: Settings, args: argparse.Namespace) -> int:
                 "600s",
             )
         )
+    return EXIT_OK
+
+
+def predict_table_job(settings: Settings, args: argparse.Namespace) -> int:
+    """Create (or print) a DaskJob that runs predict-table in the environment's namespace, with the image it runs."""
+    if settings.app.training_engine not in ("dask", "auto"):
+        raise FixFirstError(
+            "training_engine is local in config/app_config.yml, so the environment has no Dask access "
+            f"({manifests.DASK}, which keeps other pods from its Dask pods): set it to dask or auto and deploy apply, "
+            f"or score on one node with `{prog('predict-table')}`"
+        )
+    objects = environment_objects(settings, args.image_tag)
+    [image] = {container["image"] for pod in manifests.app_pods(objects) for container in pod["containers"]}
+    arguments = [*(["--query", args.query] if args.query else []), *(["--output", args.output] if args.output else [])]
+    name = f"{manifests.WEB}-score-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    job = manifests.as_yaml([dask_objects.predict_table_job(settings, image, name, arguments)])
+    if args.render:
+        print(job, end="")
+        return EXIT_OK
+    print(kubectl("create", "-f", "-", manifest=job))
+    print(f"Follow it with: kubectl get daskjob {name} --namespace {settings.kubernetes_namespace} --watch")
     return EXIT_OK
 
 

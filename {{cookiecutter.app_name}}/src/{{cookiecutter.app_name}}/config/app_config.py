@@ -232,6 +232,7 @@ class EnvironmentConfig:
     worker_memory_gb: float = 4  # the worker pod's memory limit: training_engine auto trains on Dask above it
     dask_workers: int = 2  # Dask workers of a retrain's cluster (training_engine dask), each a process of its own
     dask_worker_memory_gb: float = 4  # what each Dask worker may hold
+    dask_worker_cpu: float = 1  # in the cluster: the cores each Dask worker pod requests (and its threads)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str) -> EnvironmentConfig:
@@ -245,10 +246,11 @@ class EnvironmentConfig:
                 raise ConfigError(f"{source}: {name} must be text, not {getattr(config, name)!r}")
         if not isinstance(config.auto_promote, bool):
             raise ConfigError(f"{source}: auto_promote must be true or false, not {config.auto_promote!r}")
-        for name in ("worker_memory_gb", "dask_worker_memory_gb"):
+        for name, unit in (("worker_memory_gb", "gigabytes"), ("dask_worker_memory_gb", "gigabytes"),
+                           ("dask_worker_cpu", "cores")):  # fmt: skip
             value = getattr(config, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{source}: {name} must be a number of gigabytes above 0, not {value!r}")
+                raise ConfigError(f"{source}: {name} must be a number of {unit} above 0, not {value!r}")
         for name in ("replicas", "worker_replicas", "dask_workers"):
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -63,8 +63,13 @@ class Variables:
     )
     xdg_cache_home: str | None = variable("where the BigQuery emulator's venv is kept", "`~/.cache`")
     dask_scheduler_address: str | None = variable(
-        "the Dask scheduler a retrain on `training_engine: dask` uses (tcp://host:8786)",
-        "a cluster of the retrain's own: worker processes beside it (environment config's `dask_workers`)",
+        "the Dask scheduler a retrain on `training_engine: dask` uses (tcp://host:8786); predict-table uses it too",
+        "a cluster of the retrain's own (environment config's `dask_workers`): in Kubernetes (`APP_IMAGE` set) a "
+        "DaskCluster from the Dask operator, else worker processes beside it",
+    )
+    app_image: str | None = variable(
+        "the image the environment runs (set by the deploy): the Dask pods of a retrain run it too",
+        "not in Kubernetes",
     )
     port: int | None = variable("the port `serve` listens on", "5001", int)
     probe_port: int | None = variable(

@@ -3,9 +3,10 @@
 k8s/base holds what every environment runs; k8s/overlays/<environment> puts it in the environment's namespace (a
 challenger builds on the overlay of the environment it was copied from). A deploy adds, in a kustomization of its
 own around that overlay: the image of the app version the environment runs, the replicas of its environment config,
-the tracking server as the pods reach it, the ConfigMap of its environment config, and Celery beat while app config
-has a retrain_schedule or monitor_schedule. `kubectl kustomize` builds it; `deploy apply` applies it as one ApplySet,
-so that an object left out (beat, once the schedules are cleared) is deleted.
+the tracking server as the pods reach it, the ConfigMap of its environment config, Celery beat while app config has a
+retrain_schedule or monitor_schedule, and Dask's access while its training_engine is dask or auto. `kubectl kustomize`
+builds it; `deploy apply` applies it as one ApplySet, so that an object left out (beat, once the schedules are cleared)
+is deleted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .tools import kubectl
 K8S = Path("k8s")
 OVERLAYS = K8S / "overlays"
 BEAT = K8S / "components" / "beat"
+DASK = K8S / "components" / "dask"
 APP_IMAGE = APP_NAME  # the image name in k8s/: each deploy sets the registry's and the tag
 WEB = APP_NAME.replace("_", "-")  # the web Deployment, and the prefix of the worker's and beat's
 SETTINGS_CONFIG_MAP = "app-settings"
@@ -103,28 +105,34 @@ def deploy_kustomization(settings: Settings, overlay: Path, folder: Path, image:
         raise ManifestError(f"there is no {config.relative_to(settings.root)} for environment {environment}")
     settings.for_environment(environment)  # reads and checks the file: a clear error for one the app cannot use
     shutil.copy(config, folder / config.name)
-    beat = runs_beat(overlay)
-    if beat and not settings.app.runs_beat:
-        raise ManifestError(
-            f"{overlay.relative_to(settings.root)} runs Celery beat, but app config has no retrain_schedule or "
-            "monitor_schedule: remove "
-            f"{BEAT} from its components (the deploy adds it while there is a schedule)"
-        )
     repository, tag = image.rsplit(":", 1)
-    add_beat = settings.app.runs_beat and not beat
+    runs_dask = settings.app.training_engine in ("dask", "auto")
+    wanted = {BEAT: (settings.app.runs_beat, "has no retrain_schedule or monitor_schedule"),
+              DASK: (runs_dask, "has training_engine local")}  # fmt: skip
+    added = []
+    for component, (runs, reason) in wanted.items():
+        listed = lists_component(overlay, component)
+        if listed and not runs:
+            raise ManifestError(
+                f"{overlay.relative_to(settings.root)} lists {component}, but app config {reason}: remove it from its "
+                "components (the deploy adds it while app config needs it)"
+            )
+        if runs and not listed:
+            added.append(os.path.relpath(settings.root / component, folder))
     pods = settings.environment_config
     app_settings = [
         f"APP_ENVIRONMENT={environment}",
         f"MLFLOW_TRACKING_URI={cluster_tracking_uri(settings)}",
         # A local artifact folder means nothing in the cluster: there the tracking server keeps the artifacts.
         f"MLFLOW_ARTIFACT_ROOT={settings.variables.mlflow_artifact_root or 'mlflow-artifacts:/'}",
+        f"APP_IMAGE={image}",  # which the Dask pods of a retrain run too
     ]
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": settings.kubernetes_namespace,
         "resources": [os.path.relpath(overlay, folder)],
-        "components": [os.path.relpath(settings.root / BEAT, folder)] if add_beat else [],
+        "components": added,
         "images": [{"name": APP_IMAGE, "newName": repository, "newTag": tag}],
         "replicas": [
             {"name": WEB, "count": pods.replicas},
@@ -153,10 +161,10 @@ def environment_config_mount(file_name: str) -> dict[str, Any]:
     }
 
 
-def runs_beat(overlay: Path) -> bool:
-    """Whether the overlay itself lists the beat component."""
+def lists_component(overlay: Path, component: Path) -> bool:
+    """Whether the overlay itself lists the component (k8s/components/<name>)."""
     kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text(encoding="utf-8")) or {}
-    return any(Path(component).name == BEAT.name for component in kustomization.get("components") or [])
+    return any(Path(listed).name == component.name for listed in kustomization.get("components") or [])
 
 
 APP_COMPONENTS = ("web", "worker", "beat")  # the Deployments that run the app's image (Redis runs Valkey's)

@@ -27,6 +27,7 @@ __all__ = [
     "Rules",
     "canonical_order",
     "choose_engine",
+    "on_dask",
     "open_table",
     "search_budget",
     "train_challenger",
@@ -71,12 +72,21 @@ def open_table(store, settings: Settings, engine: str) -> Iterator:
     if engine == "local":
         yield LocalTable(store.read())
         return
-    from .dask_cluster import dask_client
     from .dask_table import DaskTable
+
+    with on_dask(settings) as (client, folder):
+        yield DaskTable(store, folder, client, settings)
+
+
+@contextmanager
+def on_dask(settings: Settings) -> Iterator[tuple]:
+    """A client of the Dask cluster the settings name (dask_cluster.py), and a folder for the partitions the workers
+    read; the cluster, if started for the block, and the folder are gone when it ends."""
+    from .dask_cluster import dask_client
 
     folder = tempfile.mkdtemp(prefix="partitions-", dir=settings.state_dir)
     try:
         with dask_client(settings) as client:
-            yield DaskTable(store, Path(folder), client, settings)
+            yield client, Path(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
