@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -100,7 +101,9 @@ def run(python: Path, app: Path, state: Path, code: str) -> dict:
         [str(python), "-c", code], cwd=app, capture_output=True, text=True, check=False, env=environment
     )
     if finished.returncode != 0:
-        return {"failed": f"exit {finished.returncode}: {finished.stderr.strip().splitlines()[-1:]}"}
+        # The largest process this script has waited for: the failed one, if it was killed for want of memory.
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+        return {"failed": f"exit {finished.returncode}: {finished.stderr.strip().splitlines()[-1:]}", "peak_mb": peak}
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
@@ -134,13 +137,17 @@ def main() -> int:
             code = RETRAIN.format(app=app.name, engine=engine, worker_gb=args.dask_worker_memory_gb)
             result = results[engine] = run(python, app, state, code)
             if "failed" in result:
-                print(f"{rows:>10}  {engine:6}  {result['failed']}", flush=True)
+                print(f"{rows:>10}  {engine:6}  {result['failed']}; its peak: at least {result['peak_mb']} MB"
+                      " (the largest process ended so far)", flush=True)  # fmt: skip
                 shutil.rmtree(state)
                 continue
             largest = max(result["process_mb"], result["largest_child_mb"])
             measured[engine].append((rows, result["seconds"], largest))
             local = results["local"].get("score")
             relative = "" if engine == "local" or local is None else f"{(result['score'] - local) / local:+.2%}"
+            if engine == "dask" and "failed" in results["local"]:
+                print(f"{rows:>10}  dask's largest process: at most {largest / results['local']['peak_mb']:.0%} of "
+                      "the local retrain's peak, which it had at least when it failed", flush=True)  # fmt: skip
             scored = run(python, app, state, PREDICT_TABLE.format(app=app.name)) if engine == "local" else {}
             scoring = f"{scored['seconds']} s, peak {scored['peak_mb']} MB" if "peak_mb" in scored else ""
             print(

@@ -51,7 +51,8 @@ DATASET_1_KEYS = {
 
 
 def app_env(tmp_path) -> dict[str, str]:
-    outside = ("MLFLOW_TRACKING_URI", "APP_ENVIRONMENT", "BIGQUERY_API_ENDPOINT")  # the tests choose these themselves
+    # the tests choose these themselves
+    outside = ("MLFLOW_TRACKING_URI", "APP_ENVIRONMENT", "BIGQUERY_API_ENDPOINT", "BIGQUERY_STORAGE_API_ENDPOINT")
     env = {key: value for key, value in os.environ.items() if key not in outside}
     return {**env, "APP_STATE_DIR": str(tmp_path / "state")}
 

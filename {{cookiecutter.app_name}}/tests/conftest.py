@@ -58,8 +58,11 @@ def bigquery_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     python = python_3_13()
     if python is None:
         pytest.skip("the BigQuery emulator needs Python 3.13: install it, or set BIGQUERY_EMULATOR_PYTHON to one")
-    with bigquery_emulator(python, tmp_path_factory.mktemp("bigquery")) as endpoint:
-        yield endpoint
+    emulator = bigquery_emulator(python, tmp_path_factory.mktemp("bigquery"))
+    with emulator as started, pytest.MonkeyPatch.context() as patch:
+        # Every test, and every process it starts, reads whole tables through the emulator's Storage Read API.
+        patch.setenv("BIGQUERY_STORAGE_API_ENDPOINT", started.storage_endpoint)
+        yield started.endpoint
 
 
 def on_bigquery(

@@ -7,11 +7,13 @@ import dataclasses
 import http.server
 import io
 import json
+import multiprocessing
 import os
 import re
 import subprocess
 import sys
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +30,7 @@ from {{ cookiecutter.app_name }}.datastore import (
     read_csv,
 )
 from {{ cookiecutter.app_name }}.datastore.legacy_keys import pandas_rows_key
+from {{ cookiecutter.app_name }}.ml.row_hash import row_hashes
 from {{ cookiecutter.app_name }}.pipeline import retrain
 
 from .conftest import started_now
@@ -99,6 +102,29 @@ def test_read_returns_what_was_appended_with_the_same_types_as_duckdb(bigquery_s
         return frame.sort_values(list(frame.columns), ignore_index=True)
 
     pd.testing.assert_frame_equal(in_order(bigquery_store.read()), in_order(duckdb_store.read()))
+
+
+def test_a_large_table_is_read_as_storage_read_api_streams_each_a_partition_for_another_process(
+    bigquery_store, tmp_path
+):
+    rows = pd.concat([data_rows("dataset_1.csv", 1_000)] * 150, ignore_index=True)  # 150,000 rows
+    bigquery_store.append(rows)
+    whole = bigquery_store.read()
+
+    readers = bigquery_store.partitions(tmp_path, rows_per_partition=60_000)  # asks for 3 streams
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as others:  # as Dask's workers
+        parts = list(others.map(call, readers))
+
+    # The emulator gives a stream per 100,000 rows, fewer than asked (as BigQuery may): a partition per stream.
+    assert len(parts) == 2 and sum(len(part) for part in parts) == 150_000
+    assert len(whole) == len(rows)
+    together = pd.concat(parts, ignore_index=True)
+    assert sorted(row_hashes(together)) == sorted(row_hashes(whole))  # every row, once
+    assert together.dtypes.equals(whole.dtypes)  # typed as read() types them
+
+
+def call(reader):
+    return reader()
 
 
 def test_rows_loaded_by_an_earlier_release_are_not_loaded_again(bigquery_store):

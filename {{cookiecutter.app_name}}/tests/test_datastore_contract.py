@@ -15,6 +15,7 @@ from {{ cookiecutter.app_name }}.datastore import (
     SchemaMismatchError,
     open_datastore,
 )
+from {{ cookiecutter.app_name }}.datastore.duckdb_store import DuckDBStore
 from {{ cookiecutter.app_name }}.ml.row_hash import row_hashes
 
 from .support.data import a_feature_of_type, data_rows, features_of_type, table_schema
@@ -65,7 +66,8 @@ def test_partitions_read_in_other_processes_hold_every_row_once_typed_as_read_ty
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as others:  # as Dask's workers
         parts = list(others.map(call, readers))
 
-    assert len(parts) == 3 and [len(part) for part in parts] == [20, 20, 10]
+    if isinstance(store, DuckDBStore):  # on BigQuery, one partition per Storage Read API stream, as many as it gives
+        assert [len(part) for part in parts] == [20, 20, 10]
     together = pd.concat(parts, ignore_index=True)
     # DuckDB types a column of integers as nullable only where it has gaps, so a part without one may differ from the
     # whole table in dtype; never in values, nor in each row's hash, which decides whether it is held out.

@@ -56,7 +56,7 @@ def main() -> None:
             if python is None:
                 raise SystemExit("set BIGQUERY_API_ENDPOINT, or install Python 3.13 so the emulator can start")
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            os.environ["BIGQUERY_API_ENDPOINT"] = stack.enter_context(bigquery_emulator(python, folder))
+            os.environ.update(stack.enter_context(bigquery_emulator(python, folder)).variables)
         loaded = load_settings("integration")
         bigquery_config = {"project": "benchmark", "dataset_name": f"benchmark_{uuid.uuid4().hex[:8]}"}
         settings = dataclasses.replace(

@@ -107,10 +107,11 @@ def bigquery_emulator_command(argv: Sequence[str] | None = None) -> int:
             raise FixFirstError("the BigQuery emulator needs Python 3.13: install it, or set BIGQUERY_EMULATOR_PYTHON")
         data_dir = args.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
-        with bigquery_emulator(python, data_dir) as endpoint:
+        with bigquery_emulator(python, data_dir) as emulator:
+            exports = "".join(f"  export {name}={value}\n" for name, value in emulator.variables.items())
             print(
-                f"BigQuery emulator on {endpoint}, data in {data_dir}. In another shell:\n"
-                f"  export BIGQUERY_API_ENDPOINT={endpoint}\nCtrl-C stops it.",
+                f"BigQuery emulator on {emulator.endpoint}, data in {data_dir}. In another shell:\n{exports}"
+                "Ctrl-C stops it.",
                 flush=True,
             )
             try:

@@ -55,6 +55,11 @@ class Variables:
     bigquery_api_endpoint: str | None = variable(
         "a BigQuery emulator to use instead of Google (anonymous credentials)", "Google's BigQuery"
     )
+    bigquery_storage_api_endpoint: str | None = variable(
+        "with BIGQUERY_API_ENDPOINT, the emulator's Storage Read API (gRPC, host:port), which whole tables are read "
+        "through",
+        "with an emulator, tables are read through its REST API; else Google's Storage Read API",
+    )
     google_application_credentials: str | None = variable(
         "a key file for BigQuery (read by Google's client)", "`config/service_account_key.json`, else your gcloud login"
     )

@@ -94,21 +94,24 @@ def open_datastore(settings: Settings, environment: str | None = None, backend: 
         table_name, time_formats = settings.app.table_name, settings.app.time_formats
         return DuckDBStore(settings.duckdb_path, table_name, environment, required, time_formats)
     if backend == "bigquery":
-        from .bigquery_store import BigQueryStore, bigquery_client
+        from .bigquery_store import BigQueryStore, bigquery_client, read_client
 
         bigquery_config = settings.app.bigquery
-        emulator = settings.variables.bigquery_api_endpoint
-        client = bigquery_client(bigquery_config.get("project", ""), settings.root, emulator)
-        dataset_name = bigquery_config.get("dataset_name") or settings.app.model_name
+        project, variables = bigquery_config.get("project", ""), settings.variables
+        emulator, storage_emulator = variables.bigquery_api_endpoint, variables.bigquery_storage_api_endpoint
+        connect = partial(bigquery_client, project, settings.root, emulator)
+        connect_reader = partial(read_client, settings.root, storage_emulator)
+        if emulator and not storage_emulator:
+            connect_reader = None  # an emulator without a Storage Read API: read through its REST API
         return BigQueryStore(
-            client,
-            dataset_name,
+            connect(),
+            bigquery_config.get("dataset_name") or settings.app.model_name,
             settings.app.table_name,
             environment,
             required,
-            storage_api=not emulator,
             time_formats=settings.app.time_formats,
-            connect=partial(bigquery_client, bigquery_config.get("project", ""), settings.root, emulator),
+            connect=connect,
+            connect_reader=connect_reader,
         )
     raise DataStoreError(f"data_source {backend!r} has no backend; use duckdb or bigquery")
 

@@ -1,14 +1,15 @@
 """The cloud backend: one BigQuery dataset per environment (`<dataset_name>_<environment>`), one table in each.
 
 Rows are appended with load jobs, which add all of a file's rows or none; challengers get a copy of the table
-made by a copy job. Set BIGQUERY_API_ENDPOINT to point the client at an emulator: it then uses anonymous
-credentials and never calls Google.
+made by a copy job. A whole table is read through the Storage Read API (Arrow streams, read in parallel: a Dask
+worker reads one stream per partition). Set BIGQUERY_API_ENDPOINT (and BIGQUERY_STORAGE_API_ENDPOINT) to point the
+clients at an emulator: they then use anonymous credentials and never call Google.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
+import math
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,8 @@ import pyarrow.parquet as pq
 from google.api_core import exceptions
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery
+from google.cloud import bigquery, bigquery_storage
+from google.oauth2 import service_account
 
 from ..ml.row_hash import ROW_HASH_SCHEME, rows_key
 from .credentials import KEY_FILE, read_service_account_key
@@ -91,11 +93,31 @@ def bigquery_client(project: str, root: Path, emulator: str | None = None) -> bi
         return bigquery.Client(
             project=project, credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=emulator)
         )
+    return bigquery.Client(project=project, credentials=key_file_credentials(root))
+
+
+def read_client(root: Path, emulator: str | None = None) -> bigquery_storage.BigQueryReadClient:
+    """A client of the Storage Read API: on the `emulator`'s gRPC endpoint (host:port) if given, else Google's, with
+    the credentials bigquery_client() finds."""
+    if emulator:
+        import grpc
+
+        # Unbounded messages, as Google's own channel has: a message is a batch of rows, many megabytes.
+        channel = grpc.insecure_channel(emulator, options=[("grpc.max_receive_message_length", -1)])
+        transport = bigquery_storage.BigQueryReadClient.get_transport_class("grpc")
+        return bigquery_storage.BigQueryReadClient(transport=transport(channel=channel))
+    return bigquery_storage.BigQueryReadClient(credentials=key_file_credentials(root))
+
+
+def key_file_credentials(root: Path) -> service_account.Credentials | None:
+    """The key in config/service_account_key.json, if it holds one; else None: Google's default credentials."""
     key_file = root / KEY_FILE
-    if key_file.is_file() and key_file.read_text().strip():
-        read_service_account_key(key_file)  # says what is wrong with the file, if anything
-        return bigquery.Client.from_service_account_json(str(key_file), project=project)
-    return bigquery.Client(project=project)
+    if not (key_file.is_file() and key_file.read_text().strip()):
+        return None
+    read_service_account_key(key_file)  # says what is wrong with the file, if anything
+    return service_account.Credentials.from_service_account_file(
+        str(key_file), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
 
 
 def dataset_id(dataset_name: str, environment: str) -> str:
@@ -110,12 +132,14 @@ class BigQueryStore:
         table_name: str,
         environment: str,
         required: Iterable[str] = (),
-        storage_api: bool = True,
         time_formats: Mapping[str, str] | None = None,
         connect: Callable[[], bigquery.Client] | None = None,
+        connect_reader: Callable[[], bigquery_storage.BigQueryReadClient] | None = None,
     ):
         self.client = client
         self.connect = connect  # a client like `client` in another process (picklable): to read partitions there
+        # The Storage Read API's client (picklable likewise); None: read through the REST API (an emulator without it)
+        self.connect_reader = connect_reader
         self.dataset_name = dataset_name
         self.table_name = table_name
         self.environment = environment
@@ -123,10 +147,6 @@ class BigQueryStore:
         self.time_formats = dict(time_formats or {})  # the time column, and how its dates may be written
         self.dataset = f"{client.project}.{dataset_id(dataset_name, environment)}"
         self.table = f"{self.dataset}.{table_name}"
-        # The Storage Read API (Arrow streams, much faster for big tables) needs google-cloud-bigquery-storage, and is
-        # Google's alone: an emulator serves the REST API only.
-        storage_installed = importlib.util.find_spec("google.cloud.bigquery_storage") is not None
-        self.use_storage_api = storage_installed and storage_api
 
     def __repr__(self) -> str:
         return f"BigQuery table {self.table}"
@@ -172,8 +192,10 @@ class BigQueryStore:
     def read(self) -> pd.DataFrame:
         table = self._table()
         with self.explained("read"):
-            rows = self.client.list_rows(table).to_arrow(create_bqstorage_client=self.use_storage_api)
-        return as_frame(rows)
+            if self.connect_reader is None:
+                return as_frame(self.client.list_rows(table).to_arrow(create_bqstorage_client=False))
+            readers = self.stream_readers(table, streams=1)
+            return pd.concat([read() for read in readers], ignore_index=True) if readers else self.head(0)
 
     def head(self, rows: int) -> pd.DataFrame:
         """Some of the table's rows, typed as read() types them (reading them costs nothing: no query)."""
@@ -184,9 +206,10 @@ class BigQueryStore:
     def partitions(
         self, folder: Path, rows_per_partition: int, query: str | None = None
     ) -> list[Callable[[], pd.DataFrame]]:
-        """The table (or a query's rows, in BigQuery's SQL) as readers of a range of rows each, for other processes
-        to call: each connects on its own. A query's rows are those of its results table, which BigQuery keeps for a
-        day. (`folder` is not needed: the rows stay in BigQuery until they are read.)"""
+        """The table (or a query's rows, in BigQuery's SQL) as readers for other processes to call, each connecting
+        on its own: one per stream of a Storage Read API session (asked for a stream per `rows_per_partition` rows:
+        BigQuery may give fewer), else one per range of rows. A query's rows are those of its results table, which
+        BigQuery keeps for a day. (`folder` is not needed: the rows stay in BigQuery until they are read.)"""
         if self.connect is None:
             raise DataStoreError(f"{self} was opened without a way to connect from other processes")
         with self.explained("read"):
@@ -196,10 +219,26 @@ class BigQueryStore:
                 job = self.client.query(query)
                 job.result()
                 table = self.client.get_table(job.destination)
-        return [
-            partial(read_row_range, self.connect, str(table.reference), start, rows_per_partition)
-            for start in range(0, table.num_rows, rows_per_partition)
-        ]
+            if self.connect_reader is None:
+                return [
+                    partial(read_row_range, self.connect, str(table.reference), start, rows_per_partition)
+                    for start in range(0, table.num_rows, rows_per_partition)
+                ]
+            return self.stream_readers(table, streams=max(1, math.ceil(table.num_rows / rows_per_partition)))
+
+    def stream_readers(self, table: bigquery.Table, streams: int) -> list[Callable[[], pd.DataFrame]]:
+        """A Storage Read API session on `table`, asked for `streams` streams (BigQuery may give fewer, and none
+        for an empty table), as a reader per stream."""
+        session = self.connect_reader().create_read_session(
+            parent=f"projects/{self.client.project}",
+            read_session=bigquery_storage.types.ReadSession(
+                table=f"projects/{table.project}/datasets/{table.dataset_id}/tables/{table.table_id}",
+                data_format=bigquery_storage.types.DataFormat.ARROW,
+            ),
+            max_stream_count=streams,
+        )
+        schema = session.arrow_schema.serialized_schema
+        return [partial(read_stream, self.connect_reader, stream.name, schema) for stream in session.streams]
 
     def batches(self, rows: int, query: str | None = None) -> Iterator[pd.DataFrame]:
         """The table's rows (or a query's, in BigQuery's SQL), at most `rows` at a time."""
@@ -327,8 +366,9 @@ class BigQueryStore:
             self.table_name,
             to_environment,
             self.required,
-            self.use_storage_api,
             self.time_formats,
+            self.connect,
+            self.connect_reader,
         )
         source = self._table()
         with self.explained("clone"):
@@ -366,6 +406,19 @@ def as_arrow(rows: pd.DataFrame, schema: list[bigquery.SchemaField]) -> pa.Table
             continue
         columns[name] = pa.array(values, type=arrow_types[logical_type], from_pandas=True)
     return pa.table(columns)
+
+
+def read_stream(
+    connect_reader: Callable[[], bigquery_storage.BigQueryReadClient], stream: str, schema: bytes
+) -> pd.DataFrame:
+    """Every row of one stream of a Storage Read API session, as read() types them: each message is a serialized
+    Arrow record batch of the session's `schema`."""
+    arrow_schema = pa.ipc.read_schema(pa.py_buffer(schema))
+    batches = [
+        pa.ipc.read_record_batch(pa.py_buffer(message.arrow_record_batch.serialized_record_batch), arrow_schema)
+        for message in connect_reader().read_rows(stream)
+    ]
+    return as_frame(pa.Table.from_batches(batches, schema=arrow_schema))
 
 
 def read_row_range(connect: Callable[[], bigquery.Client], table: str, start: int, rows: int) -> pd.DataFrame:

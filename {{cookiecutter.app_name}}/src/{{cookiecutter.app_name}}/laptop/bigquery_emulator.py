@@ -14,6 +14,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -69,9 +70,19 @@ def emulator_venv(python: str) -> Path:
     return venv
 
 
+@dataclass(frozen=True)
+class Emulator:
+    endpoint: str  # the REST API, for BIGQUERY_API_ENDPOINT
+    storage_endpoint: str  # the Storage Read API (gRPC), for BIGQUERY_STORAGE_API_ENDPOINT
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return {"BIGQUERY_API_ENDPOINT": self.endpoint, "BIGQUERY_STORAGE_API_ENDPOINT": self.storage_endpoint}
+
+
 @contextmanager
-def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
-    """Start the emulator on free local ports; yield its endpoint for BIGQUERY_API_ENDPOINT; stop it."""
+def bigquery_emulator(python: str, data_dir: Path) -> Iterator[Emulator]:
+    """Start the emulator on free local ports; yield its endpoints; stop it."""
     venv = emulator_venv(python)
     port, grpc_port = free_port(), free_port()
     log = data_dir / "emulator.log"
@@ -103,6 +114,6 @@ def bigquery_emulator(python: str, data_dir: Path) -> Iterator[str]:
             START_TIMEOUT_SECONDS,
             lambda: f"the BigQuery emulator did not start:\n{log.read_text()[-2000:]}",
         )
-        yield endpoint
+        yield Emulator(endpoint, f"127.0.0.1:{grpc_port}")
     finally:
         stop_groups([server], signal.SIGTERM, grace_seconds=30)
