@@ -37,7 +37,8 @@ SAMPLE_ROWS = 10_000  # read to estimate what a row takes in memory
 # What a local retrain's largest process holds: the libraries it imports, and a multiple of the table read into
 # pandas (its canonical copy, the features matrix, LightGBM's datasets, the search's models). Measured by make
 # benchmark-scale on generated rows of the demo's shape (127 bytes a row in pandas): a 2,973 MB peak at 1 million rows
-# (19 times), 16,357 MB at 5 million (26 times): the larger, so that the estimate errs towards Dask.
+# (19 times), 16,357 MB at 5 million (26 times), 19,727 MB at 10 million (15 times): the largest, so that the estimate
+# errs towards Dask.
 BASELINE_GB = 0.6
 TRAINING_MEMORY_FACTOR = 26
 GB = 2**30
