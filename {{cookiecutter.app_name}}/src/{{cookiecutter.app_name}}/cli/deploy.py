@@ -121,6 +121,12 @@ def build_image(settings: Settings, args: argparse.Namespace) -> int:
 def environment_objects(settings: Settings, image_tag: str | None) -> list[dict]:
     """The environment's Kubernetes objects, running `image_tag` or else the app version recorded for it."""
     registry = open_registry(settings)
+    image_tag = running_tag(settings, registry, image_tag)
+    return manifests.render(settings, image_tag, copied_from=registry.challengers().get(settings.environment))
+
+
+def running_tag(settings: Settings, registry, image_tag: str | None) -> str:
+    """`image_tag`, else the app version recorded for the (known) environment: the tag of the image it runs."""
     known_environment(settings, registry, settings.environment)
     if image_tag is None:
         image_tag = registry.deployment(settings.environment).app_version
@@ -129,7 +135,7 @@ def environment_objects(settings: Settings, image_tag: str | None) -> list[dict]
             f"no app version is recorded for [{settings.environment}], so there is no image tag to run: deploy it "
             f"first (`{prog('deploy --from-component-config')}`), or pass --image-tag"
         )
-    return manifests.render(settings, image_tag, copied_from=registry.challengers().get(settings.environment))
+    return image_tag
 
 
 def render_objects(settings: Settings, args: argparse.Namespace) -> int:
@@ -174,8 +180,7 @@ def predict_table_job(settings: Settings, args: argparse.Namespace) -> int:
             f"({manifests.DASK}, which keeps other pods from its Dask pods): set it to dask or auto and deploy apply, "
             f"or score on one node with `{prog('predict-table')}`"
         )
-    objects = environment_objects(settings, args.image_tag)
-    [image] = {container["image"] for pod in manifests.app_pods(objects) for container in pod["containers"]}
+    image = manifests.image_name(settings, running_tag(settings, open_registry(settings), args.image_tag))
     arguments = [*(["--query", args.query] if args.query else []), *(["--output", args.output] if args.output else [])]
     name = f"{manifests.WEB}-score-{datetime.now(UTC):%Y%m%d%H%M%S}"
     job = manifests.as_yaml([dask_objects.predict_table_job(settings, image, name, arguments)])
