@@ -118,6 +118,16 @@ def create_database_script(settings: Settings) -> str:
 
 
 @pytest.fixture
+def own_root(settings, tmp_path, monkeypatch):
+    """The settings with a config folder of the test's own (challengers' config files land in it), which the
+    commands find through APP_ROOT."""
+    root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
+    monkeypatch.setenv("APP_ROOT", str(root))
+    quickest = dataclasses.replace(settings.app, max_models_with_no_score_change=1)  # any model will do here
+    return dataclasses.replace(settings, root=root, app=quickest)
+
+
+@pytest.fixture
 def bigquery_settings(settings: Settings, bigquery_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The test's settings on the BigQuery emulator, whatever the app's data_source."""
     return on_bigquery(settings, bigquery_endpoint, monkeypatch)

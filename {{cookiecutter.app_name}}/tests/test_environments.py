@@ -35,19 +35,9 @@ from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import Deployment, ModelRegistry, RegistryError, open_registry
 
 from .conftest import started_now
-from .support.data import APP_ROOT, a_small_model, copy_app_config, data_rows, table_schema
+from .support.data import APP_ROOT, a_small_model, data_rows, table_schema
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def own_root(settings, tmp_path, monkeypatch):
-    """The settings with a config folder of the test's own (challengers' config files land in it), which the
-    commands find through APP_ROOT."""
-    root = copy_app_config(tmp_path / "app", data_source=settings.app.data_source, bigquery=settings.app.bigquery)
-    monkeypatch.setenv("APP_ROOT", str(root))
-    quickest = dataclasses.replace(settings.app, max_models_with_no_score_change=1)  # any model will do here
-    return dataclasses.replace(settings, root=root, app=quickest)
 
 
 def deploy_app(settings, environment: str, version: str, monkeypatch) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -25,8 +26,11 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from {{ cookiecutter.app_name }}.__main__ import main
+from {{ cookiecutter.app_name }}.comparison import MARKER
+from {{ cookiecutter.app_name }}.datastore import open_datastore
 from {{ cookiecutter.app_name }}.deploy.tools import answers
 from {{ cookiecutter.app_name }}.environments import component_file as components
+from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import (
     ENVIRONMENT_TAG,
@@ -39,7 +43,8 @@ from {{ cookiecutter.app_name }}.registry import (
 
 from .conftest import TRACKING_SERVER_ENVIRONMENT
 from .support.cluster_access import ApiRequest, ClusterAccess, requests_of
-from .support.data import APP_ROOT, a_small_model, copy_app_config
+from .support.data import APP_ROOT, a_small_model, copy_app_config, data_rows
+from .support.github_api import Repository, github_api
 from .support.kubectl import RecordingKubectl
 from .test_container_commands import on_a_read_only_root, read_only_root_problem
 from .test_deployment import IMAGE, PULL_REQUEST_IMAGE, app_images, tool
@@ -73,8 +78,8 @@ def test_the_workflows_pass_actionlint_and_github_s_schemas():
     for check in checks:
         checked = subprocess.run(check, cwd=APP_ROOT, capture_output=True, text=True)
         assert checked.returncode == 0, f"{check[0]}: {checked.stdout}{checked.stderr}"
-    assert workflows == [".github/workflows/challenger-test.yml", ".github/workflows/deploy.yml",
-                         ".github/workflows/promote.yml"]  # fmt: skip
+    assert workflows == [".github/workflows/challenger-report.yml", ".github/workflows/challenger-test.yml",
+                         ".github/workflows/deploy.yml", ".github/workflows/promote.yml"]  # fmt: skip
 
 
 def test_each_job_acts_only_as_the_identity_and_with_the_key_of_its_github_environment():
@@ -102,8 +107,8 @@ class Runner:
     """Runs a workflow job's `run:` steps, as a GitHub runner would, with the `run:` steps of the local setup action
     where the job uses it (the others set up Python, Google credentials and kubectl, which this test has or fakes).
 
-    Every step must be `python -m "$APP" ARGS...`: the YAML holds no logic of its own; only the action's step that
-    installs the app is not. The command is run in this process (the same `main` that `python -m` runs, without
+    Every step must be `python -m "$APP" ARGS...`: the YAML holds no logic of its own; only the steps that install
+    the app are not. The command is run in this process (the same `main` that `python -m` runs, without
     paying for a new interpreter per step)."""
 
     def __init__(self, root: Path, bin_dir: Path, context: dict[str, str]):
@@ -150,16 +155,16 @@ class Runner:
                 self.run_step(step, inputs)
 
     def run_step(self, step: dict, inputs: dict[str, str] | None) -> None:
-        words = [os.path.expandvars(word) for word in shlex.split(step["run"])]
-        if inputs is not None and words[:1] == ["pip"]:  # the action installing the app, which this venv has
-            return
-        assert words[:3] == ["python", "-m", "{{ cookiecutter.app_name }}"], f"a step with logic: {step['run']}"
-        if words[3:5] == ["deploy", "test"]:
-            self.skipped.append(step["run"])
+        if shlex.split(step["run"])[:1] == ["pip"]:  # installing the app, which this venv has
             return
         with pytest.MonkeyPatch.context() as step_environment:
             for key, value in step.get("env", {}).items():
                 step_environment.setenv(key, self.substitute(value, inputs))
+            words = [os.path.expandvars(word) for word in shlex.split(step["run"])]
+            assert words[:3] == ["python", "-m", "{{ cookiecutter.app_name }}"], f"a step with logic: {step['run']}"
+            if words[3:5] == ["deploy", "test"]:
+                self.skipped.append(step["run"])
+                return
             assert main(words[3:]) == 0, step.get("name", step["run"])
         for name, value in self.job_variables().items():  # what the step wrote to $GITHUB_ENV, for the next ones
             self.job.setenv(name, value)
@@ -433,3 +438,102 @@ def test_a_pull_request_s_user_of_the_tracking_server_changes_its_challenger_and
     run.run_job("challenger-test.yml", "delete-challenger")
 
     assert registry.challengers() == {} and registry.deployment("pr-7").model_version is None
+
+
+def test_the_pull_request_s_comment_is_posted_by_a_job_that_may_only_comment_and_runs_no_pull_request_code():
+    workflows = {path.name: yaml.safe_load(path.read_text()) for path in WORKFLOWS.glob("*.yml")}
+    commenter = workflows["challenger-report.yml"]
+    job = commenter["jobs"]["comment"]
+
+    assert commenter[True] == {"workflow_run": {"workflows": ["challenger-test"], "types": ["completed"]}}  # `on:`
+    assert commenter["permissions"] == {} and job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert not [name for name, workflow in workflows.items() if "pull_request_target" in workflow[True]]
+    checkouts = [step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@")]
+    assert [step["with"] for step in checkouts] == [{"persist-credentials": False}]  # the default branch's commit
+    # The jobs that run the pull request's code write nothing to GitHub: their report leaves as an artifact.
+    for name, tester in workflows["challenger-test.yml"]["jobs"].items():
+        assert set(tester.get("permissions", workflows["challenger-test.yml"]["permissions"])) <= {
+            "contents", "id-token"}, name  # fmt: skip
+    steps = workflows["challenger-test.yml"]["jobs"]["report"]["steps"]
+    assert steps[-1]["uses"].startswith("actions/upload-artifact@") and steps[-1]["with"]["name"] == "challenger-report"
+
+
+SECOND_PUSH = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def test_a_pull_request_gets_one_comment_with_its_challenger_report_which_each_push_edits(
+    runner, kubectl, tracking_server, monkeypatch, tmp_path
+):
+    run, settings = runner
+    registry = open_registry(settings)  # the test reads the server's database directly
+    run.context["vars.MLFLOW_TRACKING_URI"] = run.context["vars.CLUSTER_MLFLOW_TRACKING_URI"] = ""
+    monkeypatch.setenv("KUBECTL_SERVICE_ADDRESS", tracking_server)  # where the stand-in's port-forward leads
+    run.context["secrets.MLFLOW_TRACKING_USERNAME"], run.context["secrets.MLFLOW_TRACKING_PASSWORD"] = PULL_REQUEST_USER
+    run.run_job("challenger-test.yml", "challenger")
+    # The rows the challenger's integration tests upload, and the retrain its worker runs on them: a model of its own.
+    open_datastore(settings, "pr-7").append(data_rows("dataset_2.csv", 600))
+    trained = retrain(settings.for_environment("pr-7"))
+    champion = registry.champion_version("integration")
+
+    run.run_job("challenger-test.yml", "report")
+
+    artifact = run.root / "challenger-report"
+    report = json.loads((artifact / "report.json").read_text())
+    comment = (artifact / "comment.md").read_text()
+    assert (report["champion"]["version"], report["challenger"]["version"]) == (champion, trained.challenger_version)
+    # the rows and scores of the retrain that compared the same two models
+    assert (report["rows"], report["rows_hash"]) == (trained.test_rows, trained.test_rows_hash)
+    assert report["challenger"]["score"] == pytest.approx(trained.challenger_score)
+    assert report["champion"]["score"] == pytest.approx(trained.champion_score)
+    assert comment.startswith(MARKER)
+    assert f"{trained.champion_score:.4f}" in comment and f"{trained.challenger_score:.4f}" in comment
+    assert f"Both scored on the same {trained.test_rows:,} held-out rows" in comment
+    assert f"They disagree on **{report['disagreements']:,}**" in comment
+    groups = [row["group"] for row in report["breakdown"]]
+    assert len(groups) > 1 and all(f"| {group} " in comment for group in groups[:50])
+    assert "Rows they disagree on" not in comment  # the data's own rows stay in the artifact
+    assert ("Rows they disagree on" in (artifact / "report.md").read_text()) == bool(report["disagreements"])
+
+    repository = Repository("my-org/app", token="token-of-the-run", heads={7: SHA})
+    for number in range(120):  # the report's comment lands on the second page of the conversation
+        repository.comment(7, f"comment {number}")
+    quoted = repository.comment(7, f"{MARKER} quoted by a person, which is not the report")
+    runner_temp = tmp_path / "runner-temp"
+    monkeypatch.setenv("RUNNER_TEMP", str(runner_temp))
+    monkeypatch.setenv("GITHUB_REPOSITORY", repository.name)
+    run.context.update({"github.token": repository.token, "github.event.workflow_run.head_sha": SHA,
+                        "github.event.workflow_run.id": "4242", "runner.temp": str(runner_temp)})  # fmt: skip
+    with github_api(repository) as api_url:
+        monkeypatch.setenv("GITHUB_API_URL", api_url)
+        shutil.copytree(artifact, runner_temp / "challenger-report")  # where the download step puts it
+        run.run_job("challenger-report.yml", "comment")
+        # The next push: its challenger is tested and reported again, and edits the one comment.
+        repository.heads[7] = run.context["github.event.pull_request.head.sha"] = SECOND_PUSH
+        run.context["github.event.workflow_run.head_sha"] = SECOND_PUSH
+        run.run_job("challenger-test.yml", "report")
+        shutil.rmtree(runner_temp / "challenger-report")
+        shutil.copytree(artifact, runner_temp / "challenger-report")
+        run.run_job("challenger-report.yml", "comment")
+
+        posted = repository.posted()
+        reports = [c for c in repository.comments[7] if c["user"]["login"] == "github-actions[bot]"]
+        assert [(method, path) for method, path, _ in posted] == [
+            ("POST", f"/repos/{repository.name}/issues/7/comments"),
+            ("PATCH", f"/repos/{repository.name}/issues/comments/{reports[0]['id']}"),
+        ]
+        assert len(reports) == 1 and reports[0]["body"] == (artifact / "comment.md").read_text()
+        assert quoted["body"].endswith("quoted by a person, which is not the report")
+
+        # A newer push than the run's: its own run will comment; this one changes nothing.
+        repository.heads[7] = "1" * 40
+        run.run_job("challenger-report.yml", "comment")
+        assert repository.posted() == posted
+        # An artifact naming another pull request (say, a fork's run forging it) is refused.
+        monkeypatch.setenv("GITHUB_TOKEN", repository.token)
+        repository.heads[8] = "2" * 40
+        named = runner_temp / "challenger-report" / "pull_request.json"
+        named.write_text(json.dumps({"number": 8, "head_sha": "2" * 40}))
+        assert main(["pull-request", "comment", str(named.parent), "--head-sha", SECOND_PUSH]) == 2
+        named.write_text(json.dumps({"number": 8, "head_sha": SECOND_PUSH}))
+        assert main(["pull-request", "comment", str(named.parent), "--head-sha", SECOND_PUSH]) == 0  # not 8's head
+        assert repository.posted() == posted

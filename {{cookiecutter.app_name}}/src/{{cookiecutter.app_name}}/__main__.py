@@ -9,6 +9,8 @@ history [ENV]                       who changed what each environment runs, and 
 data create | upload [CSV]          create the environment's table; check a CSV and append all its rows, or none
 retrain                             train a challenger, score it and the champion, promote it if better
 monitor                             a drift and score report on the champion; a retrain if retrain_when says so
+compare [--format markdown|json]    what the environment's model would change against the champion it would replace
+pull-request report | comment       that comparison as a pull request's one comment (the challenger-test workflow)
 predict-table [--query SQL] [--output TABLE]  score the whole table (or a query) with the champion, into a table
 serve [--port N]                    the web app under uWSGI, sized by app config (what the image runs)
 run-server [--port N]               the whole app on this machine: Redis, a worker and the web app
@@ -43,6 +45,8 @@ COMMANDS = {
     "data": ("data", "data_command"),
     "retrain": ("retrain", "retrain_command"),
     "monitor": ("monitor", "monitor_command"),
+    "compare": ("compare", "compare_command"),
+    "pull-request": ("compare", "pull_request_command"),
     "predict-table": ("predict_table", "predict_table_command"),
     "serve": ("serve", "serve_command"),
     "run-server": ("serve", "run_server_command"),

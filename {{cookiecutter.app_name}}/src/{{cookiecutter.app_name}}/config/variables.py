@@ -104,7 +104,16 @@ class Variables:
     )
     github_env: str | None = variable("set by GitHub Actions: where `registry connect` writes its settings", "unset")
     github_output: str | None = variable("set by GitHub Actions: where `env next` writes the target", "unset")
-    github_step_summary: str | None = variable("set by GitHub Actions: where `deploy test` writes results", "unset")
+    github_step_summary: str | None = variable(
+        "set by GitHub Actions: where `deploy test` and `pull-request report` write results", "unset"
+    )
+    github_token: str | None = variable(
+        "the token `pull-request comment` comments with (the workflow's, given to the step)", "unset: it refuses"
+    )
+    github_repository: str | None = variable(
+        "set by GitHub Actions: owner/name, where `pull-request comment` comments", "unset"
+    )
+    github_api_url: str | None = variable("set by GitHub Actions: its REST API", "`https://api.github.com`")
     git_index_file: str | None = variable("set by git in a hook: `component-config snapshot` runs as one", "unset")
 
     @property

@@ -220,6 +220,12 @@ class ModelRegistry(AuditTrail):
             if key.startswith(CHALLENGER_TAG)
         }
 
+    def challenger_created(self, name: str) -> datetime | None:
+        """When challenger `name` was created (or made again with --replace); None if it is no challenger."""
+        model = self._registered_model()
+        record = model.tags.get(CHALLENGER_TAG + name) if model else None
+        return datetime.fromisoformat(json.loads(record)["created_at"]) if record else None
+
     def record_challenger(self, name: str, from_environment: str, created_by: str) -> None:
         self._create_registered_model()
         record = {"from": from_environment, "created_by": created_by, "created_at": datetime.now(UTC).isoformat()}
