@@ -125,10 +125,11 @@ def compare(settings: Settings, registry: ModelRegistry) -> ComparisonReport:
         champion = registry.version(champion_version)
         report.champion = Side(champion.version, compared_with, training_rows=champion.training_rows)
     if champion_version == challenger_version:
-        report.notes.append(
-            f"{settings.environment} runs v{challenger_version}, the champion of {compared_with} itself: "
-            "this change leaves the model as it is"
-        )
+        if compared_with == settings.environment:
+            note = f"v{challenger_version}, the newest version trained in {compared_with}, is its champion already"
+        else:
+            note = f"{settings.environment} runs v{challenger_version}, the champion of {compared_with} itself"
+        report.notes.append(f"{note}: this change leaves the model as it is")
         report.gate_reason = "the same model"
         return report
 
