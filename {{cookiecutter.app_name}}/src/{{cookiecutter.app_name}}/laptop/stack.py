@@ -17,7 +17,6 @@ from functools import partial
 import requests
 
 from ..config import APP_NAME, Settings, child_environment
-from ..environments.shadows import record_shadow
 from ..processes import start_in_own_group, stop_groups
 from ..registry import open_registry
 from ..web.server import shared_metrics, uwsgi_command
@@ -90,7 +89,6 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
             processes[name] = starters[name]()
         running = Stack(f"http://127.0.0.1:{port}", redis_url, processes, embedded, starters, env)
         wait_until_ready(running)
-        record_shadow(settings, open_registry(settings), running.url)  # where a shadow (shadow_of) answers
         yield running
 
 

@@ -5,15 +5,7 @@ several of these at once, all or nothing: environments/deployments.py.
 
 from .audit_trail import EnvironmentEvent
 from .model_registry import ModelRegistry, ModelVersion, ServedAs, open_registry
-from .records import (
-    APP_TAG,
-    CHALLENGER_TAG,
-    ENVIRONMENT_TAG,
-    HISTORY_EXPERIMENT,
-    Deployment,
-    RegistryError,
-    Shadow,
-)
+from .records import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG, HISTORY_EXPERIMENT, Deployment, RegistryError
 
 __all__ = [
     "APP_TAG",
@@ -26,6 +18,5 @@ __all__ = [
     "ModelVersion",
     "RegistryError",
     "ServedAs",
-    "Shadow",
     "open_registry",
 ]

@@ -26,15 +26,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from .audit_trail import AuditTrail  # noqa: E402
-from .records import (  # noqa: E402
-    APP_TAG,
-    CHALLENGER_TAG,
-    ENVIRONMENT_TAG,
-    SHADOW_TAG,
-    Deployment,
-    RegistryError,
-    Shadow,
-)
+from .records import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG, Deployment, RegistryError  # noqa: E402
 
 
 class _NotTheCloudpickleWarning(logging.Filter):
@@ -242,26 +234,6 @@ class ModelRegistry(AuditTrail):
     def forget_challenger(self, name: str) -> None:
         if name in self.challengers():
             self.client.delete_registered_model_tag(self.model_name, CHALLENGER_TAG + name)
-
-    def shadows(self) -> list[Shadow]:
-        """The environments that shadow another, by name."""
-        model = self._registered_model()
-        tags = model.tags if model else {}
-        found = [
-            Shadow(key.removeprefix(SHADOW_TAG), **json.loads(value))
-            for key, value in tags.items()
-            if key.startswith(SHADOW_TAG)
-        ]
-        return sorted(found, key=lambda shadow: shadow.name)
-
-    def record_shadow(self, shadow: Shadow) -> None:
-        self._create_registered_model()
-        record = {"shadow_of": shadow.shadow_of, "share": shadow.share, "url": shadow.url}
-        self.client.set_registered_model_tag(self.model_name, SHADOW_TAG + shadow.name, json.dumps(record))
-
-    def forget_shadow(self, name: str) -> None:
-        if any(shadow.name == name for shadow in self.shadows()):
-            self.client.delete_registered_model_tag(self.model_name, SHADOW_TAG + name)
 
     @contextmanager
     def _reading(self) -> Iterator[None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -105,7 +104,6 @@ def predict():
             },
         )
     records = json_records(request.get_json(silent=True), request.mimetype)
-    started = time.perf_counter()
     scores = served.scorer.predict_scores(records) if served.scorer else None
     if scores is None:  # the pipeline scores what the quick path declines, and words any error
         rows = model_input(pd.DataFrame.from_records(records), served.input_schema, app.time_formats)
@@ -115,9 +113,6 @@ def predict():
     count_predictions(predicted, app.problem_type)
     if services().prediction_log:
         services().prediction_log.record(served.version, records, predictions)
-    if services().shadow_mirror:
-        ms = (time.perf_counter() - started) * 1000
-        services().shadow_mirror.offer(served.version, records, predictions, ms)
     return {"model_version": served.version, "predictions": predictions}
 
 
