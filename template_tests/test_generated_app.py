@@ -117,10 +117,10 @@ def test_the_app_survives_its_own_fault_tests(bake, tmp_path):
 # The app's tests that never touch its data store, or touch it only as the datastore contract tests check on both
 # backends, which the default app's run covers: on BigQuery they would only repeat. (test_pipeline.py retrains on Dask
 # from BigQuery; test_dask_engine.py starts and stops clusters; the manifests, the queue and the packaged model do not
-# depend on where the rows are; the challenger report reads tables whole.)
+# depend on where the rows are; the challenger and shadow reports read a table and a journal whole.)
 BACKEND_FREE_TESTS = ("test_ml.py", "test_record_scorer.py", "test_builds.py", "test_component_config.py",
                       "test_structure.py", "test_dask_engine.py", "test_deployment.py", "test_dask_deployment.py",
-                      "test_worker.py", "test_packaged_model.py", "test_comparison.py")  # fmt: skip
+                      "test_worker.py", "test_packaged_model.py", "test_comparison.py", "test_shadow.py")  # fmt: skip
 
 
 def test_a_bigquery_app_passes_its_own_tests_on_the_bigquery_emulator(bake, tmp_path):

@@ -3,6 +3,7 @@ retrain compares them on, with what changes by class (or range of the target), a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -15,11 +16,13 @@ from {{ cookiecutter.app_name }}.datastore import open_datastore
 from {{ cookiecutter.app_name }}.environments import create_challenger, delete_environment
 from {{ cookiecutter.app_name }}.pipeline import RetrainReport, retrain
 from {{ cookiecutter.app_name }}.registry import ENVIRONMENT_TAG, open_registry
+from {{ cookiecutter.app_name }}.web import create_app
 
 from .support.data import a_small_model, data_rows, table_schema
 from .test_environments import trained_environment
 
 pytestmark = pytest.mark.unit
+KEY = {"X-API-Key": "test-key"}
 
 
 def challenger_retrained(settings: Settings) -> RetrainReport:
@@ -29,6 +32,12 @@ def challenger_retrained(settings: Settings) -> RetrainReport:
     create_challenger(settings, "pr-7", "integration")
     open_datastore(settings, "pr-7").append(data_rows("dataset_2.csv", 600))
     return retrain(settings.for_environment("pr-7"))
+
+
+def without_timings(report: dict) -> dict:
+    """A report as JSON, less what a second measurement of the predict cost would change."""
+    sides = {side: {**report[side], "predict_ms_per_1000_rows": None} for side in ("challenger", "champion")}
+    return {**report, **sides}
 
 
 def test_a_challenger_s_model_and_the_champion_are_scored_on_the_rows_its_retrain_compared_them_on(own_root, capsys):
@@ -63,6 +72,13 @@ def test_a_challenger_s_model_and_the_champion_are_scored_on_the_rows_its_retrai
     assert f"They disagree on **{report.disagreements:,}**" in shown
     assert main(["compare", "--environment", "pr-7", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows_hash"] == report.rows_hash
+
+    # The challenger's page shows the same report; integration's, of the chain, has nothing to compare.
+    web = dataclasses.replace(settings, api_key="test-key")
+    page = create_app(web.for_environment("pr-7")).test_client().get("/comparison", headers=KEY)
+    assert page.status_code == 200 and page.json["shadow"] is None
+    assert without_timings(page.json["challenger"]) == without_timings(json.loads(json.dumps(report.to_dict())))
+    assert create_app(web).test_client().get("/comparison", headers=KEY).status_code == 404
 
 
 def test_a_challenger_made_again_compares_what_it_runs_not_what_its_earlier_self_trained(own_root, capsys):

@@ -30,7 +30,7 @@ from {{ cookiecutter.app_name }}.cli.deploy import deploy_command
 from {{ cookiecutter.app_name }}.deploy.manifests import ManifestError, as_yaml, render, secrets_object
 from {{ cookiecutter.app_name }}.environments import deploy_checkout
 from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
-from {{ cookiecutter.app_name }}.registry import open_registry
+from {{ cookiecutter.app_name }}.registry import Shadow, open_registry
 
 from .conftest import started_now
 from .support.data import APP_ROOT, copy_app_config
@@ -407,6 +407,28 @@ def test_deploy_apply_wait_follows_every_rollout_and_remove_deletes_only_a_chall
     assert kept == 2 and "production is part of the promotion chain" in capsys.readouterr().err
     assert removed == 0
     assert kubectl.calls()[-1] == ["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]
+
+
+def test_deploy_apply_of_a_shadow_records_its_service_in_the_cluster_and_of_another_environment_forgets_it(
+    cluster_settings, kubectl, monkeypatch, capsys
+):
+    monkeypatch.setenv("PATH", kubectl.env()["PATH"])
+    registry = open_registry(cluster_settings)
+    registry.record_challenger("pr-7", "integration", created_by="ci")
+    config = cluster_settings.root / "config" / "environment_pr-7.yml"
+    config.write_text(config.read_text() + "shadow_of: integration\nshadow_share: 0.25\n")
+
+    shadowing = deploy_command(["apply", "--environment", "pr-7", "--image-tag", "4d5e6f"])
+    recorded = registry.shadows()
+    config.write_text(config.read_text().replace("shadow_of: integration", "shadow_of: null"))
+    not_shadowing = deploy_command(["apply", "--environment", "pr-7", "--image-tag", "4d5e6f"])
+
+    service = "{{ cookiecutter.app_name | replace('_', '-') }}"
+    url = f"http://{service}.{service}-pr-7.svc.cluster.local"  # the Service the manifests make, in pr-7's namespace
+    assert shadowing == 0 and recorded == [Shadow("pr-7", "integration", 0.25, url)]
+    assert f"pr-7 shadows integration: 25% of its /predict requests, at {url}" in capsys.readouterr().out
+    assert not_shadowing == 0 and registry.shadows() == []
+    assert any(o["kind"] == "Service" and o["metadata"]["name"] == service for o in kubectl.manifests())
 
 
 def test_deploy_test_says_what_is_missing_when_it_cannot_reach_the_environment(

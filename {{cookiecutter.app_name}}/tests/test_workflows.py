@@ -29,6 +29,7 @@ from werkzeug.security import generate_password_hash
 
 from {{ cookiecutter.app_name }}.__main__ import main
 from {{ cookiecutter.app_name }}.comparison import MARKER
+from {{ cookiecutter.app_name }}.config import cluster_service_url
 from {{ cookiecutter.app_name }}.datastore import open_datastore
 from {{ cookiecutter.app_name }}.deploy.tools import answers
 from {{ cookiecutter.app_name }}.environments import component_file as components
@@ -37,9 +38,11 @@ from {{ cookiecutter.app_name }}.processes import free_port, wait_until_started
 from {{ cookiecutter.app_name }}.registry import (
     ENVIRONMENT_TAG,
     HISTORY_EXPERIMENT,
+    SHADOW_TAG,
     Deployment,
     EnvironmentEvent,
     ModelRegistry,
+    Shadow,
     open_registry,
 )
 
@@ -413,6 +416,7 @@ def test_a_pull_request_s_user_of_the_tracking_server_changes_its_challenger_and
         "move integration's alias": lambda: client.set_registered_model_alias(model, "integration", version),
         "delete production's alias": lambda: client.delete_registered_model_alias(model, "production"),
         "set the app integration runs": lambda: client.set_registered_model_tag(model, "app.integration", "{}"),
+        "make uat a shadow of production": lambda: client.set_registered_model_tag(model, SHADOW_TAG + "uat", "{}"),
         "change a version's tags": lambda: client.set_model_version_tag(model, version, "input_schema", "{}"),
         "rename the model": lambda: client.rename_registered_model(model, "another"),
         "delete it": lambda: client.delete_registered_model(model),
@@ -435,17 +439,20 @@ def test_a_pull_request_s_user_of_the_tracking_server_changes_its_challenger_and
     registered = own.register(*a_small_model(), {ENVIRONMENT_TAG: "pr-7"}, {}, {})
     own.set_alias("pr-7", registered)
     own.record_event(EnvironmentEvent("retrain", "pr-7", Deployment(), Deployment(registered)))
+    shadow = Shadow("pr-7", "integration", 0.1, cluster_service_url("pr-7"))
+    ModelRegistry(url, "mlflow-artifacts:/", model).record_shadow(shadow)  # as its deploy apply does
 
     assert refused == dict.fromkeys(attempts, "PERMISSION_DENIED")
     assert writes == [200, 403, 403]  # a file is written once
     assert own.champion_version("pr-7") == registered and [e.action for e in own.events("pr-7")] == ["retrain"]
     assert requests.get(artifact, auth=PULL_REQUEST_USER, timeout=30).content == b"first"
-    assert registry.deployment("integration") == integration
+    assert registry.deployment("integration") == integration and registry.shadows() == [shadow]
     assert [e for e in registry.events() if e.environment != "pr-7"] == history
 
     run.run_job("challenger-test.yml", "delete-challenger")
 
     assert registry.challengers() == {} and registry.deployment("pr-7").model_version is None
+    assert registry.shadows() == []
 
 
 def test_the_pull_request_s_comment_is_posted_by_a_job_that_may_only_comment_and_runs_no_pull_request_code():

@@ -11,6 +11,7 @@ retrain                             train a challenger, score it and the champio
 monitor                             a drift and score report on the champion; a retrain if retrain_when says so
 compare [--format markdown|json]    what the environment's model would change against the champion it would replace
 pull-request report | comment       that comparison as a pull request's one comment (the challenger-test workflow)
+shadow-report                       how a shadow environment answered the requests mirrored to it, beside production
 predict-table [--query SQL] [--output TABLE]  score the whole table (or a query) with the champion, into a table
 serve [--port N]                    the web app under uWSGI, sized by app config (what the image runs)
 run-server [--port N]               the whole app on this machine: Redis, a worker and the web app
@@ -47,6 +48,7 @@ COMMANDS = {
     "monitor": ("monitor", "monitor_command"),
     "compare": ("compare", "compare_command"),
     "pull-request": ("compare", "pull_request_command"),
+    "shadow-report": ("compare", "shadow_report_command"),
     "predict-table": ("predict_table", "predict_table_command"),
     "serve": ("serve", "serve_command"),
     "run-server": ("serve", "run_server_command"),

@@ -116,3 +116,69 @@ def post_comment(settings, folder: Path, head_sha: str) -> str:
     body = body if body.startswith(MARKER) else f"{MARKER}\n{body}"
     done, comment_id = github.post_or_edit(number, MARKER, cut(body, COMMENT_LIMIT))
     return f"{done.capitalize()} the challenger report on pull request #{number} (comment {comment_id})"
+
+
+def shadow_report_command(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(
+        prog=prog("shadow-report"),
+        description="How the environment, a shadow (shadow_of in its environment config), answered the requests "
+        "mirrored to it, beside what the environment it shadows answered: requests seen, agreement, what each "
+        "predicted, how long each took, and both scores on the rows whose true value has been loaded since. It reads "
+        "that environment's prediction log; with REDIS_URL (its Redis), the requests logged since the worker last "
+        "took them in are taken in first.",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+
+    def command(args: argparse.Namespace) -> int:
+        from ..comparison.shadow import shadow_report
+        from ..registry import open_registry
+
+        settings = load_settings(args.environment)
+        registry = open_registry(settings)
+        if settings.redis_url:
+            take_in_prediction_log(settings, registry)
+        report = shadow_report(settings, registry)
+        print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else describe_shadow(report))
+        return EXIT_OK
+
+    return run(command, parser, argv)
+
+
+def take_in_prediction_log(settings, registry) -> None:
+    """Move the shadowed environment's logged predictions from its Redis into its journal, as the monitor does."""
+    from ..datastore import open_journal
+    from ..monitoring.prediction_log import drain
+    from ..worker.queue import REDIS_RESTART_SECONDS, redis_client
+
+    for shadow in registry.shadows():
+        if shadow.name == settings.environment:
+            journal = open_journal(settings, "predictions", shadow.shadow_of)
+            drain(redis_client(settings.redis_url, REDIS_RESTART_SECONDS), journal, shadow.shadow_of)
+
+
+def describe_shadow(report) -> str:
+    from tabulate import tabulate
+
+    shadowed, shadow = f"[{report.shadow_of}]", f"[{report.environment}]"
+    lines = [f"Shadow {shadow} of {shadowed}: {report.share:.0%} of its /predict requests mirrored"]
+    if report.rows:
+        versions = {side: ", ".join(f"v{version}" for version in found) for side, found in report.versions.items()}
+        latency = report.latency_ms
+        lines += [
+            f"{report.requests:,} requests ({report.rows:,} rows) answered by both: {shadowed} with "
+            f"{versions['production']}, {shadow} with {versions['shadow']}",
+            f"They agree on {report.agreed_rows:,} rows ({report.agreement:.1%})",
+            "",
+            tabulate([[row["value"], row["production"], row["shadow"]] for row in report.distribution],
+                     headers=["predicted", shadowed, shadow]),
+            "",
+            f"Latency: {shadowed} {latency['production']['p50']:.2f} ms per request (p50), "
+            f"{latency['production']['p99']:.2f} (p99); {shadow} {latency['shadow']['p50']:.3f} ms per row (p50) "
+            "in batches",
+        ]  # fmt: skip
+    if report.scores:
+        lines.append(
+            f"On the {report.labelled_rows:,} rows whose true value has been loaded since: {report.score_type} "
+            f"{shadowed} {report.scores['production']:.4f}, {shadow} {report.scores['shadow']:.4f}"
+        )
+    return "\n".join([*lines, *report.notes])

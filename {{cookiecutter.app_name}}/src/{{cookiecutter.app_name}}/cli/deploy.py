@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
-from ..config import APP_NAME, FixFirstError, Settings, child_environment, load_settings
+from ..config import APP_NAME, FixFirstError, Settings, child_environment, cluster_service_url, load_settings
 from ..datastore.credentials import KEY_FILE, read_service_account_key
 from ..deploy import dask_objects, manifests
 from ..deploy.tools import apply_or_print, kubectl, kubectl_apply, lock_requirements, port_forward, run_tool
 from ..environments import component_file as components
 from ..environments import deploy, deploy_checkout, environments
 from ..environments.deployments import known_environment
+from ..environments.shadows import record_shadow
 from ..provenance import app_version
 from ..registry import Deployment, open_registry
 from .command import EXIT_OK, CommandParser, prog, run, write_for_github
@@ -169,6 +170,10 @@ def apply_objects(settings: Settings, args: argparse.Namespace) -> int:
                 "600s",
             )
         )
+    # Where the environments it shadows (shadow_of) mirror their requests to: its Service, answering once applied.
+    shadow = record_shadow(settings, open_registry(settings), cluster_service_url(settings.environment))
+    if shadow:
+        print(f"{shadow.name} shadows {shadow.shadow_of}: {shadow.share:.0%} of its /predict requests, at {shadow.url}")
     return EXIT_OK
 
 

@@ -209,6 +209,11 @@ def promote_command(argv: Sequence[str] | None = None) -> int:
         source = args.source or settings.environment
         target, event = promote(settings, registry, source)
         print(f"Promoted [{source}] to [{target}]: " + describe_change(event, target, registry))
+        if any(shadow.name == source for shadow in registry.shadows()):  # how it answered the requests mirrored to it
+            from ..comparison.shadow import shadow_report
+            from .compare import describe_shadow
+
+            print(describe_shadow(shadow_report(settings.for_environment(source), registry)))
         return EXIT_OK
 
     return run(command, parser, argv)

@@ -28,7 +28,14 @@ from .app_config import (
     read_yaml,
 )
 from .errors import ConfigError, FixFirstError, names_list
-from .settings import APP_NAME, DEFAULT_ENVIRONMENT, SELECTED_ENVIRONMENT_FILE, Settings, load_settings
+from .settings import (
+    APP_NAME,
+    DEFAULT_ENVIRONMENT,
+    SELECTED_ENVIRONMENT_FILE,
+    Settings,
+    cluster_service_url,
+    load_settings,
+)
 from .variables import (
     FALSE_WORDS,
     TRUE_WORDS,
@@ -61,6 +68,7 @@ __all__ = [
     "boolean_word",
     "bound_registry_waits",
     "check_environment_name",
+    "cluster_service_url",
     "child_environment",
     "cron_fields",
     "environment_config_path",

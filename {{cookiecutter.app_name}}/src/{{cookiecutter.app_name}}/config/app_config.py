@@ -233,6 +233,9 @@ class EnvironmentConfig:
     dask_workers: int = 2  # Dask workers of a retrain's cluster (training_engine dask), each a process of its own
     dask_worker_memory_gb: float = 4  # what each Dask worker may hold
     dask_worker_cpu: float = 1  # in the cluster: the cores each Dask worker pod requests (and its threads)
+    # Shadow traffic: the environment whose /predict requests this one answers too, unseen by their callers.
+    shadow_of: str | None = None
+    shadow_share: float = 0.1  # the share of those requests mirrored here
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str) -> EnvironmentConfig:
@@ -255,6 +258,13 @@ class EnvironmentConfig:
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{source}: {name} must be a whole number >= 1, not {value!r}")
+        if config.shadow_of is not None and not isinstance(config.shadow_of, str):
+            raise ConfigError(f"{source}: shadow_of must be the name of an environment, not {config.shadow_of!r}")
+        share = config.shadow_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ConfigError(
+                f"{source}: shadow_share must be a share of requests above 0 and at most 1, not {share!r}"
+            )
         level = config.log_level
         if level is not None and not isinstance(level, int) and level not in logging.getLevelNamesMapping():
             raise ConfigError(f"{source}: log_level must be a number or a level name such as INFO, not {level!r}")

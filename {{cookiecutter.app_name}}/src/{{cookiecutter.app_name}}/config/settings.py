@@ -43,7 +43,7 @@ class Settings:
     @property
     def kubernetes_namespace(self) -> str:
         """Where the environment's app, worker and Redis run in the cluster: one namespace per environment."""
-        return f"{APP_NAME}-{self.environment}".replace("_", "-")
+        return kubernetes_namespace(self.environment)
 
     def for_environment(self, environment: str) -> Settings:
         """The same settings working on another environment (its own environment config, same app config)."""
@@ -55,6 +55,16 @@ class Settings:
     def with_state_dir(self, state_dir: Path) -> Settings:
         """The same settings with all local state (DuckDB file, MLflow registry and artifacts) in `state_dir`."""
         return replace(self, state_dir=state_dir, **state_locations(state_dir))
+
+
+def kubernetes_namespace(environment: str) -> str:
+    """Where `environment`'s app, worker and Redis run in the cluster: one namespace per environment."""
+    return f"{APP_NAME}-{environment}".replace("_", "-")
+
+
+def cluster_service_url(environment: str) -> str:
+    """`environment`'s web app as the cluster's other pods reach it: its Service, in its namespace."""
+    return f"http://{APP_NAME.replace('_', '-')}.{kubernetes_namespace(environment)}.svc.cluster.local"
 
 
 def state_locations(state_dir: Path) -> dict[str, Any]:

@@ -72,6 +72,10 @@ class Variables:
         "a cluster of the retrain's own (environment config's `dask_workers`): in Kubernetes (`APP_IMAGE` set) a "
         "DaskCluster from the Dask operator, else worker processes beside it",
     )
+    shadow_api_key: str | None = variable(
+        "the API key of the environments that shadow this one (shadow_of), which its web app mirrors requests to",
+        "this app's own API key",
+    )
     app_image: str | None = variable(
         "the image the environment runs (set by the deploy): the Dask pods of a retrain run it too",
         "not in Kubernetes",

@@ -96,4 +96,5 @@ def remove(settings: Settings, registry: ModelRegistry, name: str) -> list[str]:
         path.unlink()
         removed.append(str(path.relative_to(settings.root)))
     registry.forget_challenger(name)
+    registry.forget_shadow(name)
     return removed

@@ -17,6 +17,7 @@ from functools import partial
 import requests
 
 from ..config import APP_NAME, Settings, child_environment
+from ..environments.shadows import record_shadow
 from ..processes import start_in_own_group, stop_groups
 from ..registry import open_registry
 from ..web.server import shared_metrics, uwsgi_command
@@ -54,7 +55,9 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
     each web process also answers the probes there (PROBE_PORT), as in the cluster."""
     open_registry(settings).prepare()  # before the web processes and the worker all open it at once
     with ExitStack() as stack:
-        embedded = None if settings.redis_url else stack.enter_context(running_redis(settings.state_dir / "redis"))
+        # A Redis and metrics folder per environment: a shadow's stack can run beside the one it shadows.
+        redis_folder = settings.state_dir / "redis" / settings.environment
+        embedded = None if settings.redis_url else stack.enter_context(running_redis(redis_folder))
         redis_url = settings.redis_url or embedded.url
         env = child_environment(
             {
@@ -76,7 +79,8 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
             "web": uwsgi_command(settings, port, host="127.0.0.1"),
         }
         if settings.app.runs_beat:
-            commands["beat"] = celery_command("beat", "--schedule", str(settings.state_dir / "celerybeat-schedule"))
+            schedule = settings.state_dir / f"celerybeat-schedule-{settings.environment}"
+            commands["beat"] = celery_command("beat", "--schedule", str(schedule))
         processes: dict[str, subprocess.Popen] = {}
         # SIGINT: uWSGI in a venv re-executes itself badly on SIGTERM; Celery takes either for a warm stop.
         stack.callback(lambda: stop_groups(processes.values(), signal.SIGINT, STOP_GRACE_SECONDS))
@@ -89,6 +93,7 @@ def local_stack(settings: Settings, port: int, log_folder=None, probe_port: int 
             processes[name] = starters[name]()
         running = Stack(f"http://127.0.0.1:{port}", redis_url, processes, embedded, starters, env)
         wait_until_ready(running)
+        record_shadow(settings, open_registry(settings), running.url)  # where a shadow (shadow_of) answers
         yield running
 
 

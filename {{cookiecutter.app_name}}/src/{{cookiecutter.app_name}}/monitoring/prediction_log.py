@@ -50,7 +50,7 @@ class PredictionLog:
         self.key = waiting_key(environment)
         self.sample_rate = sample_rate
         self.dropped = 0  # entries given up because Redis was away for long
-        self._waiting: deque[tuple[datetime, int, pd.DataFrame | list[dict], list[Any] | pd.DataFrame]] = deque()
+        self._waiting: deque[tuple] = deque()  # (at, version, inputs, outputs, what to add to each row's entry)
         self._rows_waiting = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -70,11 +70,20 @@ class PredictionLog:
         elif self.sample_rate < 1:
             picked = [i for i in range(rows) if random.random() < self.sample_rate]
             inputs, outputs = [inputs[i] for i in picked], [outputs[i] for i in picked]
-        if not len(inputs):
-            return
+        if len(inputs):
+            self._keep((datetime.now(UTC), version, inputs, outputs, None))
+
+    def record_shadowed(
+        self, at: datetime, version: int, records: list[dict], outputs: list[Any], ms: float, shadow: list[dict]
+    ) -> None:
+        """Keep a request mirrored to a shadow (web/shadow.py), every row: production's answer, how long it took (`ms`)
+        and the shadow's answer (`shadow`, a dict per row), side by side."""
+        self._keep((at, version, records, outputs, [{"ms": ms, "shadow": row} for row in shadow]))
+
+    def _keep(self, request: tuple) -> None:
         with self._lock:
-            self._waiting.append((datetime.now(UTC), version, inputs, outputs))
-            self._rows_waiting += len(inputs)
+            self._waiting.append(request)
+            self._rows_waiting += len(request[2])
             while self._rows_waiting > MAX_WAITING and len(self._waiting) > 1:
                 self._rows_waiting -= len(self._waiting.popleft()[2])
                 self.dropped += 1
@@ -114,15 +123,22 @@ class PredictionLog:
                 logger.exception("the prediction log could not send its entries")
 
 
-def as_lines(at: datetime, version: int, inputs: pd.DataFrame | list[dict], outputs: pd.DataFrame | list[Any]):
-    """A request's rows as JSON lines: time, model version, inputs and what was predicted."""
+def as_lines(
+    at: datetime,
+    version: int,
+    inputs: pd.DataFrame | list[dict],
+    outputs: pd.DataFrame | list[Any],
+    extra: list[dict] | None = None,
+):
+    """A request's rows as JSON lines: time, model version, inputs and what was predicted (and `extra`, a dict per
+    row)."""
     if isinstance(inputs, pd.DataFrame):
         inputs = json.loads(inputs.to_json(orient="records", date_format="iso"))
         outputs = json.loads(outputs.to_json(orient="records"))
     moment = at.isoformat(timespec="microseconds")
     return [
-        json.dumps({"at": moment, "model_version": version, "inputs": row, "output": output}, default=str)
-        for row, output in zip(inputs, outputs, strict=True)
+        json.dumps({"at": moment, "model_version": version, "inputs": row, "output": output, **more}, default=str)
+        for row, output, more in zip(inputs, outputs, extra or [{}] * len(inputs), strict=True)
     ]
 
 
@@ -154,7 +170,9 @@ def drain(client: redis.Redis, journal: Journal, environment: str) -> int:
 
 
 def logged_inputs(records: pd.DataFrame) -> pd.DataFrame:
-    """The inputs of the journal's prediction records, a row each."""
+    """The inputs of the journal's prediction records, a row each (of the sample prediction_sample_rate takes: not the
+    requests mirrored to a shadow, which are logged with its answer)."""
     if records.empty:
         return pd.DataFrame()
-    return pd.DataFrame.from_records([json.loads(record)["inputs"] for record in records["record"]])
+    entries = (json.loads(record) for record in records["record"])
+    return pd.DataFrame.from_records([entry["inputs"] for entry in entries if "shadow" not in entry])

@@ -5,18 +5,29 @@ several of these at once, all or nothing: environments/deployments.py.
 
 from .audit_trail import EnvironmentEvent
 from .model_registry import ModelRegistry, ModelVersion, ServedAs, open_registry
-from .records import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG, HISTORY_EXPERIMENT, Deployment, RegistryError
+from .records import (
+    APP_TAG,
+    CHALLENGER_TAG,
+    ENVIRONMENT_TAG,
+    HISTORY_EXPERIMENT,
+    SHADOW_TAG,
+    Deployment,
+    RegistryError,
+    Shadow,
+)
 
 __all__ = [
     "APP_TAG",
     "CHALLENGER_TAG",
     "ENVIRONMENT_TAG",
     "HISTORY_EXPERIMENT",
+    "SHADOW_TAG",
     "Deployment",
     "EnvironmentEvent",
     "ModelRegistry",
     "ModelVersion",
     "RegistryError",
     "ServedAs",
+    "Shadow",
     "open_registry",
 ]

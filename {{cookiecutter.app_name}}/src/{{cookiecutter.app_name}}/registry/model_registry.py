@@ -26,7 +26,15 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from .audit_trail import AuditTrail  # noqa: E402
-from .records import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG, Deployment, RegistryError  # noqa: E402
+from .records import (  # noqa: E402
+    APP_TAG,
+    CHALLENGER_TAG,
+    ENVIRONMENT_TAG,
+    SHADOW_TAG,
+    Deployment,
+    RegistryError,
+    Shadow,
+)
 
 
 class _NotTheCloudpickleWarning(logging.Filter):
@@ -235,6 +243,27 @@ class ModelRegistry(AuditTrail):
         if name in self.challengers():
             self.client.delete_registered_model_tag(self.model_name, CHALLENGER_TAG + name)
 
+    def shadows(self) -> list[Shadow]:
+        """The environments that shadow another, by name."""
+        return shadows_in(self._registered_model())
+
+    def serving(self, environment: str) -> tuple[int | None, list[Shadow]]:
+        """The version `environment` serves and the environments that shadow it, read in one request (what its web
+        processes check every model_refresh_seconds)."""
+        model = self._registered_model()
+        version = model.aliases.get(environment) if model else None
+        shadows = [shadow for shadow in shadows_in(model) if shadow.shadow_of == environment]
+        return (None if version is None else int(version)), shadows
+
+    def record_shadow(self, shadow: Shadow) -> None:
+        self._create_registered_model()
+        record = {"shadow_of": shadow.shadow_of, "share": shadow.share, "url": shadow.url}
+        self.client.set_registered_model_tag(self.model_name, SHADOW_TAG + shadow.name, json.dumps(record))
+
+    def forget_shadow(self, name: str) -> None:
+        if any(shadow.name == name for shadow in self.shadows()):
+            self.client.delete_registered_model_tag(self.model_name, SHADOW_TAG + name)
+
     @contextmanager
     def _reading(self) -> Iterator[None]:
         """Turn a registry that cannot be reached or read into one RegistryError that names it."""
@@ -309,3 +338,11 @@ class ModelRegistry(AuditTrail):
 
 def open_registry(settings) -> ModelRegistry:
     return ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.app.model_name)
+
+
+def shadows_in(model) -> list[Shadow]:
+    """The shadow records among a registered model's tags (none before its first version), by name."""
+    tags = model.tags if model else {}
+    found = [Shadow(key.removeprefix(SHADOW_TAG), **json.loads(value)) for key, value in tags.items()
+             if key.startswith(SHADOW_TAG)]  # fmt: skip
+    return sorted(found, key=lambda shadow: shadow.name)

@@ -9,6 +9,7 @@ from typing import Any
 from ..config import FixFirstError
 
 CHALLENGER_TAG = "challenger."  # a registered-model tag per challenger environment: challenger.<name> = its record
+SHADOW_TAG = "shadow."  # a registered-model tag per shadow environment: shadow.<name> = whom it shadows, and where
 APP_TAG = "app."  # a registered-model tag per environment: app.<environment> = the app version it runs, and its config
 ENVIRONMENT_TAG = "environment"  # on a version, its training run and a history entry: the environment it belongs to
 HISTORY_EXPERIMENT = "{model_name} environment history"  # one run per change of what an environment runs
@@ -36,3 +37,13 @@ class Deployment:
     def describe(self) -> str:
         model = f"model v{self.model_version}" if self.model_version is not None else "no model"
         return f"{model}, app {self.app_version or '(none recorded)'}"
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """An environment that answers a share of another's prediction requests, unseen: where it answers them."""
+
+    name: str
+    shadow_of: str
+    share: float
+    url: str  # its web app, as the shadowed environment's web processes reach it

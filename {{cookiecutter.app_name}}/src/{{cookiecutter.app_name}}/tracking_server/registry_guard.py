@@ -5,7 +5,8 @@ A pull request runs its own code with that user's password, and MLflow grants pe
 tag: with the EDIT it needs to register versions and move its own alias, it could move production's too, set the app
 version production deploys, or replace the files of the model production loads (which runs their code). So for the
 users in MLFLOW_CHALLENGER_USERS the server answers 403 to any change that reaches another environment:
-- an alias or an environment's tag (`app.<environment>`, `challenger.<environment>`) not of a pr-<number>;
+- an alias or an environment's tag (`app.<environment>`, `challenger.<environment>`, `shadow.<environment>`) not of a
+  pr-<number>;
 - a run whose `environment` tag names another environment (training runs and history entries carry one), and a new
   run or tag naming one;
 - an artifact that already exists (a model's files are written once) and any artifact's deletion;
@@ -30,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from ..config import is_pull_request, read_variables
-from ..registry import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG
+from ..registry import APP_TAG, CHALLENGER_TAG, ENVIRONMENT_TAG, SHADOW_TAG
 
 # An artifact written through the server (and, in a multipart upload, each step of one): the path after it
 ARTIFACTS = re.compile(r"/mlflow-artifacts/(?:artifacts|mpu/(?:create|complete|abort))/(.+)")
@@ -119,7 +120,9 @@ def refusal(method: str, path: str, body: dict[str, Any]) -> str | None:
         return None if is_pull_request(alias) else f"not alias {alias!r}"
     if path.endswith(("/registered-models/set-tag", "/registered-models/delete-tag")):
         key = str(body.get("key", ""))
-        environment = next((key.removeprefix(kind) for kind in (APP_TAG, CHALLENGER_TAG) if key.startswith(kind)), None)
+        environment = next(
+            (key.removeprefix(kind) for kind in (APP_TAG, CHALLENGER_TAG, SHADOW_TAG) if key.startswith(kind)), None
+        )
         return None if environment is None or is_pull_request(environment) else f"not tag {key!r}"
     if "/runs/" in path:
         return run_refusal(path, body)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sklearn.pipeline import Pipeline
 
 from ..ml import RecordScorer, used_columns
-from ..registry import ModelRegistry
+from ..registry import ModelRegistry, Shadow
 from .metrics import SERVED_VERSION
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class Champion:
         self.environment = environment
         self.refresh_seconds = refresh_seconds
         self._served: ServedModel | None = None
+        # The environments that shadow this one (shadow_of), learnt in the same check: where shadow.py mirrors to.
+        self.shadows: list[Shadow] = []
         self._checked = False
         self._problem: str | None = None
         self._failing_since: float | None = None
@@ -89,7 +91,7 @@ class Champion:
 
     def _check(self) -> None:
         try:
-            version = self.registry.champion_version(self.environment)
+            version, self.shadows = self.registry.serving(self.environment)
             if version is not None and (self._served is None or self._served.version != version):
                 self._served = self._load(version)
                 SERVED_VERSION.set(version)

@@ -1,5 +1,5 @@
 """The web app's metrics, for Prometheus: requests by endpoint and status, their latency, the model version served,
-and predictions by class; and beside them the worker's (retrains, the newest monitor report:
+predictions by class, and shadow traffic; and beside them the worker's (retrains, the newest monitor report:
 monitoring/worker_metrics.py).
 
 They are answered at /metrics on PROBE_PORT (probes.py), which the Service does not expose: a scraper reaches the
@@ -41,6 +41,25 @@ SERVED_VERSION = Gauge(
     multiprocess_mode="mostrecent",
 )
 PREDICTIONS = Counter("predictions", "Rows predicted, by predicted class", ["predicted"], namespace=NAMESPACE)
+# Shadow traffic (shadow.py), by shadow environment.
+SHADOW_REQUESTS = Counter(
+    "shadow_requests",
+    "Requests mirrored to a shadow: answered, failed or dropped",
+    ["shadow", "outcome"],
+    namespace=NAMESPACE,
+)
+SHADOW_ROWS = Counter(
+    "shadow_rows",
+    "Rows a shadow answered: did it predict production's class (- for numbers)",
+    ["shadow", "agreed"],
+    namespace=NAMESPACE,
+)
+SHADOW_SECONDS = Histogram(
+    "shadow_batch_seconds",
+    "How long a shadow took to answer a batch of mirrored requests",
+    ["shadow"],
+    namespace=NAMESPACE,
+)
 MAX_CLASSES = 50  # classes beyond these are counted as "other": each label value is a series Prometheus keeps
 counted_classes: set[str] = set()
 

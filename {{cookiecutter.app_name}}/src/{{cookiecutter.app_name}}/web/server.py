@@ -17,7 +17,7 @@ def shared_metrics(settings: Settings) -> dict[str, str]:
     """The environment uWSGI must start with for its processes to sum their metrics (metrics.py): an empty folder,
     so that counts of an earlier run do not add up. It must be in the environment uWSGI starts with: uWSGI's own
     `--env` comes after Python has read its environment."""
-    folder = settings.state_dir / METRICS_FOLDER
+    folder = settings.state_dir / METRICS_FOLDER / settings.environment
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return {"PROMETHEUS_MULTIPROC_DIR": str(folder)}

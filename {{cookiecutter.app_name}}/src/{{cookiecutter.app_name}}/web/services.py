@@ -13,6 +13,8 @@ from ..registry import ModelRegistry
 from ..worker.celery_app import retrain_queue
 from ..worker.queue import RetrainQueue
 from .champion import Champion
+from .comparisons import Comparisons
+from .shadow import ShadowMirror
 
 REQUEST_PATIENCE_SECONDS = 3  # a request rides out a Redis restart this long, then answers 503
 
@@ -28,14 +30,21 @@ class Services:
     champion: Champion
     _queue: RetrainQueue | None = field(default=None, repr=False)
     prediction_log: PredictionLog | None = field(init=False, default=None)
+    shadow_mirror: ShadowMirror | None = field(init=False, default=None)
+    comparisons: Comparisons = field(init=False)
 
     def __post_init__(self) -> None:
-        # Without Redis there is no worker to take the log in: then predictions go unrecorded.
-        if self.settings.redis_url and self.settings.app.prediction_sample_rate > 0:
+        self.comparisons = Comparisons(self.settings, self.registry)
+        # Without Redis there is no worker to take the log in: then predictions go unrecorded, and none are mirrored
+        # to a shadow, whose answers would have nowhere to go.
+        if self.settings.redis_url:
             app = self.settings.app
             self.prediction_log = PredictionLog(
                 self.settings.redis_url, self.settings.environment, app.prediction_sample_rate
             )
+            key = self.settings.variables.shadow_api_key or self.settings.api_key
+            classifies = app.problem_type == "classification"
+            self.shadow_mirror = ShadowMirror(self.champion, self.prediction_log, key, classifies)
 
     def retrain_queue(self) -> RetrainQueue:
         if self._queue is None:

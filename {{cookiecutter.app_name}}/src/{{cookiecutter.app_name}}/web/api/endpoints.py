@@ -1,7 +1,8 @@
-"""The HTTP API: health, ready, predict, train, retrain, jobs, models and monitoring."""
+"""The HTTP API: health, ready, predict, train, retrain, jobs, models, monitoring and comparison."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -104,6 +105,7 @@ def predict():
             },
         )
     records = json_records(request.get_json(silent=True), request.mimetype)
+    started = time.perf_counter()
     scores = served.scorer.predict_scores(records) if served.scorer else None
     if scores is None:  # the pipeline scores what the quick path declines, and words any error
         rows = model_input(pd.DataFrame.from_records(records), served.input_schema, app.time_formats)
@@ -113,6 +115,9 @@ def predict():
     count_predictions(predicted, app.problem_type)
     if services().prediction_log:
         services().prediction_log.record(served.version, records, predictions)
+    if services().shadow_mirror:
+        ms = (time.perf_counter() - started) * 1000
+        services().shadow_mirror.offer(served.version, records, predictions, ms)
     return {"model_version": served.version, "predictions": predictions}
 
 
@@ -223,3 +228,14 @@ def monitoring():
         "labelled": labelled,
         "retrain_when": settings.app.retrain_when.conditions,
     }
+
+
+@api.get("/comparison")
+@require_api_key
+def comparison():
+    """For a challenger or a shadow: the challenger report against the champion it would replace, and the shadow
+    report (None when it shadows nothing); 404 for an environment that is neither."""
+    app_services, environment = services(), services().settings.environment
+    if not app_services.comparisons.applies():
+        return error(f"{environment} is neither a challenger nor a shadow: nothing to compare", 404)
+    return {"environment": environment, **app_services.comparisons.reports()}

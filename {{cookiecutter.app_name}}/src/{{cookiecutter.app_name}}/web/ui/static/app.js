@@ -291,6 +291,99 @@ function draw(canvas, type, data, options) {
   }
 }
 
+// For a challenger or a shadow: what `compare` and `shadow-report` say (the app answers 404 for any other
+// environment, whose page has no such section).
+async function refreshComparison() {
+  const response = await fetch("comparison", { headers });
+  if (response.status === 404) {
+    return;
+  }
+  const found = await response.json();
+  if (!response.ok) {
+    throw new Error(found.error || response.statusText);
+  }
+  document.getElementById("comparison").hidden = false;
+  showChallengerReport(found.challenger);
+  document.getElementById("shadow").hidden = !found.shadow;
+  if (found.shadow) {
+    showShadowReport(found.shadow);
+  }
+}
+
+function showChallengerReport(report) {
+  const summary = document.getElementById("comparison-summary");
+  const tables = document.getElementById("comparison-tables");
+  if (report.problem) {
+    summary.textContent = report.problem;
+    tables.replaceChildren();
+    return;
+  }
+  const { challenger, champion } = report;
+  const against = champion ? `v${champion.version}, the champion of ${report.compared_with}` : `${report.compared_with}, which has no champion`;
+  summary.textContent = `v${challenger.version} of ${report.environment} against ${against}, on the same ${report.rows} held-out ` +
+    `rows neither trained on (${report.compared_on}): ${report.score_type} ${number(challenger.score)}` +
+    (champion ? ` against ${number(champion.score)} (${signed(report.difference)}); they disagree on ${report.disagreements} rows` : "") +
+    `. The gate ${report.gate_passes ? "would promote" : "would not promote"} it: ${report.gate_reason}` +
+    (report.drift_share === null ? "" : ` Drift of its training rows against the champion's: ${Math.round(report.drift_share * 100)}% of the columns.`);
+  const sides = [["challenger", challenger], ["champion", champion]].filter(([, side]) => side);
+  const kind = report.problem_type === "classification" ? "class" : "range of the target";
+  const parts = [
+    tableOf("The two models", ["model", "version", "environment", report.score_type, "ms per 1,000 rows", "trees", "training rows"],
+      sides.map(([name, side]) => [name, `v${side.version}`, side.environment, number(side.score), number(side.predict_ms_per_1000_rows, 1),
+        side.trees, side.training_rows])),
+    tableOf(`${report.breakdown_score} of each ${kind}`, [kind, "rows", "champion", "challenger", "difference"],
+      report.breakdown.map((row) => [row.group, row.rows, number(row.champion), number(row.challenger), signed(row.difference)])),
+  ];
+  if (report.problem_type === "classification") {
+    parts.push(
+      tableOf("Where they disagree", ["champion says", "challenger says", "rows", "champion right", "challenger right"],
+        report.disagreement_pairs.map((pair) => [pair.champion, pair.challenger, pair.rows, pair.champion_right, pair.challenger_right])),
+      tableOf("Mistakes that changed", ["true class", "predicted", "champion", "challenger", "change"],
+        report.confusion_changes.map((change) => [change.truth, change.predicted, change.champion, change.challenger, change.change])),
+    );
+  } else {
+    parts.push(tableOf("Where they disagree", ["range of the target", "rows", "champion closer", "challenger closer"],
+      report.disagreement_pairs.map((pair) => [pair.range, pair.rows, pair.champion_closer, pair.challenger_closer])));
+  }
+  tables.replaceChildren(...parts.filter((table) => table.tBodies[0].rows.length));
+}
+
+function showShadowReport(report) {
+  const percent = (share) => (share === null ? "" : `${(share * 100).toFixed(1)}%`);
+  const latency = report.latency_ms;
+  const scores = report.labelled_rows
+    ? ` On the ${report.labelled_rows} of those rows labelled since, ${report.score_type}: ${report.shadow_of} ` +
+      `${number(report.scores.production)}, this shadow ${number(report.scores.shadow)}.`
+    : "";
+  document.getElementById("shadow-summary").textContent = `It answers ${percent(report.share)} of ${report.shadow_of}'s ` +
+    `/predict requests: ${report.requests} requests (${report.rows} rows) so far, on which they agree ${percent(report.agreement)}.` +
+    (latency.production ? ` Latency p50 / p99: ${report.shadow_of} ${number(latency.production.p50, 1)} / ` +
+      `${number(latency.production.p99, 1)} ms a request, this shadow ${number(latency.shadow.p50, 2)} / ` +
+      `${number(latency.shadow.p99, 2)} ms a row of its batches.` : "") + scores + " " + report.notes.join(" ");
+  const table = tableOf("What each predicted", ["value", report.shadow_of, "this shadow"],
+    report.distribution.map((row) => [row.value, counted(row.production), counted(row.shadow)]));
+  document.getElementById("shadow-tables").replaceChildren(...(report.distribution.length ? [table] : []));
+}
+
+const counted = (value) => (Number.isInteger(value) ? value : number(value, 2));  // rows of a class, or a quantile
+const signed = (value) => (value === null || value === undefined ? "" : `${value >= 0 ? "+" : ""}${value.toFixed(4)}`);
+
+function tableOf(caption, headings, rows) {
+  const table = document.createElement("table");
+  const head = table.createTHead();
+  head.append(rowOf("th", headings));
+  table.createCaption().textContent = caption;
+  table.createTBody().append(...rows.map((row) => rowOf("td", row)));
+  return table;
+}
+
+function rowOf(tag, cells) {
+  const row = document.createElement("tr");
+  row.append(...cells.map((text) => Object.assign(document.createElement(tag), { textContent: text ?? "" })));
+  return row;
+}
+
 refreshVersions()
   .then((models) => refreshMonitoring(models))
+  .then(() => refreshComparison())
   .catch((error) => show(document.getElementById("train-status"), error.message, true));

@@ -1,0 +1,179 @@
+"""Shadow traffic: a share of this environment's /predict requests, answered again by the environments that shadow it.
+
+Each shadow answers on its own service (the registry records where: environments/shadows.py), so no model of a shadow is
+ever loaded into this app's processes. Which environments shadow this one is learnt with the champion's check
+(champion.py), so an environment that nobody shadows pays one list look per request and runs no thread. The request
+path only draws a random number and appends to a bounded list; a thread of each web process, running while requests
+wait, sends them to each shadow as one batch every FLUSH_SECONDS (one call predicts many rows for little more than the
+cost of one), and keeps both answers side by side with the request in the prediction log. A shadow that is slow,
+failing or stopped costs its batch and a count in /metrics, never a production request.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from ..config import cluster_service_url
+from ..monitoring.prediction_log import PredictionLog
+from ..registry import Shadow
+from .api.auth import HEADER
+from .champion import Champion
+from .metrics import SHADOW_REQUESTS, SHADOW_ROWS, SHADOW_SECONDS
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.5
+MAX_WAITING_ROWS = 20_000  # rows a process keeps for a shadow while it does not answer (the oldest go first)
+MAX_BATCH_ROWS = 5_000  # rows in one call to a shadow
+TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class Mirrored:
+    """One request, as production answered it."""
+
+    at: datetime
+    version: int
+    records: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    ms: float  # how long production took to predict it
+
+
+@dataclass
+class Waiting:
+    shadow: Shadow
+    requests: deque[Mirrored] = field(default_factory=deque)
+    rows: int = 0
+
+
+class ShadowMirror:
+    """One web process's part: `offer` each answered request; a thread sends the sampled ones to the shadows."""
+
+    def __init__(self, champion: Champion, log: PredictionLog, api_key: str, classifies: bool):
+        self.champion, self.log, self.api_key, self.classifies = champion, log, api_key, classifies
+        self._waiting: dict[str, Waiting] = {}
+        self._lock = threading.Lock()
+        self._sending = False  # a thread is sending what waits; it ends when nothing does
+        self._session = requests.Session()
+
+    def offer(self, version: int, records: list[dict[str, Any]], outputs: list[dict[str, Any]], ms: float) -> None:
+        """Take a share of this request for each shadow. Costs microseconds: a random draw and an append."""
+        shadows = self.champion.shadows
+        if not shadows:
+            return
+        picked = [shadow for shadow in shadows if random.random() < shadow.share]
+        if not picked:
+            return
+        request = Mirrored(datetime.now(UTC), version, records, outputs, ms)
+        with self._lock:
+            for shadow in picked:
+                self._keep(shadow, request)
+            if not self._sending:  # a thread per process, started after uWSGI forked it
+                self._sending = True
+                threading.Thread(target=self._send_while_waiting, name="shadow-mirror", daemon=True).start()
+
+    def _keep(self, shadow: Shadow, request: Mirrored) -> None:
+        waiting = self._waiting.setdefault(shadow.name, Waiting(shadow))
+        waiting.shadow = shadow  # its latest record: a redeploy may have moved it
+        waiting.requests.append(request)
+        waiting.rows += len(request.records)
+        while waiting.rows > MAX_WAITING_ROWS and len(waiting.requests) > 1:
+            waiting.rows -= len(waiting.requests.popleft().records)
+            SHADOW_REQUESTS.labels(shadow.name, "dropped").inc()
+
+    def flush(self) -> int:
+        """Send what waits to each shadow now; the requests that it answered."""
+        return sum(self._send(shadow, batch) for shadow, batch in self._take())
+
+    def _take(self) -> list[tuple[Shadow, list[Mirrored]]]:
+        """What waits for each shadow, in batches of at most MAX_BATCH_ROWS rows (and whole requests)."""
+        batches = []
+        with self._lock:
+            for waiting in self._waiting.values():
+                batch: list[Mirrored] = []
+                rows = 0
+                while waiting.requests:
+                    if batch and rows + len(waiting.requests[0].records) > MAX_BATCH_ROWS:
+                        batches.append((waiting.shadow, batch))
+                        batch, rows = [], 0
+                    batch.append(waiting.requests.popleft())
+                    rows += len(batch[-1].records)
+                waiting.rows = 0
+                if batch:
+                    batches.append((waiting.shadow, batch))
+        return batches
+
+    def _send(self, shadow: Shadow, batch: list[Mirrored]) -> int:
+        if not is_its_own_service(shadow):
+            SHADOW_REQUESTS.labels(shadow.name, "failed").inc(len(batch))
+            logger.warning("shadow %s is recorded at %s, not at its own service: nothing sent", shadow.name, shadow.url)
+            return 0
+        records = [record for request in batch for record in request.records]
+        started = time.perf_counter()
+        try:
+            answer = self._session.post(
+                f"{shadow.url.rstrip('/')}/predict",
+                json={"records": records},
+                headers={HEADER: self.api_key},
+                timeout=TIMEOUT_SECONDS,
+            )
+            answer.raise_for_status()
+            body = answer.json()
+            predictions, version = body["predictions"], body["model_version"]
+            if len(predictions) != len(records):
+                raise ValueError(f"{len(predictions)} predictions for {len(records)} rows")
+        except (requests.RequestException, ValueError, KeyError, TypeError) as problem:
+            SHADOW_REQUESTS.labels(shadow.name, "failed").inc(len(batch))
+            logger.warning("shadow %s did not answer %d requests: %s", shadow.name, len(batch), problem)
+            return 0
+        seconds = time.perf_counter() - started
+        SHADOW_SECONDS.labels(shadow.name).observe(seconds)
+        SHADOW_REQUESTS.labels(shadow.name, "answered").inc(len(batch))
+        side = {"environment": shadow.name, "model_version": version, "ms_per_row": seconds * 1000 / len(records)}
+        position = 0
+        for request in batch:
+            theirs = predictions[position : position + len(request.records)]
+            position += len(request.records)
+            if self.classifies:
+                agreed = sum(a == b for a, b in zip(predicted(request.outputs), predicted(theirs), strict=True))
+                SHADOW_ROWS.labels(shadow.name, "yes").inc(agreed)
+                SHADOW_ROWS.labels(shadow.name, "no").inc(len(theirs) - agreed)
+            else:
+                SHADOW_ROWS.labels(shadow.name, "-").inc(len(theirs))
+            self.log.record_shadowed(request.at, request.version, request.records, request.outputs, request.ms,
+                                     [{**side, "output": output} for output in theirs])  # fmt: skip
+        return len(batch)
+
+    def _send_while_waiting(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)  # requests gather into one batch meanwhile
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001  the mirror must never stop serving, nor stop itself
+                logger.exception("the shadow mirror could not send its requests")
+            with self._lock:
+                if not any(waiting.requests for waiting in self._waiting.values()):
+                    self._sending = False  # the next offer starts another
+                    return
+
+
+def predicted(outputs: list[dict[str, Any]]) -> list[Any]:
+    """The predicted value of each output (`predicted_<target>`, the one key that starts so)."""
+    return [next(value for key, value in output.items() if key.startswith("predicted_")) for output in outputs]
+
+
+def is_its_own_service(shadow: Shadow) -> bool:
+    """Whether a shadow is recorded at its own web app: its Service in the cluster, or this machine (a local stack).
+    Pull requests' jobs write the registry too: a shadow recorded anywhere else gets none of this app's requests."""
+    on_this_machine = urlsplit(shadow.url).hostname in ("127.0.0.1", "localhost", "::1")
+    return on_this_machine or shadow.url.rstrip("/") == cluster_service_url(shadow.name)
