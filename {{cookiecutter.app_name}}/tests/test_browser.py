@@ -17,9 +17,11 @@ import pytest
 import redis
 
 from {{ cookiecutter.app_name }}.__main__ import main
-from {{ cookiecutter.app_name }}.config import load_settings
+from {{ cookiecutter.app_name }}.comparison import compare
+from {{ cookiecutter.app_name }}.comparison.shadow import shadow_report
+from {{ cookiecutter.app_name }}.config import environment_config_path, load_settings
 from {{ cookiecutter.app_name }}.datastore import open_datastore, read_csv
-from {{ cookiecutter.app_name }}.environments import approve
+from {{ cookiecutter.app_name }}.environments import approve, create_challenger
 from {{ cookiecutter.app_name }}.laptop.client import AppClient
 from {{ cookiecutter.app_name }}.laptop.stack import local_stack
 from {{ cookiecutter.app_name }}.monitoring.prediction_log import waiting_key
@@ -168,3 +170,58 @@ def test_the_monitoring_view_shows_drift_the_champion_on_new_labels_and_a_model_
     assert cells.nth(headers.index("trees")).inner_text() == str(newest["trees"]) != "0"
     shown_cost = float(cells.nth(headers.index("ms per 1,000 rows")).inner_text())
     assert shown_cost == pytest.approx(newest["predict_ms_per_1000_rows"], abs=0.051) and shown_cost > 0
+
+
+def test_a_challenger_that_shadows_integration_shows_both_reports_on_its_page(page, tmp_path, monkeypatch, request):
+    """Challenger pr-3 of an app made for other data, retrained on more rows and shadowing integration: its page shows
+    the challenger report and the shadow report as the commands make them; integration's page shows neither."""
+    from playwright.sync_api import expect
+
+    settings = sensor_app(tmp_path, monkeypatch, request, monitor_schedule=None)
+    open_datastore(settings).append(sensor_rows(150, seed=30))
+    retrain(settings)
+    create_challenger(settings, "pr-3", "integration")
+    open_datastore(settings, "pr-3").append(sensor_rows(600, seed=31))
+    retrain(settings.for_environment("pr-3"))
+    config = environment_config_path(settings.root, "pr-3")
+    config.write_text(config.read_text() + "shadow_of: integration\nshadow_share: 1.0\n")
+    shadow_settings = settings.for_environment("pr-3")
+    asked = sensor_rows(40, seed=32).drop(columns=["status"])
+
+    with (
+        local_stack(shadow_settings, free_port(), log_folder=tmp_path) as shadow,  # first: it records where it answers
+        local_stack(settings, free_port()) as production,
+    ):
+        app = AppClient(production.url, settings.api_key)
+        for start in range(0, 40, 4):
+            app.predict_records(asked.iloc[start : start + 4].to_dict("records"))
+        waiting, deadline = redis.Redis.from_url(production.redis_url), time.monotonic() + 60
+        while waiting.llen(waiting_key("integration")) < 80:  # each row twice: sampled, and with the shadow's answer
+            assert time.monotonic() < deadline, "production did not log the shadow's answers"
+            time.sleep(0.2)
+        monkeypatch.setenv("REDIS_URL", production.redis_url)
+        assert main(["monitor", "--environment", "integration"]) == 0  # the log into the journal
+        registry = open_registry(settings)
+        compared = compare(shadow_settings, registry)
+        shadowed = shadow_report(shadow_settings, registry)
+
+        page.goto(f"{shadow.url}/?api_key={settings.api_key}")
+        expect(page.locator("#comparison")).to_be_visible()
+        summary = page.locator("#comparison-summary").inner_text()
+        tables = page.locator("#comparison-tables caption").all_inner_texts()
+        shadow_summary = page.locator("#shadow-summary").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "comparison_view.png"), full_page=True)
+        page.goto(f"{production.url}/?api_key={settings.api_key}")
+        expect(page.locator("#versions tbody tr").first).to_be_visible()
+        production_shows = page.locator("#comparison").is_visible()
+
+    assert summary.startswith(f"v{compared.challenger.version} of pr-3 against v{compared.champion.version}, the "
+                              f"champion of integration, on the same {compared.rows} held-out rows")  # fmt: skip
+    assert f"they disagree on {compared.disagreements} rows" in summary
+    assert ("would promote" if compared.gate_passes else "would not promote") in summary
+    assert tables[:2] == ["The two models", "f1 of each class"]
+    assert shadowed.requests == 10 and shadowed.rows == 40
+    assert f"{shadowed.requests} requests ({shadowed.rows} rows) so far" in shadow_summary
+    assert f"they agree {shadowed.agreement * 100:.1f}%" in shadow_summary
+    assert not production_shows

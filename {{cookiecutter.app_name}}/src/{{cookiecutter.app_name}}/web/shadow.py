@@ -140,18 +140,21 @@ class ShadowMirror:
         SHADOW_SECONDS.labels(shadow.name).observe(seconds)
         SHADOW_REQUESTS.labels(shadow.name, "answered").inc(len(batch))
         side = {"environment": shadow.name, "model_version": version, "ms_per_row": seconds * 1000 / len(records)}
+        theirs = predicted(predictions)  # the predicted value is what the report compares; probabilities stay out
+        ours = [value for request in batch for value in predicted(request.outputs)]
+        if self.classifies:
+            agreed = sum(a == b for a, b in zip(ours, theirs, strict=True))
+            SHADOW_ROWS.labels(shadow.name, "yes").inc(agreed)
+            SHADOW_ROWS.labels(shadow.name, "no").inc(len(theirs) - agreed)
+        else:
+            SHADOW_ROWS.labels(shadow.name, "-").inc(len(theirs))
+        key = next(key for key in predictions[0] if key.startswith("predicted_")) if predictions else None
         position = 0
         for request in batch:
-            theirs = predictions[position : position + len(request.records)]
+            answers = theirs[position : position + len(request.records)]
             position += len(request.records)
-            if self.classifies:
-                agreed = sum(a == b for a, b in zip(predicted(request.outputs), predicted(theirs), strict=True))
-                SHADOW_ROWS.labels(shadow.name, "yes").inc(agreed)
-                SHADOW_ROWS.labels(shadow.name, "no").inc(len(theirs) - agreed)
-            else:
-                SHADOW_ROWS.labels(shadow.name, "-").inc(len(theirs))
             self.log.record_shadowed(request.at, request.version, request.records, request.outputs, request.ms,
-                                     [{**side, "output": output} for output in theirs])  # fmt: skip
+                                     [{**side, "output": {key: value}} for value in answers])  # fmt: skip
         return len(batch)
 
     def _send_while_waiting(self) -> None:

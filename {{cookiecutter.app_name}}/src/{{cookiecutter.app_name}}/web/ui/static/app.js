@@ -321,9 +321,9 @@ function showChallengerReport(report) {
   const { challenger, champion } = report;
   const against = champion ? `v${champion.version}, the champion of ${report.compared_with}` : `${report.compared_with}, which has no champion`;
   summary.textContent = `v${challenger.version} of ${report.environment} against ${against}, on the same ${report.rows} held-out ` +
-    `rows neither trained on (${report.compared_on}): ${report.score_type} ${number(challenger.score)}` +
+    `rows (${report.compared_on}): ${report.score_type} ${number(challenger.score)}` +
     (champion ? ` against ${number(champion.score)} (${signed(report.difference)}); they disagree on ${report.disagreements} rows` : "") +
-    `. The gate ${report.gate_passes ? "would promote" : "would not promote"} it: ${report.gate_reason}` +
+    `. The gate ${report.gate_passes ? "would promote" : "would not promote"} it: ${report.gate_reason.replace(/\.?$/, ".")}` +
     (report.drift_share === null ? "" : ` Drift of its training rows against the champion's: ${Math.round(report.drift_share * 100)}% of the columns.`);
   const sides = [["challenger", challenger], ["champion", champion]].filter(([, side]) => side);
   const kind = report.problem_type === "classification" ? "class" : "range of the target";
