@@ -3,6 +3,7 @@ off the request path, both answers kept side by side in production's prediction 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from {{ cookiecutter.app_name }}.web import create_app
 from {{ cookiecutter.app_name }}.web.services import Services
 
 from .conftest import for_the_web
-from .support.data import data_rows
+from .support.data import data_rows, table_schema
 from .test_environments import trained_environment
 from .test_run_server import wait_for
 
@@ -56,7 +57,7 @@ def shadow_of_integration(settings: Settings, share: float, retrained: bool = Tr
     trained_environment(settings, "integration")
     create_challenger(settings, "pr-7", "integration")
     if retrained:
-        open_datastore(settings, "pr-7").append(data_rows("dataset_2.csv", 600))
+        open_datastore(settings, "pr-7").append(data_rows("dataset_2.csv", 300))
         retrain(settings.for_environment("pr-7"))
     path = environment_config_path(settings.root, "pr-7")
     config = {**yaml.safe_load(path.read_text()), "shadow_of": "integration", "shadow_share": share}
@@ -65,10 +66,12 @@ def shadow_of_integration(settings: Settings, share: float, retrained: bool = Tr
 
 
 def asked(rows: pd.DataFrame, target: str, requests: int) -> list[list[dict]]:
-    """`rows` without their target, as JSON requests of one to three records each (a missing value as null)."""
-    features = rows.drop(columns=[target])
-    records = features.astype(object).where(features.notna(), None).to_dict("records")
+    """`rows` without their target, as a JSON client sends them (typed as the table types them, a missing value as
+    null), in requests of one to three records each."""
+    schema = {column: kind for column, kind in table_schema().items() if column != target}
+    records = json.loads(conform(rows.drop(columns=[target]), schema).to_json(orient="records", date_format="iso"))
     sizes = [1 + position % 3 for position in range(requests)]
+    assert len(records) >= sum(sizes), f"{requests} requests take {sum(sizes)} rows; {len(records)} given"
     starts = np.cumsum([0, *sizes[:-1]])
     return [records[start : start + size] for start, size in zip(starts, sizes, strict=True)]
 
@@ -89,7 +92,7 @@ def test_mirrored_requests_are_answered_by_the_shadow_and_reported_as_both_model
     settings = for_the_web(own_root, redis_url)
     shadow_settings = shadow_of_integration(settings, share=1.0)
     registry, target = open_registry(settings), settings.app.target
-    later = data_rows("dataset_2.csv").iloc[600:700].reset_index(drop=True)  # rows neither trained on
+    later = data_rows("dataset_2.csv").iloc[300:400].reset_index(drop=True)  # rows neither trained on
     requests = asked(later, target, 40)
     production = create_app(settings).test_client()
     before = mirrored("answered")
@@ -132,7 +135,7 @@ def test_a_stopped_shadow_fails_no_production_request(own_root, redis_url):
     shadow_settings = shadow_of_integration(settings, share=1.0, retrained=False)
     record_shadow(shadow_settings, open_registry(settings), f"http://127.0.0.1:{free_port()}")  # nothing answers
     production = create_app(settings).test_client()
-    later = data_rows("dataset_2.csv").iloc[600:620]
+    later = data_rows("dataset_2.csv").iloc[300:320]
     before = mirrored("failed")
 
     answered = [predict(production, records) for records in asked(later, settings.app.target, 5)]
@@ -159,7 +162,7 @@ def test_a_shadow_recorded_anywhere_but_its_own_service_is_sent_nothing(own_root
         record_shadow(shadow_settings, open_registry(settings), f"http://127.0.0.2:{elsewhere.server_port}")
         production = create_app(settings).test_client()
         before = mirrored("failed")
-        later = data_rows("dataset_2.csv").iloc[600:610]
+        later = data_rows("dataset_2.csv").iloc[300:310]
         answered = [predict(production, records) for records in asked(later, settings.app.target, 3)]
         wait_for(lambda: mirrored("failed") >= before + 3, 60, "the requests kept from it were not counted")
     finally:
