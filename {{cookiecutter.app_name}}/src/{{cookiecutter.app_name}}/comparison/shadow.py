@@ -58,7 +58,7 @@ class ShadowReport:
 def shadowed_rows(settings: Settings, shadowed: str, shadow: str) -> pd.DataFrame:
     """Each row production answered and mirrored to `shadow`: inputs, both predicted values and versions, and how
     long each took (production: ms for its request; the shadow: ms per row of its batch)."""
-    logged = open_journal(settings, "predictions", shadowed).read()
+    logged, predicted = open_journal(settings, "predictions", shadowed).read(), f"predicted_{settings.app.target}"
     rows = []
     for at, version, record in zip(logged["logged_at"], logged["model_version"], logged["record"], strict=True):
         entry = json.loads(record)
@@ -68,8 +68,8 @@ def shadowed_rows(settings: Settings, shadowed: str, shadow: str) -> pd.DataFram
         rows.append(
             {
                 "inputs": entry["inputs"],
-                "production": predicted_value(entry["output"]),
-                "shadow": predicted_value(theirs["output"]),
+                "production": entry["output"][predicted],
+                "shadow": theirs["output"][predicted],
                 "production_version": int(version),
                 "shadow_version": theirs["model_version"],
                 "production_ms": entry["ms"],
@@ -78,10 +78,6 @@ def shadowed_rows(settings: Settings, shadowed: str, shadow: str) -> pd.DataFram
             }
         )
     return pd.DataFrame(rows)
-
-
-def predicted_value(output: dict[str, Any]):
-    return next(value for key, value in output.items() if key.startswith("predicted_"))
 
 
 def agrees(production: pd.Series, shadow: pd.Series, problem_type: str) -> np.ndarray:

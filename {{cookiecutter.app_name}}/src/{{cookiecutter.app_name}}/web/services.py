@@ -44,7 +44,7 @@ class Services:
             )
             key = self.settings.variables.shadow_api_key or self.settings.api_key
             classifies = app.problem_type == "classification"
-            self.shadow_mirror = ShadowMirror(self.champion, self.prediction_log, key, classifies)
+            self.shadow_mirror = ShadowMirror(self.champion, self.prediction_log, key, classifies, app.target)
 
     def retrain_queue(self) -> RetrainQueue:
         if self._queue is None:

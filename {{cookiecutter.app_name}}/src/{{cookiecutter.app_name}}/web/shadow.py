@@ -59,8 +59,9 @@ class Waiting:
 class ShadowMirror:
     """One web process's part: `offer` each answered request; a thread sends the sampled ones to the shadows."""
 
-    def __init__(self, champion: Champion, log: PredictionLog, api_key: str, classifies: bool):
+    def __init__(self, champion: Champion, log: PredictionLog, api_key: str, classifies: bool, target: str):
         self.champion, self.log, self.api_key, self.classifies = champion, log, api_key, classifies
+        self.predicted = f"predicted_{target}"  # what both answers are compared on; the probabilities stay out
         self._waiting: dict[str, Waiting] = {}
         self._lock = threading.Lock()
         self._sending = False  # a thread is sending what waits; it ends when nothing does
@@ -140,21 +141,20 @@ class ShadowMirror:
         SHADOW_SECONDS.labels(shadow.name).observe(seconds)
         SHADOW_REQUESTS.labels(shadow.name, "answered").inc(len(batch))
         side = {"environment": shadow.name, "model_version": version, "ms_per_row": seconds * 1000 / len(records)}
-        theirs = predicted(predictions)  # the predicted value is what the report compares; probabilities stay out
-        ours = [value for request in batch for value in predicted(request.outputs)]
+        theirs = [prediction[self.predicted] for prediction in predictions]
+        ours = [output[self.predicted] for request in batch for output in request.outputs]
         if self.classifies:
             agreed = sum(a == b for a, b in zip(ours, theirs, strict=True))
             SHADOW_ROWS.labels(shadow.name, "yes").inc(agreed)
             SHADOW_ROWS.labels(shadow.name, "no").inc(len(theirs) - agreed)
         else:
             SHADOW_ROWS.labels(shadow.name, "-").inc(len(theirs))
-        key = next(key for key in predictions[0] if key.startswith("predicted_")) if predictions else None
         position = 0
         for request in batch:
             answers = theirs[position : position + len(request.records)]
             position += len(request.records)
             self.log.record_shadowed(request.at, request.version, request.records, request.outputs, request.ms,
-                                     [{**side, "output": {key: value}} for value in answers])  # fmt: skip
+                                     [{**side, "output": {self.predicted: value}} for value in answers])  # fmt: skip
         return len(batch)
 
     def _send_while_waiting(self) -> None:
@@ -168,11 +168,6 @@ class ShadowMirror:
                 if not any(waiting.requests for waiting in self._waiting.values()):
                     self._sending = False  # the next offer starts another
                     return
-
-
-def predicted(outputs: list[dict[str, Any]]) -> list[Any]:
-    """The predicted value of each output (`predicted_<target>`, the one key that starts so)."""
-    return [next(value for key, value in output.items() if key.startswith("predicted_")) for output in outputs]
 
 
 def is_its_own_service(shadow: Shadow) -> bool:
