@@ -7,8 +7,9 @@ requests the shadow report counts, and a run during which the shadow's service i
 Works in a temporary folder of its own, on the models `make demo` makes: integration serves v1 (the first load), and
 challenger pr-1, copied from it, serves what it trains once the second load has arrived; pr-1's config says
 `shadow_of: integration`. Both run as a deployment runs them (uWSGI, a worker, a Redis each) on this machine, the
-shadow's processes at the lowest CPU priority (in a cluster they would not share production's cores). Needs wrk
-(apt/brew install wrk).
+shadow's processes on other cores than production's (in a cluster they run on other nodes): production's processes
+on the first half of this machine's cores, the shadow's and wrk's on the other half, the shadow's at the lowest CPU
+priority, below wrk's. Needs wrk (apt/brew install wrk) and at least two cores.
 """
 
 import argparse
@@ -38,8 +39,8 @@ from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import Shadow, open_registry
 
 SHADOW = "pr-1"
-# The shadow's processes run at the lowest CPU priority: in a cluster they run on other cores than production's, which
-# on one machine they would otherwise share, and the figures would be the shadow's work, not production's.
+# The shadow's processes run on other cores than production's, as in a cluster they run on other nodes: sharing them,
+# the figures would be the shadow's work, not what mirroring costs production. They share wrk's, below its priority.
 SHADOW_NICENESS = 19
 SETTLE_TIMEOUT_SECONDS = 60
 
@@ -55,6 +56,14 @@ def app_folder(folder: Path) -> Path:
     shadowed = root / "config" / "environment_integration.yml"  # logging as production's does, not integration's
     shadowed.write_text(yaml.safe_dump({**yaml.safe_load(shadowed.read_text()), "log_level": "INFO"}))
     return root
+
+
+def split_cores() -> tuple[set[int], set[int]]:
+    """This machine's cores in two halves: production's, and the shadow's and the load generator's."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("the shadow and production need a core each: this machine has one")
+    return set(cores[: len(cores) // 2]), set(cores[len(cores) // 2 :])
 
 
 def requests_made(report: str) -> int:
@@ -105,13 +114,17 @@ def main() -> None:
         schema = registry.version(versions["production"]).input_schema
         record = json.loads(conform(second.head(1), schema, ignore_extra=True).to_json(orient="records",
                                                                                        date_format="iso"))  # fmt: skip
+        production_cores, other_cores = split_cores()
+        os.sched_setaffinity(0, other_cores)  # the processes a stack starts, and wrk, run where their starter does
         shadow_stack = local_stack(shadow_settings, free_port())
         started = shadow_stack.__enter__()  # records the shadow: it is forgotten and recorded between runs
         for process in started.processes.values():  # each part, with every process it started
             os.setpriority(os.PRIO_PGRP, os.getpgid(process.pid), SHADOW_NICENESS)
         shadow_url = started.url
         recorded = Shadow(SHADOW, "integration", 1.0, shadow_url)
+        os.sched_setaffinity(0, production_cores)
         with local_stack(settings, free_port()) as production:
+            os.sched_setaffinity(0, other_cores)
             app = Server("production", int(production.url.rsplit(":", 1)[1]), "/predict",
                          json.dumps({"records": record}).encode(), b"", "")  # fmt: skip
             log = redis.Redis.from_url(production.redis_url)
@@ -145,7 +158,10 @@ def main() -> None:
             _, _, stopped_p99 = wrk_figures(stopped_run)
 
         without, with_shadow = statistics.median(p99s["without"]), statistics.median(p99s["with"])
-        print(f"\n{settings.app.processes} web processes each, {args.connections} connections, {args.seconds:g} s runs")
+        print(
+            f"\n{settings.app.processes} web processes each, {args.connections} connections, {args.seconds:g} s runs; "
+            f"production on cores {sorted(production_cores)}, the shadow and wrk on {sorted(other_cores)}"
+        )
         print(f"p99 without the shadow: {without:.1f} ms (runs: {', '.join(f'{p:.1f}' for p in p99s['without'])})")
         print(f"p99 with it (share 1.0): {with_shadow:.1f} ms ({(with_shadow - without) / without:+.1%}; "
               f"runs: {', '.join(f'{p:.1f}' for p in p99s['with'])})")  # fmt: skip

@@ -24,7 +24,7 @@ from {{ cookiecutter.app_name }}.datastore import conform, open_datastore, open_
 from {{ cookiecutter.app_name }}.environments import create_challenger
 from {{ cookiecutter.app_name }}.environments.shadows import ShadowError, record_shadow
 from {{ cookiecutter.app_name }}.ml.scores import score_predictions
-from {{ cookiecutter.app_name }}.monitoring.prediction_log import drain
+from {{ cookiecutter.app_name }}.monitoring.prediction_log import drain, logged_inputs
 from {{ cookiecutter.app_name }}.pipeline import retrain
 from {{ cookiecutter.app_name }}.processes import free_port
 from {{ cookiecutter.app_name }}.registry import open_registry
@@ -86,6 +86,20 @@ def mirrored(outcome: str) -> float:
     return REGISTRY.get_sample_value(f"{APP_NAME}_shadow_requests_total", labels) or 0.0
 
 
+def prediction_log(settings: Settings, redis_url: str, production, rows: int) -> pd.DataFrame:
+    """The shadowed environment's prediction log once it holds `rows` rows: production's processes send theirs to
+    Redis, and the worker moves them into the journal, as they do every few seconds."""
+    services, journal = production.application.extensions[Services.__name__], open_journal(settings, "predictions")
+
+    def moved() -> bool:
+        services.prediction_log.flush()
+        drain(redis.Redis.from_url(redis_url), journal, "integration")
+        return len(journal.read()) >= rows
+
+    wait_for(moved, 60, f"the prediction log did not reach {rows} rows")
+    return journal.read()
+
+
 def test_mirrored_requests_are_answered_by_the_shadow_and_reported_as_both_models_answer_them_again(
     own_root, redis_url, capsys
 ):
@@ -101,15 +115,15 @@ def test_mirrored_requests_are_answered_by_the_shadow_and_reported_as_both_model
         record_shadow(shadow_settings, registry, url)  # as its stack or its deploy does
         answered = [predict(production, records) for records in requests]
         wait_for(lambda: mirrored("answered") >= before + len(requests), 60, "the shadow did not answer every request")
-    services = production.application.extensions[Services.__name__]
-    services.prediction_log.flush()
-    drain(redis.Redis.from_url(redis_url), open_journal(settings, "predictions"), "integration")
     rows = sum(len(records) for records in requests)
+    logged = prediction_log(settings, redis_url, production, rows)
     open_datastore(settings, "integration").append(later.head(rows))  # their true values arrive by upload
 
     report = shadow_report(shadow_settings, registry)
 
     assert [answer.status_code for answer in answered] == [200] * len(requests)
+    # Each mirrored row is logged once, with both answers, and is part of what drift is measured on
+    assert len(logged) == rows and len(logged_inputs(logged)) == rows
     assert (report.requests, report.rows) == (len(requests), rows)
     assert report.versions == {"production": [1], "shadow": [2]}
     # Both versions loaded from the registry again, predicting the same requests
@@ -138,10 +152,15 @@ def test_a_stopped_shadow_fails_no_production_request(own_root, redis_url):
     later = data_rows("dataset_2.csv").iloc[300:320]
     before = mirrored("failed")
 
-    answered = [predict(production, records) for records in asked(later, settings.app.target, 5)]
+    requests = asked(later, settings.app.target, 5)
+
+    answered = [predict(production, records) for records in requests]
 
     assert [answer.status_code for answer in answered] == [200] * 5
     wait_for(lambda: mirrored("failed") >= before + 5, 60, "the failed requests were not counted")
+    rows = sum(len(records) for records in requests)
+    logged = prediction_log(settings, redis_url, production, rows)  # as any request is, without a shadow's answer
+    assert len(logged) == rows and len(logged_inputs(logged)) == rows
 
 
 def test_a_shadow_recorded_anywhere_but_its_own_service_is_sent_nothing(own_root, redis_url):

@@ -56,9 +56,15 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._failing = False
 
-    def record(self, version: int, inputs: pd.DataFrame | list[dict], outputs: pd.DataFrame | list[Any]) -> None:
-        """Keep a sample of a request's rows: its inputs, and one output per row (a JSON object or a table row).
-        Costs a few microseconds; turning them into JSON waits for the background thread."""
+    def record(
+        self,
+        version: int,
+        inputs: pd.DataFrame | list[dict],
+        outputs: pd.DataFrame | list[Any],
+        at: datetime | None = None,
+    ) -> None:
+        """Keep a sample of a request's rows: its inputs, and one output per row (a JSON object or a table row),
+        answered `at` (now). Costs a few microseconds; turning them into JSON waits for the background thread."""
         rows = len(inputs)
         if not rows or self.sample_rate <= 0:
             return
@@ -71,14 +77,34 @@ class PredictionLog:
             picked = [i for i in range(rows) if random.random() < self.sample_rate]
             inputs, outputs = [inputs[i] for i in picked], [outputs[i] for i in picked]
         if len(inputs):
-            self._keep((datetime.now(UTC), version, inputs, outputs, None))
+            self._keep((at or datetime.now(UTC), version, inputs, outputs, None))
 
     def record_shadowed(
-        self, at: datetime, version: int, records: list[dict], outputs: list[Any], ms: float, shadow: list[dict]
+        self,
+        at: datetime,
+        version: int,
+        records: list[dict],
+        outputs: list[Any],
+        ms: float,
+        shadow: list[dict],
+        sampled: bool,
     ) -> None:
         """Keep a request mirrored to a shadow (web/shadow.py), every row: production's answer, how long it took (`ms`)
-        and the shadow's answer (`shadow`, a dict per row), side by side."""
-        self._keep((at, version, records, outputs, [{"ms": ms, "shadow": row} for row in shadow]))
+        and the shadow's answer (`shadow`, a dict per row), side by side. A mirrored request is logged this way only,
+        so when its entries stand for the request (`sampled`: those of the first shadow that took it), a sample of
+        them, as `record` takes, is marked as part of the log drift is measured on."""
+        self._keep(
+            (
+                at,
+                version,
+                records,
+                outputs,
+                [
+                    {"ms": ms, "shadow": row, "sampled": sampled and random.random() < self.sample_rate}
+                    for row in shadow
+                ],
+            )
+        )
 
     def _keep(self, request: tuple) -> None:
         with self._lock:
@@ -170,9 +196,9 @@ def drain(client: redis.Redis, journal: Journal, environment: str) -> int:
 
 
 def logged_inputs(records: pd.DataFrame) -> pd.DataFrame:
-    """The inputs of the journal's prediction records, a row each (of the sample prediction_sample_rate takes: not the
-    requests mirrored to a shadow, which are logged with its answer)."""
+    """The inputs of the journal's prediction records, a row each, of the sample prediction_sample_rate takes (a
+    request mirrored to shadows is logged once per shadow, its sample marked in one of them)."""
     if records.empty:
         return pd.DataFrame()
     entries = (json.loads(record) for record in records["record"])
-    return pd.DataFrame.from_records([entry["inputs"] for entry in entries if "shadow" not in entry])
+    return pd.DataFrame.from_records([entry["inputs"] for entry in entries if entry.get("sampled", True)])

@@ -5,8 +5,10 @@ ever loaded into this app's processes. Which environments shadow this one is lea
 (champion.py), so an environment that nobody shadows pays one list look per request and runs no thread. The request
 path only draws a random number and appends to a bounded list; a thread of each web process, running while requests
 wait, sends them to each shadow as one batch every FLUSH_SECONDS (one call predicts many rows for little more than the
-cost of one), and keeps both answers side by side with the request in the prediction log. A shadow that is slow,
-failing or stopped costs its batch and a count in /metrics, never a production request.
+cost of one), and keeps both answers side by side with the request in the prediction log. A mirrored request is logged
+there this way only, not a second time as every request is: its log entry waits for the first shadow that took it, and
+is written without a shadow's answer when that shadow fails. A shadow that is slow, failing or stopped costs its batch
+and a count in /metrics, never a production request.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Mirrored:
     records: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
     ms: float  # how long production took to predict it
+    logged_by: str  # the shadow whose answer its prediction log entry carries: the first that took it
 
 
 @dataclass
@@ -67,21 +70,23 @@ class ShadowMirror:
         self._sending = False  # a thread is sending what waits; it ends when nothing does
         self._session = requests.Session()
 
-    def offer(self, version: int, records: list[dict[str, Any]], outputs: list[dict[str, Any]], ms: float) -> None:
-        """Take a share of this request for each shadow. Costs microseconds: a random draw and an append."""
+    def offer(self, version: int, records: list[dict[str, Any]], outputs: list[dict[str, Any]], ms: float) -> bool:
+        """Take a share of this request for each shadow; whether any took it, and so will log it. Costs microseconds:
+        a random draw and an append."""
         shadows = self.champion.shadows
         if not shadows:
-            return
+            return False
         picked = [shadow for shadow in shadows if random.random() < shadow.share]
         if not picked:
-            return
-        request = Mirrored(datetime.now(UTC), version, records, outputs, ms)
+            return False
+        request = Mirrored(datetime.now(UTC), version, records, outputs, ms, picked[0].name)
         with self._lock:
             for shadow in picked:
                 self._keep(shadow, request)
             if not self._sending:  # a thread per process, started after uWSGI forked it
                 self._sending = True
                 threading.Thread(target=self._send_while_waiting, name="shadow-mirror", daemon=True).start()
+        return True
 
     def _keep(self, shadow: Shadow, request: Mirrored) -> None:
         waiting = self._waiting.setdefault(shadow.name, Waiting(shadow))
@@ -89,7 +94,9 @@ class ShadowMirror:
         waiting.requests.append(request)
         waiting.rows += len(request.records)
         while waiting.rows > MAX_WAITING_ROWS and len(waiting.requests) > 1:
-            waiting.rows -= len(waiting.requests.popleft().records)
+            dropped = waiting.requests.popleft()
+            waiting.rows -= len(dropped.records)
+            self._log_unanswered(shadow, [dropped])
             SHADOW_REQUESTS.labels(shadow.name, "dropped").inc()
 
     def flush(self) -> int:
@@ -116,6 +123,7 @@ class ShadowMirror:
 
     def _send(self, shadow: Shadow, batch: list[Mirrored]) -> int:
         if not is_its_own_service(shadow):
+            self._log_unanswered(shadow, batch)
             SHADOW_REQUESTS.labels(shadow.name, "failed").inc(len(batch))
             logger.warning("shadow %s is recorded at %s, not at its own service: nothing sent", shadow.name, shadow.url)
             return 0
@@ -134,6 +142,7 @@ class ShadowMirror:
             if len(predictions) != len(records):
                 raise ValueError(f"{len(predictions)} predictions for {len(records)} rows")
         except (requests.RequestException, ValueError, KeyError, TypeError) as problem:
+            self._log_unanswered(shadow, batch)
             SHADOW_REQUESTS.labels(shadow.name, "failed").inc(len(batch))
             logger.warning("shadow %s did not answer %d requests: %s", shadow.name, len(batch), problem)
             return 0
@@ -154,8 +163,15 @@ class ShadowMirror:
             answers = theirs[position : position + len(request.records)]
             position += len(request.records)
             self.log.record_shadowed(request.at, request.version, request.records, request.outputs, request.ms,
-                                     [{**side, "output": {self.predicted: value}} for value in answers])  # fmt: skip
+                                     [{**side, "output": {self.predicted: value}} for value in answers],
+                                     sampled=request.logged_by == shadow.name)  # fmt: skip
         return len(batch)
+
+    def _log_unanswered(self, shadow: Shadow, unanswered: list[Mirrored]) -> None:
+        """Log, as any request is, those whose entry waited for this shadow's answer, which will not come."""
+        for request in unanswered:
+            if request.logged_by == shadow.name:
+                self.log.record(request.version, request.records, request.outputs, at=request.at)
 
     def _send_while_waiting(self) -> None:
         while True:

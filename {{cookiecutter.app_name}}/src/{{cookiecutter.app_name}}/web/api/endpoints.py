@@ -113,11 +113,10 @@ def predict():
     predictions = prediction_records(served.model, scores, target)
     predicted = [row[f"predicted_{target}"] for row in predictions]
     count_predictions(predicted, app.problem_type)
-    if services().prediction_log:
-        services().prediction_log.record(served.version, records, predictions)
-    if services().shadow_mirror:
-        ms = (time.perf_counter() - started) * 1000
-        services().shadow_mirror.offer(served.version, records, predictions, ms)
+    mirror, log = services().shadow_mirror, services().prediction_log
+    ms = (time.perf_counter() - started) * 1000
+    if not (mirror and mirror.offer(served.version, records, predictions, ms)) and log:  # a mirrored one logs itself
+        log.record(served.version, records, predictions)
     return {"model_version": served.version, "predictions": predictions}
 
 
