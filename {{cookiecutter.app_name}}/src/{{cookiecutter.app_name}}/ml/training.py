@@ -56,8 +56,9 @@ ENSEMBLE_PICKS = 20
 SHRINK_TRIES = 4  # for a refitted model over the predict budget
 TIMED_TRIAL_ROWS = 1000  # a trial's cost per round is measured on this many validation rows, and this many rounds
 TIMED_ROUNDS = 100
-# Below this many rows a table is fitted on one thread: a second gains little (0.62 s a fit at 50k rows against 0.40)
-# and, with any other busy process on the cores, costs tenfold (6.7 s), LightGBM's threads waiting on each other.
+# A fit takes one thread per this many rows: on small tables a second thread gains little (0.66 s a fit at 50k rows
+# against 0.41) and, beside any busy process, costs five to tenfold, LightGBM's threads waiting on each other
+# (local/benchmark_threads.py; docs/benchmarks.md).
 ROWS_PER_THREAD = 50_000
 # Every setting adds an L2 penalty of at least 1 to each leaf's weight (XGBoost's default; LightGBM's is 0). Without
 # it, leaves of rows a multiclass model already predicts with near certainty take huge values and the model collapses:
